@@ -1,0 +1,1 @@
+"""calibrate stage of the dse data flow (see ARCHITECTURE in docs/architecture.md)."""

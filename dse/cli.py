@@ -1,0 +1,28 @@
+"""The ``dse`` command line: a thin typer app; every command calls into the library.
+
+Commands live in ``dse/commands/<group>.py``, each with a ``register(app)`` function, so that a
+new command group is one file plus one line in ``COMMAND_GROUPS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="dse",
+    help="Analytical performance model and design-space exploration for recommendation inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_GROUPS = ["models"]
+
+for _group in COMMAND_GROUPS:
+    importlib.import_module(f"dse.commands.{_group}").register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

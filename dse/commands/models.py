@@ -1,0 +1,95 @@
+"""``dse models`` and ``dse graph``: model specs and their operator graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import networkx as nx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dse.commands import handle_errors, print_json
+from dse.errors import DseError
+from dse.graph import load_graph, ordered_ops, totals
+from dse.paths import MODELSPECS_DIR, list_specs
+from dse.specs.model import load_model_spec
+
+
+def _si(value: float, unit: str = "") -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.0f} {unit}".rstrip()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("models")
+    @handle_errors
+    def models_cmd() -> None:
+        """List the shipped model specs with their size."""
+        table = Table("model", "description", "tables", "table memory", "FLOPs/item", width=110)
+        for name in list_specs(MODELSPECS_DIR):
+            spec = load_model_spec(MODELSPECS_DIR / f"{name}.yaml")
+            graph = load_graph(name)
+            t = totals(graph, 1)
+            n_tables = sum(tab.n_tables for tab in spec.tables)
+            table.add_row(name, spec.description, str(n_tables), _si(t["table_bytes"], "B"), _si(t["flops"]))
+        Console().print(table)
+
+    @app.command("graph")
+    @handle_errors
+    def graph_cmd(
+        model: str = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec."),
+        batch: int = typer.Option(1, "--batch", "-b", help="Batch size (items) for the costs."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        dot: Optional[Path] = typer.Option(None, "--dot", help="Also write the graph in Graphviz DOT format."),
+    ) -> None:
+        """Print the operator graph of MODEL with per-operator FLOPs and bytes at --batch."""
+        if batch <= 0:
+            raise DseError(f"--batch: {batch} must be positive")
+        graph = load_graph(model)
+        ops = ordered_ops(graph)
+        if dot is not None:
+            _write_dot(graph, dot)
+        if as_json:
+            print_json(
+                {
+                    "model": graph.graph["model"],
+                    "batch": batch,
+                    "ops": [op.as_dict(batch) for op in ops],
+                    "totals": totals(graph, batch),
+                }
+            )
+            return
+        table = Table("op", "kind", "FLOPs", "streamed", "gathered", "table", title=f"{graph.graph['model']} at batch {batch}")
+        for op in ops:
+            table.add_row(
+                op.name,
+                op.kind.value,
+                _si(float(op.flops(batch))),
+                _si(float(op.streamed_bytes(batch)), "B"),
+                _si(float(op.gathered_bytes(batch)), "B"),
+                _si(op.table_bytes, "B") if op.table_bytes else "",
+            )
+        t = totals(graph, batch)
+        table.add_row(
+            "total", "", _si(t["flops"]), _si(t["streamed_bytes"], "B"), _si(t["gathered_bytes"], "B"), _si(t["table_bytes"], "B"),
+            style="bold",
+        )
+        Console(width=120).print(table)
+
+
+def _write_dot(graph: nx.DiGraph, path: Path) -> None:
+    lines = [f'digraph "{graph.graph["model"]}" {{', "  rankdir=TB;"]
+    for name in graph.nodes:
+        op = graph.nodes[name]["op"]
+        lines.append(f'  "{name}" [label="{name}\\n{op.kind.value}"];')
+    for src, dst in graph.edges:
+        lines.append(f'  "{src}" -> "{dst}";')
+    lines.append("}")
+    try:
+        path.write_text("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise DseError(f"--dot: cannot write {path} ({exc.strerror})") from None

@@ -1,0 +1,150 @@
+"""Lowering a :class:`~dse.specs.model.ModelSpec` to an operator DAG (networkx).
+
+Nodes are keyed by operator name and carry the :class:`~dse.graph.ops.Op` under ``"op"``; edges
+follow data dependencies. One embedding node per table, because frameworks dispatch one
+EmbeddingBag per table and tables of one model differ in size (MLPerf DLRM). Graph attributes:
+``model``, ``precision_bytes``, ``table_bytes`` (shared tables counted once), ``outputs``,
+``input_bytes_per_item`` and ``output_bytes_per_item`` (what a host ships to and from an
+accelerator per item).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+
+from dse.graph import ops
+from dse.graph.ops import Op, OpKind
+from dse.paths import MODELSPECS_DIR, resolve_spec
+from dse.specs.model import (
+    ActivationBlock,
+    AttentionBlock,
+    ElementwiseBlock,
+    GruBlock,
+    InteractionBlock,
+    MlpBlock,
+    ModelSpec,
+    load_model_spec,
+)
+
+_ACTIVATION_KINDS = {"relu": OpKind.RELU, "sigmoid": OpKind.SIGMOID, "softmax": OpKind.SOFTMAX}
+
+
+def lower(spec: ModelSpec) -> nx.DiGraph:
+    """Build the operator graph of ``spec`` (already validated, so shapes are consistent)."""
+    shapes = spec.shapes
+    p = spec.precision_bytes
+    graph = nx.DiGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
+    producers: dict[str, list[str]] = {}  # tensor name -> nodes whose outputs form it
+
+    def add(op: Op, inputs: list[str]) -> str:
+        graph.add_node(op.name, op=op)
+        for src in inputs:
+            graph.add_edge(src, op.name)
+        return op.name
+
+    def sources(tensor_names: list[str]) -> list[str]:
+        return [node for t in tensor_names for node in producers[t]]
+
+    input_bytes = 0.0
+    if spec.dense_features > 0:
+        per_item = spec.dense_features * p
+        input_bytes += per_item
+        producers["dense"] = [add(ops.input_op("dense", per_item, "dense features"), [])]
+
+    tables = {t.name: t for t in spec.tables}
+    for lookup in spec.lookups:
+        table = tables[lookup.table]
+        index_per_item = table.n_tables * (lookup.per_sample + 1) * spec.index_bytes
+        input_bytes += index_per_item
+        idx = add(ops.input_op(f"{lookup.name}.indices", index_per_item, "sparse indices and offsets"), [])
+        names = []
+        for j, rows in enumerate(table.rows_per_table):
+            node = lookup.name if table.n_tables == 1 else f"{lookup.name}[{j}]"
+            table_id = table.name if table.n_tables == 1 else f"{table.name}[{j}]"
+            common = dict(
+                table=table_id,
+                rows=rows,
+                dim=table.dim,
+                lookups=lookup.per_sample,
+                precision=p,
+                index_bytes=spec.index_bytes,
+                irregularity=lookup.irregularity,
+            )
+            if lookup.pooling == "none":
+                op = ops.embedding(node, **common)
+            else:
+                op = ops.embedding_bag(node, mode=lookup.pooling, **common)
+            names.append(add(op, [idx]))
+        producers[lookup.name] = names
+
+    for block in spec.blocks:
+        if isinstance(block, MlpBlock):
+            prev = sources([block.input])
+            width = shapes[block.input].width
+            for i, n in enumerate(block.layers):
+                prev = [add(ops.fc(f"{block.name}.fc{i}", width, n, p), prev)]
+                width = n
+                last = i == len(block.layers) - 1
+                act = "relu" if not last else block.final
+                if act != "none":
+                    suffix = f"{act}{i}" if act == "relu" else act
+                    prev = [add(ops.activation(f"{block.name}.{suffix}", _ACTIVATION_KINDS[act], n, p), prev)]
+            producers[block.name] = prev
+        elif isinstance(block, InteractionBlock):
+            ins = [shapes[n] for n in block.inputs]
+            if block.op == "concat":
+                op = ops.concat(block.name, [s.width for s in ins], p)
+            else:
+                op = ops.dot_interaction(block.name, sum(s.count for s in ins), ins[0].dim, ins[0].width, p)
+            producers[block.name] = [add(op, sources(block.inputs))]
+        elif isinstance(block, ElementwiseBlock):
+            op = ops.elementwise(block.name, block.op, shapes[block.inputs[0]].width, len(block.inputs), p)
+            producers[block.name] = [add(op, sources(block.inputs))]
+        elif isinstance(block, ActivationBlock):
+            op = ops.activation(block.name, _ACTIVATION_KINDS[block.op], shapes[block.input].width, p)
+            producers[block.name] = [add(op, sources([block.input]))]
+        elif isinstance(block, AttentionBlock):
+            keys, query = shapes[block.keys], shapes[block.query]
+            pooled = block.output == "pooled"
+            if block.score == "mlp":
+                op = ops.mlp_attention(block.name, keys.count, keys.dim, block.mlp, pooled, p)
+            else:
+                op = ops.bilinear_attention(block.name, keys.count, keys.dim, query.dim, pooled, p)
+            producers[block.name] = [add(op, sources([block.query, block.keys]))]
+        elif isinstance(block, GruBlock):
+            seq = shapes[block.input]
+            op = ops.gru(block.name, seq.count, seq.dim, block.hidden, block.return_sequence, p)
+            producers[block.name] = [add(op, sources([block.input]))]
+
+    graph.graph["outputs"] = sources(spec.outputs)
+    graph.graph["input_bytes_per_item"] = input_bytes
+    graph.graph["output_bytes_per_item"] = float(sum(shapes[o].width for o in spec.outputs) * p)
+    return graph
+
+
+def load_graph(model: str | Path) -> nx.DiGraph:
+    """Lower a model given by shipped name (``dlrm_rmc1``) or by path to a YAML spec."""
+    return lower(load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model")))
+
+
+def ordered_ops(graph: nx.DiGraph) -> list[Op]:
+    """Operators in a deterministic topological order (ties broken by insertion order)."""
+    position = {name: i for i, name in enumerate(graph.nodes)}
+    order = nx.lexicographical_topological_sort(graph, key=lambda n: position[n])
+    return [graph.nodes[n]["op"] for n in order]
+
+
+def totals(graph: nx.DiGraph, batch: int) -> dict[str, float]:
+    """Whole-graph FLOPs, streamed and gathered bytes at ``batch``, plus table and weight bytes."""
+    all_ops = [graph.nodes[n]["op"] for n in graph.nodes]
+    return {
+        "flops": float(sum(op.flops(batch) for op in all_ops)),
+        "streamed_bytes": float(sum(op.streamed_bytes(batch) for op in all_ops)),
+        "gathered_bytes": float(sum(op.gathered_bytes(batch) for op in all_ops)),
+        "rows_touched": float(sum(op.rows_touched(batch) for op in all_ops)),
+        "table_bytes": float(graph.graph["table_bytes"]),
+        "weight_bytes": float(sum(op.weight_bytes for op in all_ops)),
+        "launches": float(sum(op.launches for op in all_ops)),
+    }

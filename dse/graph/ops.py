@@ -1,0 +1,294 @@
+"""Operator kinds and their cost formulas as functions of the batch size b.
+
+Every formula is affine in b: a per-batch part (weights, read once) plus a per-item part
+(activations, gathered rows). So an :class:`Op` stores coefficients and evaluates them on a
+scalar or a numpy array of batch sizes at once.
+
+Conventions (docs/graph.md gives the derivations):
+
+- FLOPs count a multiply-add as 2. Bias additions are fused into the GEMM and not counted.
+- ``streamed_bytes(b)`` = weight bytes (once per batch) + activation bytes per item × b, where an
+  operator's activations are the inputs it reads plus the outputs it writes.
+- ``gathered_bytes(b)`` = embedding rows fetched at data-dependent addresses (irregular).
+- ``launches`` = framework operator dispatches (kernel launches on a GPU) per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+class OpKind(str, Enum):
+    INPUT = "input"
+    FC = "fc"
+    EMBEDDING_BAG = "embedding_bag"
+    EMBEDDING = "embedding"
+    INTERACTION = "interaction"
+    ELEMENTWISE = "elementwise"
+    RELU = "relu"
+    SIGMOID = "sigmoid"
+    SOFTMAX = "softmax"
+    ATTENTION = "attention"
+    GRU = "gru"
+
+
+#: FLOPs per element of the element-wise kinds (exp and division counted as one FLOP each).
+ACTIVATION_FLOPS_PER_ELEMENT = {OpKind.RELU: 1.0, OpKind.SIGMOID: 4.0, OpKind.SOFTMAX: 5.0}
+#: FLOPs per hidden unit and time step for a GRU's gate non-linearities and blends.
+GRU_ELEMENTWISE_FLOPS_PER_UNIT = 16.0
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator node. All byte counts in bytes, all FLOP counts in FLOPs (multiply-add = 2)."""
+
+    name: str
+    kind: OpKind
+    flops_per_item: float = 0.0
+    weight_bytes: float = 0.0
+    activation_bytes_per_item: float = 0.0
+    gathered_bytes_per_item: float = 0.0
+    rows_per_item: float = 0.0
+    row_bytes: float = 0.0
+    table_bytes: float = 0.0
+    table: str | None = None
+    irregularity: float = 0.0
+    launches: int = 1
+    sequential_steps: int = 1
+    shape: dict[str, Any] = field(default_factory=dict)
+
+    def flops(self, batch: ArrayLike) -> np.ndarray | float:
+        """FLOPs for a batch of ``batch`` items."""
+        return self.flops_per_item * np.asarray(batch, dtype=float)
+
+    def streamed_bytes(self, batch: ArrayLike) -> np.ndarray | float:
+        """Bytes read or written sequentially: weights once, activations per item."""
+        return self.weight_bytes + self.activation_bytes_per_item * np.asarray(batch, dtype=float)
+
+    def gathered_bytes(self, batch: ArrayLike) -> np.ndarray | float:
+        """Bytes of embedding rows fetched at data-dependent addresses."""
+        return self.gathered_bytes_per_item * np.asarray(batch, dtype=float)
+
+    def rows_touched(self, batch: ArrayLike) -> np.ndarray | float:
+        """Embedding rows fetched (with repetition) for a batch."""
+        return self.rows_per_item * np.asarray(batch, dtype=float)
+
+    def arithmetic_intensity(self, batch: ArrayLike) -> np.ndarray | float:
+        """FLOPs per byte moved (streamed + gathered)."""
+        moved = self.streamed_bytes(batch) + self.gathered_bytes(batch)
+        return np.divide(self.flops(batch), moved, out=np.zeros_like(np.asarray(moved, float)), where=moved > 0)
+
+    def as_dict(self, batch: int) -> dict[str, Any]:
+        """JSON-ready description at one batch size."""
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "flops": float(self.flops(batch)),
+            "streamed_bytes": float(self.streamed_bytes(batch)),
+            "gathered_bytes": float(self.gathered_bytes(batch)),
+            "rows_touched": float(self.rows_touched(batch)),
+            "weight_bytes": float(self.weight_bytes),
+            "table_bytes": float(self.table_bytes),
+            "irregularity": float(self.irregularity),
+            "launches": int(self.launches),
+            "shape": dict(self.shape),
+        }
+
+
+def input_op(name: str, bytes_per_item: float, what: str) -> Op:
+    """A graph input: ``bytes_per_item`` is what a host sends an accelerator per item."""
+    return Op(
+        name,
+        OpKind.INPUT,
+        activation_bytes_per_item=0.0,
+        launches=0,
+        shape={"bytes_per_item": bytes_per_item, "what": what},
+    )
+
+
+def fc(name: str, k: int, n: int, precision: int) -> Op:
+    """Linear(k→n) on a batch: 2kn FLOPs/item; weights (k·n + n)·p; activations (k + n)·p per item."""
+    return Op(
+        name,
+        OpKind.FC,
+        flops_per_item=2.0 * k * n,
+        weight_bytes=float((k * n + n) * precision),
+        activation_bytes_per_item=float((k + n) * precision),
+        shape={"k": k, "n": n},
+    )
+
+
+def embedding_bag(
+    name: str,
+    *,
+    table: str,
+    rows: int,
+    dim: int,
+    lookups: int,
+    precision: int,
+    index_bytes: int,
+    mode: str = "sum",
+    irregularity: float = 1.0,
+) -> Op:
+    """EmbeddingBag / SparseLengthsSum over one table.
+
+    Per item: gathers ``lookups`` rows of ``dim·p`` bytes; pools them with (lookups-1)·dim adds
+    (+ dim divisions for ``mean``); streams the indices, one offset, and writes one ``dim`` vector.
+    """
+    row_bytes = dim * precision
+    flops = (lookups - 1) * dim + (dim if mode == "mean" else 0)
+    return Op(
+        name,
+        OpKind.EMBEDDING_BAG,
+        flops_per_item=float(flops),
+        activation_bytes_per_item=float((lookups + 1) * index_bytes + row_bytes),
+        gathered_bytes_per_item=float(lookups * row_bytes),
+        rows_per_item=float(lookups),
+        row_bytes=float(row_bytes),
+        table_bytes=float(rows * row_bytes),
+        table=table,
+        irregularity=irregularity,
+        shape={"rows": rows, "dim": dim, "lookups": lookups, "mode": mode},
+    )
+
+
+def embedding(
+    name: str,
+    *,
+    table: str,
+    rows: int,
+    dim: int,
+    lookups: int,
+    precision: int,
+    index_bytes: int,
+    irregularity: float = 1.0,
+) -> Op:
+    """Embedding without pooling (a sequence): gathers and writes ``lookups`` rows per item."""
+    row_bytes = dim * precision
+    return Op(
+        name,
+        OpKind.EMBEDDING,
+        activation_bytes_per_item=float(lookups * index_bytes + lookups * row_bytes),
+        gathered_bytes_per_item=float(lookups * row_bytes),
+        rows_per_item=float(lookups),
+        row_bytes=float(row_bytes),
+        table_bytes=float(rows * row_bytes),
+        table=table,
+        irregularity=irregularity,
+        shape={"rows": rows, "dim": dim, "lookups": lookups},
+    )
+
+
+def concat(name: str, widths: list[int], precision: int) -> Op:
+    """Concatenation: no FLOPs; reads every input and writes the joined vector (2·W·p per item)."""
+    total = sum(widths)
+    return Op(
+        name,
+        OpKind.INTERACTION,
+        activation_bytes_per_item=float(2 * total * precision),
+        shape={"op": "concat", "widths": list(widths), "out": total},
+    )
+
+
+def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precision: int) -> Op:
+    """DLRM dot interaction of ``vectors`` vectors of ``dim``: Z = X·Xᵀ (2·n²·d FLOPs per item, as
+    the batched GEMM computes the full square), then the n(n-1)/2 distinct entries are concatenated
+    after the first input. Bytes per item: read X (n·d), write Z (n²), write the output."""
+    pairs = vectors * (vectors - 1) // 2
+    out = first_width + pairs
+    return Op(
+        name,
+        OpKind.INTERACTION,
+        flops_per_item=2.0 * vectors * vectors * dim,
+        activation_bytes_per_item=float((vectors * dim + vectors * vectors + out) * precision),
+        launches=4,  # bmm, triangular index, concat, reshape
+        shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out},
+    )
+
+
+def elementwise(name: str, op: str, width: int, n_inputs: int, precision: int) -> Op:
+    """Element-wise add/mul of ``n_inputs`` tensors of ``width``: (n-1)·w FLOPs, (n+1)·w·p bytes."""
+    return Op(
+        name,
+        OpKind.ELEMENTWISE,
+        flops_per_item=float((n_inputs - 1) * width),
+        activation_bytes_per_item=float((n_inputs + 1) * width * precision),
+        launches=n_inputs - 1,
+        shape={"op": op, "width": width, "inputs": n_inputs},
+    )
+
+
+def activation(name: str, kind: OpKind, width: int, precision: int) -> Op:
+    """ReLU / sigmoid / softmax over ``width`` elements: reads and writes each once."""
+    return Op(
+        name,
+        kind,
+        flops_per_item=ACTIVATION_FLOPS_PER_ELEMENT[kind] * width,
+        activation_bytes_per_item=float(2 * width * precision),
+        shape={"width": width},
+    )
+
+
+def mlp_attention(name: str, steps: int, dim: int, hidden: list[int], pooled: bool, precision: int) -> Op:
+    """DIN activation unit over ``steps`` behaviours of ``dim``.
+
+    Per step: key⊙query (d FLOPs); MLP on concat(key, query, key⊙query) = 3d through ``hidden``
+    (ReLU after each) to 1 score; then the weighted sum Σ w·key (2·d per step) or scaled keys (d).
+    """
+    widths = [3 * dim, *hidden, 1]
+    mlp_flops = sum(2.0 * k * n for k, n in zip(widths[:-1], widths[1:])) + sum(hidden)
+    combine = 2.0 * dim if pooled else float(dim)
+    weights = sum((k * n + n) for k, n in zip(widths[:-1], widths[1:])) * precision
+    out_width = dim if pooled else steps * dim
+    acts = steps * dim + dim + steps * (2 * 3 * dim + 2 * sum(hidden) + 1) + out_width
+    return Op(
+        name,
+        OpKind.ATTENTION,
+        flops_per_item=steps * (dim + mlp_flops + combine),
+        weight_bytes=float(weights),
+        activation_bytes_per_item=float(acts * precision),
+        launches=4 + 2 * len(hidden) + 2,  # mul, cat, (linear, relu)*, linear, mul, sum, expand
+        shape={"score": "mlp", "steps": steps, "dim": dim, "hidden": list(hidden), "pooled": pooled},
+    )
+
+
+def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pooled: bool, precision: int) -> Op:
+    """DIEN attention: s_t = ⟨h_t, W·q⟩ (W: query_dim→key_dim), softmax over t, then w_t·h_t.
+
+    FLOPs per item: 2·dq·dk (project q) + 2·S·dk (scores) + 5·S (softmax) + S·dk (scale)
+    (+ S·dk for the sum when pooled).
+    """
+    flops = 2.0 * query_dim * key_dim + steps * (2.0 * key_dim + 5.0 + key_dim) + (steps * key_dim if pooled else 0)
+    out_width = key_dim if pooled else steps * key_dim
+    acts = query_dim + key_dim + steps * key_dim + 3 * steps + out_width
+    return Op(
+        name,
+        OpKind.ATTENTION,
+        flops_per_item=flops,
+        weight_bytes=float(query_dim * key_dim * precision),
+        activation_bytes_per_item=float(acts * precision),
+        launches=5,  # linear, bmm, softmax, mul, (sum)
+        shape={"score": "bilinear", "steps": steps, "dim": key_dim, "query_dim": query_dim, "pooled": pooled},
+    )
+
+
+def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: bool, precision: int) -> Op:
+    """GRU over ``steps`` steps: per step 3 gates of W_i·x + W_h·h (6·h·(i+h) FLOPs) plus 16·h for
+    non-linearities and blends. Weights 3·(i·h + h·h + 2h)·p. Steps are sequential."""
+    per_step = 6.0 * hidden * (input_dim + hidden) + GRU_ELEMENTWISE_FLOPS_PER_UNIT * hidden
+    out_width = steps * hidden if return_sequence else hidden
+    acts = steps * input_dim + steps * 6 * hidden + out_width
+    return Op(
+        name,
+        OpKind.GRU,
+        flops_per_item=steps * per_step,
+        weight_bytes=float(3 * (input_dim * hidden + hidden * hidden + 2 * hidden) * precision),
+        activation_bytes_per_item=float(acts * precision),
+        sequential_steps=steps,
+        shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence},
+    )

@@ -1,0 +1,36 @@
+"""Where the shipped spec directories live, and how a name or a path is resolved to a file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dse.errors import DseError
+
+#: Repository root (the package is installed in editable mode from the checkout).
+PROJECT_ROOT = Path(os.environ.get("DSE_HOME", Path(__file__).resolve().parents[1]))
+MODELSPECS_DIR = PROJECT_ROOT / "modelspecs"
+HWSPECS_DIR = PROJECT_ROOT / "hwspecs"
+STUDIES_DIR = PROJECT_ROOT / "studies"
+
+
+def list_specs(directory: Path) -> list[str]:
+    """Names (file stems) of the YAML specs in ``directory``, sorted."""
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def resolve_spec(name_or_path: str, directory: Path, what: str) -> Path:
+    """Turn ``NAME`` (a file in ``directory``) or a path to a YAML file into a path.
+
+    Raises a one-line :class:`DseError` listing the known names when nothing matches.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not candidate.is_file():
+            raise DseError(f"{name_or_path}: no such {what} file")
+        return candidate
+    shipped = directory / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(list_specs(directory)) or "none"
+    raise DseError(f"unknown {what} '{name_or_path}' (known: {known}; or give a path to a YAML file)")

@@ -1,0 +1,1 @@
+"""report stage of the dse data flow (see ARCHITECTURE in docs/architecture.md)."""
