@@ -11,8 +11,11 @@ accelerator per item).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
+import numpy as np
+from numpy.typing import ArrayLike
 
 from dse.graph import ops
 from dse.graph.ops import Op, OpKind
@@ -136,14 +139,24 @@ def ordered_ops(graph: nx.DiGraph) -> list[Op]:
     return [graph.nodes[n]["op"] for n in order]
 
 
-def totals(graph: nx.DiGraph, batch: int) -> dict[str, float]:
-    """Whole-graph FLOPs, streamed and gathered bytes at ``batch``, plus table and weight bytes."""
+def totals(graph: nx.DiGraph, batch: ArrayLike) -> dict[str, Any]:
+    """Whole-graph FLOPs, streamed and gathered bytes at ``batch``, plus table and weight bytes.
+
+    ``batch`` is one batch size (values are floats) or an array of them (values are arrays of
+    the same shape; ``table_bytes``, ``weight_bytes`` and ``launches`` do not depend on it).
+    """
     all_ops = [graph.nodes[n]["op"] for n in graph.nodes]
+    b = np.asarray(batch, dtype=float)
+
+    def total(values: list[Any]) -> Any:
+        summed = np.zeros_like(b) + sum(values)
+        return float(summed) if summed.ndim == 0 else summed
+
     return {
-        "flops": float(sum(op.flops(batch) for op in all_ops)),
-        "streamed_bytes": float(sum(op.streamed_bytes(batch) for op in all_ops)),
-        "gathered_bytes": float(sum(op.gathered_bytes(batch) for op in all_ops)),
-        "rows_touched": float(sum(op.rows_touched(batch) for op in all_ops)),
+        "flops": total([op.flops(b) for op in all_ops]),
+        "streamed_bytes": total([op.streamed_bytes(b) for op in all_ops]),
+        "gathered_bytes": total([op.gathered_bytes(b) for op in all_ops]),
+        "rows_touched": total([op.rows_touched(b) for op in all_ops]),
         "table_bytes": float(graph.graph["table_bytes"]),
         "weight_bytes": float(sum(op.weight_bytes for op in all_ops)),
         "launches": float(sum(op.launches for op in all_ops)),

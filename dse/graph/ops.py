@@ -8,7 +8,8 @@ Conventions (docs/graph.md gives the derivations):
 
 - FLOPs count a multiply-add as 2. Bias additions are fused into the GEMM and not counted.
 - ``streamed_bytes(b)`` = weight bytes (once per batch) + activation bytes per item × b, where an
-  operator's activations are the inputs it reads plus the outputs it writes.
+  operator's activations are the inputs it reads plus the outputs it writes; a fused operator
+  (attention unit, GRU, dot interaction) also counts each intermediate it materialises once.
 - ``gathered_bytes(b)`` = embedding rows fetched at data-dependent addresses (irregular).
 - ``launches`` = framework operator dispatches (kernel launches on a GPU) per call.
 """
@@ -238,21 +239,27 @@ def mlp_attention(name: str, steps: int, dim: int, hidden: list[int], pooled: bo
     """DIN activation unit over ``steps`` behaviours of ``dim``.
 
     Per step: key⊙query (d FLOPs); MLP on concat(key, query, key⊙query) = 3d through ``hidden``
-    (ReLU after each) to 1 score; then the weighted sum Σ w·key (2·d per step) or scaled keys (d).
+    (ReLU after each, 1 FLOP per element) to 1 score; then the weighted sum Σ w·key (2·d per step:
+    multiply and add) or the scaled keys w·key (d per step). No softmax (as in DIN).
+
+    Bytes per item: read the keys (S·d) and the query (d); every intermediate the unit
+    materialises counted once: key⊙query (S·d), the concat (S·3d), the hidden activations
+    (S·Σh), the scores (S); write the output (d pooled, S·d scaled). Weights Σ(k·n + n)·p.
     """
     widths = [3 * dim, *hidden, 1]
     mlp_flops = sum(2.0 * k * n for k, n in zip(widths[:-1], widths[1:])) + sum(hidden)
     combine = 2.0 * dim if pooled else float(dim)
     weights = sum((k * n + n) for k, n in zip(widths[:-1], widths[1:])) * precision
     out_width = dim if pooled else steps * dim
-    acts = steps * dim + dim + steps * (2 * 3 * dim + 2 * sum(hidden) + 1) + out_width
+    acts = steps * dim + dim + steps * (dim + 3 * dim + sum(hidden) + 1) + out_width
     return Op(
         name,
         OpKind.ATTENTION,
         flops_per_item=steps * (dim + mlp_flops + combine),
         weight_bytes=float(weights),
         activation_bytes_per_item=float(acts * precision),
-        launches=4 + 2 * len(hidden) + 2,  # mul, cat, (linear, relu)*, linear, mul, sum, expand
+        # expand query, mul, cat, (linear, relu) per hidden layer, linear, mul, (sum when pooled)
+        launches=3 + 2 * len(hidden) + 2 + (1 if pooled else 0),
         shape={"score": "mlp", "steps": steps, "dim": dim, "hidden": list(hidden), "pooled": pooled},
     )
 
@@ -261,7 +268,10 @@ def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pool
     """DIEN attention: s_t = ⟨h_t, W·q⟩ (W: query_dim→key_dim), softmax over t, then w_t·h_t.
 
     FLOPs per item: 2·dq·dk (project q) + 2·S·dk (scores) + 5·S (softmax) + S·dk (scale)
-    (+ S·dk for the sum when pooled).
+    (+ S·dk for the sum when pooled). Weights dq·dk·p (no bias).
+
+    Bytes per item: read q (dq) and the keys (S·dk); intermediates once: W·q (dk), scores,
+    exponentials and weights (3·S); write the output (dk pooled, S·dk scaled).
     """
     flops = 2.0 * query_dim * key_dim + steps * (2.0 * key_dim + 5.0 + key_dim) + (steps * key_dim if pooled else 0)
     out_width = key_dim if pooled else steps * key_dim
@@ -272,17 +282,22 @@ def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pool
         flops_per_item=flops,
         weight_bytes=float(query_dim * key_dim * precision),
         activation_bytes_per_item=float(acts * precision),
-        launches=5,  # linear, bmm, softmax, mul, (sum)
+        launches=4 + (1 if pooled else 0),  # linear, bmm, softmax, mul, (sum)
         shape={"score": "bilinear", "steps": steps, "dim": key_dim, "query_dim": query_dim, "pooled": pooled},
     )
 
 
 def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: bool, precision: int) -> Op:
-    """GRU over ``steps`` steps: per step 3 gates of W_i·x + W_h·h (6·h·(i+h) FLOPs) plus 16·h for
-    non-linearities and blends. Weights 3·(i·h + h·h + 2h)·p. Steps are sequential."""
+    """GRU over ``steps`` steps (PyTorch ``nn.GRU`` form, h₀ = 0 still computed).
+
+    FLOPs per step: 3 gates of W_i·x + W_h·h, i.e. 6·h·(i + h), plus 16·h for the gate
+    non-linearities and blends. Weights 3·(i·h + h·h + 2h)·p (two biases per gate).
+    Bytes per item: read the inputs (S·i); intermediates once: the gate pre-activations (S·6h)
+    and every hidden state (S·h; with ``return_sequence`` they are the output, otherwise the
+    last one is). Steps are sequential (``sequential_steps`` = S).
+    """
     per_step = 6.0 * hidden * (input_dim + hidden) + GRU_ELEMENTWISE_FLOPS_PER_UNIT * hidden
-    out_width = steps * hidden if return_sequence else hidden
-    acts = steps * input_dim + steps * 6 * hidden + out_width
+    acts = steps * input_dim + steps * 6 * hidden + steps * hidden
     return Op(
         name,
         OpKind.GRU,

@@ -3,7 +3,8 @@
 A spec names its inputs (dense features and embedding lookups into tables) and a list of blocks,
 each consuming tensors defined before it, so a valid spec is a DAG by construction. Shape inference
 runs at validation time: a dangling reference or a width mismatch is a one-line error naming the
-field, e.g. ``blocks[3].inputs: 'bottom' has dim 64 but 'sparse' has dim 32``.
+field, e.g. ``blocks[1].inputs: dot interaction needs equal dims: 'bottom' has dim 64, 'sparse' has
+dim 32``. docs/modelspecs.md describes the format for architects.
 
 Widths are per sample; every tensor is a ``count × dim`` block of fp values (``count`` vectors of
 ``dim`` elements; for sequences, ``count`` is the sequence length).
@@ -11,15 +12,37 @@ Widths are per sample; every tensor is a ``count × dim`` block of fp values (``
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dse.specs.loading import load_yaml, validate_spec
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _not_bool(value: object) -> object:
+    """YAML reads ``yes``/``no``/``true``/``on`` as booleans, which pydantic would take as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"should be a number, not {str(value).lower()}")
+    return value
+
+
+_NoBool = BeforeValidator(_not_bool)
+#: A positive integer that refuses YAML booleans.
+Size = Annotated[PositiveInt, _NoBool]
 
 
 class _Strict(BaseModel):
@@ -47,21 +70,25 @@ class TableSpec(_Strict):
     """
 
     name: Name
-    rows: PositiveInt | list[PositiveInt]
-    dim: PositiveInt
-    count: PositiveInt | None = None
+    rows: Size | list[Size]
+    dim: Size
+    count: Size | None = None
     source: str | None = None
 
-    @model_validator(mode="after")
-    def _rows_match_count(self) -> "TableSpec":
-        if isinstance(self.rows, list):
-            if not self.rows:
-                raise ValueError(f"tables '{self.name}': rows list is empty")
-            if self.count is not None and self.count != len(self.rows):
-                raise ValueError(
-                    f"tables '{self.name}': count is {self.count} but rows lists {len(self.rows)} tables"
-                )
-        return self
+    @field_validator("rows")
+    @classmethod
+    def _rows_not_empty(cls, rows: int | list[int]) -> int | list[int]:
+        if isinstance(rows, list) and not rows:
+            raise ValueError("the rows list is empty; give one row count per table")
+        return rows
+
+    @field_validator("count")
+    @classmethod
+    def _count_matches_rows(cls, count: int | None, info: ValidationInfo) -> int | None:
+        rows = info.data.get("rows")
+        if count is not None and isinstance(rows, list) and count != len(rows):
+            raise ValueError(f"{count} does not match the {len(rows)} entries of rows")
+        return count
 
     @property
     def n_tables(self) -> int:
@@ -87,9 +114,9 @@ class LookupSpec(_Strict):
 
     name: Name
     table: Name
-    per_sample: PositiveInt
+    per_sample: Size
     pooling: Literal["sum", "mean", "none"] = "sum"
-    irregularity: float = Field(1.0, gt=0.0, le=1.0)
+    irregularity: Annotated[float, _NoBool] = Field(1.0, gt=0.0, le=1.0)
 
 
 class MlpBlock(_Strict):
@@ -98,7 +125,7 @@ class MlpBlock(_Strict):
     kind: Literal["mlp"]
     name: Name
     input: Name
-    layers: Annotated[list[PositiveInt], Field(min_length=1)]
+    layers: Annotated[list[Size], Field(min_length=1)]
     final: Literal["none", "relu", "sigmoid", "softmax"] = "none"
 
 
@@ -145,7 +172,7 @@ class AttentionBlock(_Strict):
     query: Name
     keys: Name
     score: Literal["mlp", "bilinear"] = "mlp"
-    mlp: list[PositiveInt] = Field(default_factory=lambda: [36])
+    mlp: list[Size] = Field(default_factory=lambda: [36])
     output: Literal["pooled", "scaled_sequence"] = "pooled"
 
 
@@ -155,7 +182,7 @@ class GruBlock(_Strict):
     kind: Literal["gru"]
     name: Name
     input: Name
-    hidden: PositiveInt
+    hidden: Size
     return_sequence: bool = True
 
 
@@ -171,23 +198,13 @@ class ModelSpec(_Strict):
     name: Name
     description: str = ""
     source: str = ""
-    precision_bytes: Literal[1, 2, 4, 8] = 4
-    index_bytes: Literal[4, 8] = 8
-    dense_features: int = Field(0, ge=0)
+    precision_bytes: Annotated[Literal[1, 2, 4, 8], _NoBool] = 4
+    index_bytes: Annotated[Literal[4, 8], _NoBool] = 8
+    dense_features: Annotated[int, _NoBool] = Field(0, ge=0)
     tables: list[TableSpec] = Field(default_factory=list)
     lookups: list[LookupSpec] = Field(default_factory=list)
     blocks: Annotated[list[Block], Field(min_length=1)]
     outputs: Annotated[list[Name], Field(min_length=1)]
-
-    @field_validator("tables")
-    @classmethod
-    def _unique_tables(cls, tables: list[TableSpec]) -> list[TableSpec]:
-        seen: set[str] = set()
-        for i, table in enumerate(tables):
-            if table.name in seen:
-                raise ValueError(f"tables[{i}].name: duplicate table '{table.name}'")
-            seen.add(table.name)
-        return tables
 
     @model_validator(mode="after")
     def _check_graph(self) -> "ModelSpec":
@@ -214,40 +231,56 @@ def _shape_error(field: str, message: str) -> ValueError:
 def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
     """Per-sample shape of every named tensor, checking references and widths on the way.
 
-    Raises ``ValueError("field: message")`` on the first inconsistency.
+    Raises ``ValueError("field: message")`` on the first inconsistency. Besides widths it checks
+    that names are unique, that every table is looked up, and that every tensor (the dense
+    features, each lookup, each block) is read by a later block or is an output, so that the
+    lowered graph has no dead ends.
     """
     shapes: dict[str, TensorShape] = {}
+    defined_by: dict[str, str] = {}
     if spec.dense_features > 0:
         shapes["dense"] = TensorShape(1, spec.dense_features)
-    tables = {t.name: t for t in spec.tables}
+        defined_by["dense"] = "dense_features"
+    tables: dict[str, TableSpec] = {}
+    for i, table in enumerate(spec.tables):
+        if table.name in tables:
+            raise _shape_error(f"tables[{i}].name", f"duplicate table name '{table.name}'")
+        tables[table.name] = table
     used_tables: set[str] = set()
 
     def define(field: str, name: str, shape: TensorShape) -> None:
         if name in shapes:
-            raise _shape_error(field, f"name '{name}' is already defined")
+            raise _shape_error(f"{field}.name", f"name '{name}' is already defined by {defined_by[name]}")
         shapes[name] = shape
+        defined_by[name] = field
 
-    def ref(field: str, name: str) -> TensorShape:
+    def ref(field: str, name: str, what: str = "input", where: str = "defined before it") -> TensorShape:
         if name not in shapes:
-            hint = " (set dense_features > 0 to use 'dense')" if name == "dense" else ""
+            if name == "dense":
+                hint = " (set dense_features > 0 to use 'dense')"
+            else:
+                close = difflib.get_close_matches(name, list(shapes), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
             known = ", ".join(shapes) or "none"
-            raise _shape_error(field, f"unknown input '{name}'{hint}; defined before it: {known}")
+            raise _shape_error(field, f"unknown {what} '{name}'{hint}; {where}: {known}")
         return shapes[name]
 
     for i, lookup in enumerate(spec.lookups):
         field = f"lookups[{i}]"
         if lookup.table not in tables:
-            raise _shape_error(f"{field}.table", f"unknown table '{lookup.table}'")
+            known = ", ".join(tables) or "none"
+            raise _shape_error(f"{field}.table", f"unknown table '{lookup.table}' (tables: {known})")
         table = tables[lookup.table]
         used_tables.add(table.name)
         if lookup.pooling == "none":
             if table.n_tables != 1:
                 raise _shape_error(
-                    f"{field}.pooling", f"unpooled lookups need a single table, '{table.name}' has {table.n_tables}"
+                    f"{field}.pooling",
+                    f"unpooled lookups need a single table, but '{table.name}' is a group of {table.n_tables}",
                 )
-            define(f"{field}.name", lookup.name, TensorShape(lookup.per_sample, table.dim, sequence=True))
+            define(field, lookup.name, TensorShape(lookup.per_sample, table.dim, sequence=True))
         else:
-            define(f"{field}.name", lookup.name, TensorShape(table.n_tables, table.dim))
+            define(field, lookup.name, TensorShape(table.n_tables, table.dim))
     for i, table in enumerate(spec.tables):
         if table.name not in used_tables:
             raise _shape_error(f"tables[{i}]", f"table '{table.name}' is never looked up")
@@ -260,10 +293,12 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
                 raise _shape_error(f"{field}.input", f"'{block.input}' is a sequence; pool it before an MLP")
             out = TensorShape(1, block.layers[-1])
         elif isinstance(block, InteractionBlock):
-            ins = [ref(f"{field}.inputs", n) for n in block.inputs]
-            for n, s in zip(block.inputs, ins):
+            ins = [ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(block.inputs)]
+            for j, (n, s) in enumerate(zip(block.inputs, ins)):
                 if s.sequence:
-                    raise _shape_error(f"{field}.inputs", f"'{n}' is a sequence; pool it before an interaction")
+                    raise _shape_error(
+                        f"{field}.inputs[{j}]", f"'{n}' is a sequence; pool it before an interaction"
+                    )
             if block.op == "concat":
                 out = TensorShape(1, sum(s.width for s in ins))
             else:
@@ -276,9 +311,12 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
                     raise _shape_error(f"{field}.inputs", "dot interaction needs at least two vectors")
                 out = TensorShape(1, ins[0].width + vectors * (vectors - 1) // 2)
         elif isinstance(block, ElementwiseBlock):
-            ins = [ref(f"{field}.inputs", n) for n in block.inputs]
-            if len({(s.count, s.dim) for s in ins}) > 1:
-                detail = ", ".join(f"'{n}' is {s.count}x{s.dim}" for n, s in zip(block.inputs, ins))
+            ins = [ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(block.inputs)]
+            if len({(s.count, s.dim, s.sequence) for s in ins}) > 1:
+                detail = ", ".join(
+                    f"'{n}' is {'a sequence of ' if s.sequence else ''}{s.count}x{s.dim}"
+                    for n, s in zip(block.inputs, ins)
+                )
                 raise _shape_error(f"{field}.inputs", f"element-wise {block.op} needs equal shapes: {detail}")
             out = ins[0]
         elif isinstance(block, ActivationBlock):
@@ -287,13 +325,19 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
             query = ref(f"{field}.query", block.query)
             keys = ref(f"{field}.keys", block.keys)
             if query.sequence or query.count != 1:
-                raise _shape_error(f"{field}.query", f"'{block.query}' must be a single vector")
+                raise _shape_error(
+                    f"{field}.query", f"'{block.query}' must be a single vector, it is {query.count}x{query.dim}"
+                )
             if not keys.sequence:
-                raise _shape_error(f"{field}.keys", f"'{block.keys}' must be a sequence (an unpooled lookup or a GRU)")
+                raise _shape_error(
+                    f"{field}.keys", f"'{block.keys}' must be a sequence (an unpooled lookup or a GRU)"
+                )
             if block.score == "mlp" and query.dim != keys.dim:
                 raise _shape_error(
                     f"{field}.query", f"mlp attention needs equal dims: query {query.dim}, keys {keys.dim}"
                 )
+            if block.score == "bilinear" and "mlp" in block.model_fields_set:
+                raise _shape_error(f"{field}.mlp", "only used with score: mlp")
             if block.output == "pooled":
                 out = TensorShape(1, keys.dim)
             else:
@@ -301,7 +345,9 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
         elif isinstance(block, GruBlock):
             seq = ref(f"{field}.input", block.input)
             if not seq.sequence:
-                raise _shape_error(f"{field}.input", f"'{block.input}' must be a sequence")
+                raise _shape_error(
+                    f"{field}.input", f"'{block.input}' must be a sequence (an unpooled lookup or a GRU)"
+                )
             out = (
                 TensorShape(seq.count, block.hidden, sequence=True)
                 if block.return_sequence
@@ -309,13 +355,20 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
             )
         else:  # pragma: no cover - the discriminated union admits nothing else
             raise _shape_error(field, f"unknown block kind {block.kind!r}")
-        define(f"{field}.name", block.name, out)
+        define(field, block.name, out)
 
+    for i, out_name in enumerate(spec.outputs):
+        ref(f"outputs[{i}]", out_name, "tensor", "defined")
+        if out_name in spec.outputs[:i]:
+            raise _shape_error(f"outputs[{i}]", f"'{out_name}' is listed twice")
     consumed: set[str] = set(spec.outputs)
     for block in spec.blocks:
         consumed.update(block_inputs(block))
-    for i, out_name in enumerate(spec.outputs):
-        ref(f"outputs[{i}]", out_name)
+    if "dense" in defined_by and defined_by["dense"] == "dense_features" and "dense" not in consumed:
+        raise _shape_error("dense_features", "the dense features are never used (no block reads 'dense')")
+    for i, lookup in enumerate(spec.lookups):
+        if lookup.name not in consumed:
+            raise _shape_error(f"lookups[{i}]", f"lookup '{lookup.name}' is neither used nor an output")
     for i, block in enumerate(spec.blocks):
         if block.name not in consumed:
             raise _shape_error(f"blocks[{i}]", f"block '{block.name}' is neither used nor an output")
