@@ -1,0 +1,144 @@
+"""``dse hardware`` and ``dse predict``: hardware specs and the per-operator cost model."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dse.commands import handle_errors, parse_int_list, print_json
+from dse.cost import Prediction, predict_latency
+from dse.errors import DseError
+from dse.graph import load_graph
+from dse.specs.hardware import Platform, list_platforms, load_platform
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
+
+
+def platform_summary(p: Platform) -> dict[str, Any]:
+    """The headline numbers of a platform (JSON-ready)."""
+    llc = p.caches[-1] if p.caches else None
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "description": p.description,
+        "cores": p.compute.cores * p.compute.sockets,
+        "peak_gflops": p.compute.peak_flops / 1e9,
+        "dram_gbs": p.dram.peak_bandwidth_gbs * p.compute.sockets,
+        "llc_mib": llc.size_mib if llc else 0.0,
+        "dispatch_us": p.dispatch.op_us,
+        "host_link_gbs": p.host_link.h2d_gbs if p.host_link else None,
+        "tdp_w": p.tdp_w,
+        "idle_w": p.idle_w,
+    }
+
+
+def _print_prediction_table(preds: list[Prediction], top: int) -> None:
+    console = Console(width=120)
+    first = preds[0]
+    summary = Table(
+        "batch", "latency ms", "ms/item", "items/s", "largest ops (share, bound)",
+        title=f"{first.model} on {first.platform}, {first.engines} engine(s) running",
+    )
+    for pred in preds:
+        ranked = sorted(pred.ops, key=lambda o: o.time_s, reverse=True)[:top]
+        share = ", ".join(f"{o.name} {100 * o.time_s / pred.latency_s:.0f}% {o.bound}" for o in ranked if o.time_s > 0)
+        summary.add_row(
+            str(pred.batch),
+            _ms(pred.latency_s),
+            f"{pred.latency_s * 1e3 / pred.batch:.4f}",
+            f"{pred.batch / pred.latency_s:,.0f}",
+            share,
+        )
+    console.print(summary)
+    kinds = sorted({k for p in preds for k in p.time_by_kind()})
+    by_kind = Table("batch", *kinds, title="milliseconds by operator kind")
+    for pred in preds:
+        t = pred.time_by_kind()
+        by_kind.add_row(str(pred.batch), *[_ms(t.get(k, 0.0)) for k in kinds])
+    console.print(by_kind)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hardware")
+    @handle_errors
+    def hardware_cmd(
+        name: Optional[str] = typer.Argument(None, help="Show one spec (shipped name or YAML path) in full."),
+        overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a field: path.to.field=value (repeatable)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List the hardware specs in hwspecs/, or show one with the source of every number."""
+        if name is None:
+            if overrides:
+                raise DseError("--set needs a hardware spec name")
+            platforms = [load_platform(n) for n in list_platforms()]
+            if as_json:
+                print_json({"hardware": [platform_summary(p) for p in platforms]})
+                return
+            table = Table("name", "kind", "cores/SMs", "peak GFLOP/s", "DRAM GB/s", "LLC MiB", "dispatch us", "TDP W", "description")
+            for p in platforms:
+                s = platform_summary(p)
+                table.add_row(
+                    s["name"], s["kind"], str(s["cores"]), f"{s['peak_gflops']:,.0f}", f"{s['dram_gbs']:,.0f}",
+                    f"{s['llc_mib']:.1f}", f"{s['dispatch_us']:.1f}", f"{s['tdp_w']:.0f}", s["description"],
+                )
+            Console(width=160).print(table)
+            return
+        p = load_platform(name, overrides)
+        if as_json:
+            print_json({"summary": platform_summary(p), "spec": p.model_dump(mode="json")})
+            return
+        table = Table("field", "value", "source", title=f"{p.name} ({p.kind}): {p.description}")
+        for path, value in _leaves(p.model_dump(mode="json", exclude={"sources"})):
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            table.add_row(path, str(value), p.source_of(path) if is_number else "")
+        Console(width=160).print(table)
+
+    @app.command("predict")
+    @handle_errors
+    def predict_cmd(
+        model: str = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec."),
+        hw: str = typer.Argument(..., help="Hardware name in hwspecs/ or a path to a YAML spec."),
+        batch: str = typer.Option("1,16,256,1024", "--batch", "-b", help="Comma-separated batch sizes (items)."),
+        engines: int = typer.Option(1, "--engines", "-n", help="Engines running concurrently (they share memory bandwidth)."),
+        overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a hardware field: path.to.field=value (repeatable)."),
+        no_transfer: bool = typer.Option(False, "--no-transfer", help="Accelerators: inputs already on the device."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        top: int = typer.Option(3, "--top", help="Largest operators to list per batch in the table."),
+    ) -> None:
+        """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
+        batches = parse_int_list(batch, "--batch")
+        if engines < 1:
+            raise DseError(f"--engines: {engines} must be at least 1")
+        platform = load_platform(hw, overrides)
+        graph = load_graph(model)
+        preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer) for b in batches]
+        if as_json:
+            print_json(
+                {
+                    "model": graph.graph["model"],
+                    "hardware": platform.name,
+                    "engines": engines,
+                    "points": [p.as_dict() for p in preds],
+                }
+            )
+            return
+        _print_prediction_table(preds, max(1, top))
+
+
+def _leaves(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, value) for every scalar in a nested dump."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out += _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            out += _leaves(value, f"{prefix}[{i}]")
+    else:
+        out.append((prefix, data))
+    return out

@@ -1,0 +1,125 @@
+"""Time of the irregular gathers of embedding lookups (EmbeddingBag / SparseLengthsSum).
+
+Gathers are not streams. Per looked-up row (``R = op.rows_touched(b)`` rows per call, each
+``L = ceil(row_bytes / line_bytes)`` lines):
+
+    t_row = row_overhead + irr · t_random + (1 - irr) · t_local
+
+- ``irr`` (``op.irregularity``): fraction of fetches that are independent random accesses; the
+  rest have reuse or spatial locality and are served from the nearest cache (``t_local``).
+- ``t_random`` = TLB term + Σ_levels hit_i · L · line_ns_i + miss · t_dram. The hit fractions
+  follow the footprint W of the tables against each level's capacity (uniform indices:
+  ``min(1, C / W)``). W is all tables of the model (a request visits every table, so they evict
+  each other); shared levels are split between co-located engines.
+- A DRAM row costs the latency of each of its lines divided by the memory-level parallelism in
+  use, or its share of the socket's random-fetch bandwidth if that is slower:
+  ``t_dram = max(L · latency / mlp(R), L · line / B_random_share)``.
+  ``mlp(R) = max(1, outstanding_misses · R / (R + ramp_rows))``: a call with few rows cannot fill
+  the miss queue; ``B_random_share`` is the engine's share of the socket's random-fetch bandwidth,
+  which is where N co-located engines slow each other down.
+- TLB: a table larger than the TLB reach pays ``tlb_miss_ns · (1 - reach / table_bytes)`` per row
+  (one call's lookups stay inside its table).
+
+:func:`gather_time` is the single entry point the operator model calls for every embedding op;
+a near-memory platform routes to its own model here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from dse.cost.share import MIB, engines_per_socket, dram_random_bandwidth, dram_stream_bandwidth, level_fractions
+from dse.cost.nmp import host_cache_fractions
+from dse.graph.ops import Op
+from dse.specs.hardware import Platform
+
+
+def lines_per_row(op: Op, platform: Platform) -> int:
+    """Cache lines (GPU: sectors) touched by one row of ``op.row_bytes`` bytes, aligned rows."""
+    return max(1, math.ceil(op.row_bytes / platform.dram.line_bytes))
+
+
+def memory_parallelism(platform: Platform, rows: ArrayLike) -> np.ndarray:
+    """Misses in flight for a call that fetches ``rows`` independent rows (dimensionless, >= 1)."""
+    r = np.maximum(np.asarray(rows, dtype=float), 0.0)
+    ramp = platform.gather.ramp_rows
+    in_use = r / (r + ramp) if ramp > 0 else np.ones_like(r)
+    return np.maximum(1.0, platform.dram.outstanding_misses * in_use)
+
+
+def dram_row_time(op: Op, platform: Platform, rows: ArrayLike, engines: int = 1) -> np.ndarray:
+    """Seconds per row fetched from DRAM at random, for a call of ``rows`` rows."""
+    d = platform.dram
+    lines = lines_per_row(op, platform)
+    # every line of a random row is a miss that holds a fill buffer for a whole latency (the
+    # adjacent-line prefetcher's help is folded into the fitted parallelism)
+    latency_bound = lines * d.latency_ns * 1e-9 / memory_parallelism(platform, rows)
+    bandwidth_bound = lines * d.line_bytes / dram_random_bandwidth(platform, engines)
+    return np.maximum(latency_bound, bandwidth_bound)
+
+
+def random_row_time(
+    op: Op, platform: Platform, rows: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+) -> np.ndarray:
+    """Seconds per independent random row: TLB, cache hits by level, DRAM misses.
+
+    ``footprint_bytes``: the bytes competing for the caches (all tables of the model, which one
+    request visits one after another); default: this op's table. The TLB term uses the op's
+    own table: a call's lookups stay inside it.
+    """
+    lines = lines_per_row(op, platform)
+    table = max(op.table_bytes, 1.0)
+    competing = max(footprint_bytes or 0.0, table)
+    g = platform.gather
+    # within one call the TLB sees this table only; the caches keep what earlier calls to the
+    # other tables left, so their hit rate follows all the tables
+    tlb = g.tlb_miss_ns * 1e-9 * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
+    fractions = level_fractions(np.full_like(np.asarray(rows, dtype=float), competing), platform, engines)
+    fractions = host_cache_fractions(op, platform, engines, competing, fractions)  # skewed indices (NMP specs)
+    t = tlb + fractions[-1] * dram_row_time(op, platform, rows, engines)
+    for frac, level in zip(fractions[:-1], platform.caches):
+        t = t + frac * lines * level.line_ns * 1e-9
+    return t
+
+
+def local_row_time(op: Op, platform: Platform, engines: int = 1) -> float:
+    """Seconds per row with locality: streamed from the nearest cache (or DRAM if there is none)."""
+    if platform.caches:
+        return op.row_bytes / (platform.caches[0].bandwidth_gbs * 1e9)
+    return op.row_bytes / dram_stream_bandwidth(platform, engines)
+
+
+def host_gather_time(
+    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+) -> np.ndarray:
+    """Seconds to gather ``op``'s rows through the platform's own cache hierarchy and DRAM."""
+    b = np.asarray(batch, dtype=float)
+    rows = np.asarray(op.rows_touched(b), dtype=float)
+    if op.rows_per_item <= 0:
+        return np.zeros_like(b)
+    irr = op.irregularity
+    per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes)
+    per_row = per_row + (1.0 - irr) * local_row_time(op, platform, engines)
+    return rows * per_row
+
+
+def gather_time(
+    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+) -> np.ndarray:
+    """Seconds of irregular gathering for an embedding op at each batch size on one engine.
+
+    ``footprint_bytes`` (optional): bytes of all the tables that compete for the caches (the
+    operator model passes the model's total table memory); default: this op's table.
+
+    The hook for near-memory processing: a platform of kind ``nmp`` with an NMP unit runs the
+    pooled lookups in the DIMMs (dse/cost/nmp.py); other ops gather like on its host.
+    """
+    from dse.cost.nmp import nmp_gather_time, runs_in_memory
+
+    if runs_in_memory(op, platform):
+        per_lookup = platform.gather.row_overhead_ns * 1e-9  # the core writes one instruction per lookup
+        return nmp_gather_time(op, platform.memory, platform.nmp, batch, engines_per_socket(platform, engines), per_lookup)
+    return host_gather_time(op, platform, batch, engines, footprint_bytes)

@@ -1,0 +1,520 @@
+"""Locality of embedding index streams and LRU hit rates (Che's approximation).
+
+A *locality* describes how the indices of one table's lookups are distributed; it is written as a
+spec string:
+
+- ``uniform``: every row equally likely (the synthetic traces of DeepRecSys and of most papers);
+- ``zipf:ALPHA``: the row of popularity rank r is drawn with probability ∝ r^-ALPHA (ALPHA ≥ 0);
+- ``file:PATH``: a measured profile, either a *frequency* profile (CSV column ``count``: accesses of
+  each row, any order) or a *stack-distance* profile (CSV columns ``stack_distance,fraction``:
+  the share of accesses whose LRU stack distance, i.e. the number of distinct other rows touched
+  since the previous access to the same row, equals that value; ``inf`` marks first accesses).
+
+For a table of R rows a locality yields a :class:`Stream`, which answers the questions the cost
+model asks of a cache of C rows:
+
+- ``hit_rate(C)``: steady-state LRU hit rate. For popularity-based streams (uniform, Zipf,
+  frequency profiles) this is Che's approximation under the independent reference model: the
+  characteristic time T solves Σ_i (1 - exp(-p_i T)) = C and the hit rate is
+  Σ_i p_i (1 - exp(-p_i T)) (Che, Tung, Wang, IEEE JSAC 2002; Fricker, Robert, Roberts, ITC 2012
+  explain its accuracy). For a stack-distance profile it is read off the profile directly.
+- ``distinct(n)``: expected distinct rows in n requests, Σ_i (1 - exp(-p_i n)). Because
+  d distinct(T)/dT = 1 - hit_rate, a stack-distance profile gives T(C) = ∫_0^C dc / (1 - h(c)) and
+  ``distinct`` is its inverse, so both kinds of streams answer the same questions.
+- ``run_hit_rate(C, L, t)``: hit rate over one batch of L requests that starts with none of the
+  stream's rows cached (other tables filled the cache in between), for a cache that admits only
+  rows requested at least t times in the batch (RecNMP's hot-entry profiling; t = 1 admits all).
+  Row i appears K_i ~ Poisson(L·p_i) times; its requests after the first hit if it stayed cached
+  since the previous one (probability 1 - exp(-p_i·T), T from the batch's occupancy equation).
+  As L grows this tends to Che's steady state. Stack-distance streams use a generic form (every
+  distinct row misses once while the cache fills, then steady state) and ignore t.
+- ``admitted(L, t)``: the steady-state view of the same filter: the share of row i's requests
+  that fall in batches where it is hot is P(Poisson(L·p_i) ≥ t - 1) (size-biased count).
+
+Numerics: rows are grouped by popularity rank: the first ``HEAD_RANKS`` ranks exactly, the rest in
+geometric bins of ratio ``BIN_RATIO`` with the bin's exact (Euler–Maclaurin) mass averaged over its
+rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation is solved for log T with Brent's
+method; 1 - exp(-x) is evaluated with ``expm1``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import gammainc
+
+from dse.errors import DseError
+
+#: Popularity ranks kept exactly before geometric binning starts.
+HEAD_RANKS = 1024
+#: Ratio of consecutive bin edges beyond the head (1% wide bins).
+BIN_RATIO = 1.01
+
+LOCALITY_HELP = "expected uniform, zipf:ALPHA (ALPHA >= 0) or file:PATH"
+
+
+# --------------------------------------------------------------------------------------------
+# Streams
+# --------------------------------------------------------------------------------------------
+
+
+class Stream:
+    """The index stream of one table as a cache sees it. Capacities and run lengths in rows /
+    requests (floats are fine)."""
+
+    #: Whether per-row frequencies are known (needed by the hot-entry admission filter).
+    has_frequencies: bool = True
+
+    def admitted_share(self) -> float:
+        """Share of requests the cache may hold (1 without an admission filter)."""
+        raise NotImplementedError
+
+    def distinct(self, n: float) -> float:
+        raise NotImplementedError
+
+    def max_distinct(self) -> float:
+        """Rows that can ever be cached (distinct(∞))."""
+        raise NotImplementedError
+
+    def characteristic_time(self, capacity: float) -> float:
+        """T with distinct(T) = capacity; ``inf`` when everything admitted fits."""
+        raise NotImplementedError
+
+    def hit_rate(self, capacity: float) -> float:
+        raise NotImplementedError
+
+    def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
+        """Hit rate over ``run_length`` requests starting with none of this stream's rows cached
+        (generic form: every distinct row misses once while the cache fills, then steady state;
+        ``threshold`` needs per-row frequencies and is ignored here)."""
+        if capacity <= 0 or run_length <= 0:
+            return 0.0
+        share = self.admitted_share()
+        t_c = self.characteristic_time(capacity)
+        if run_length <= t_c:
+            misses = self.distinct(run_length)
+        else:
+            steady_miss = share - self.hit_rate(capacity)  # admitted requests that miss
+            misses = capacity + (run_length - t_c) * steady_miss
+        hits = run_length * share - misses
+        return float(min(max(hits / run_length, 0.0), 1.0))
+
+    def admitted(self, batch_requests: float, threshold: int) -> "Stream":
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class PopularityStream(Stream):
+    """Independent reference model: ``counts[k]`` rows each requested with probability
+    ``probs[k]``; ``admit[k]`` is the share of those requests the cache may hold."""
+
+    counts: np.ndarray
+    probs: np.ndarray
+    admit: np.ndarray | None = None
+
+    @property
+    def _rates(self) -> np.ndarray:
+        return self.probs if self.admit is None else self.probs * self.admit
+
+    @property
+    def rows(self) -> float:
+        return float(self.counts.sum())
+
+    def admitted_share(self) -> float:
+        return float(np.sum(self.counts * self._rates))
+
+    def distinct(self, n: float) -> float:
+        if n <= 0:
+            return 0.0
+        return float(np.sum(self.counts * -np.expm1(-self._rates * n)))
+
+    def max_distinct(self) -> float:
+        return float(np.sum(self.counts[self._rates > 0]))
+
+    def characteristic_time(self, capacity: float) -> float:
+        if capacity <= 0:
+            return 0.0
+        if capacity >= self.max_distinct() * (1.0 - 1e-12):
+            return math.inf
+        share = self.admitted_share()
+        # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets.
+        lo = math.log(capacity / share) - 1e-9
+        hi = lo + 1.0
+        while self.distinct(math.exp(hi)) < capacity:
+            hi += 4.0
+            if hi > 700:  # rates so small that T overflows: treat as "everything fits"
+                return math.inf
+        root = brentq(lambda lt: self.distinct(math.exp(lt)) - capacity, lo, hi, xtol=1e-10, rtol=1e-12)
+        return math.exp(root)
+
+    def hit_rate(self, capacity: float) -> float:
+        if capacity <= 0:
+            return 0.0
+        t = self.characteristic_time(capacity)
+        rates = self._rates
+        if math.isinf(t):
+            return float(np.sum(self.counts * rates))
+        return float(np.sum(self.counts * rates * -np.expm1(-rates * t)))
+
+    def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
+        """Hit rate over one batch of ``run_length`` requests that starts with none of the
+        stream's rows cached, for an LRU cache of ``capacity`` rows that admits only rows requested
+        at least ``threshold`` times in the batch (1: every row).
+
+        Row i is requested K_i ~ Poisson(λ_i = run·p_i) times; its requests after the first can
+        hit, E[(K-1)·1{K >= t}] of them, if it stayed cached since its previous request, i.e. if
+        that came less than T requests earlier: probability 1 - exp(-p_i·T). T solves the
+        occupancy Σ_i P(admitted) (1 - exp(-p_i·T)) = capacity; when everything the batch admits
+        fits, nothing is evicted during the batch. An admission filter never lowers this hit
+        rate: rows seen once cannot hit in the batch anyway, they only evict others.
+        """
+        if capacity <= 0 or run_length <= 0:
+            return 0.0
+        if self.admit is not None:
+            raise DseError("run_hit_rate: apply the admission threshold here, not through admitted()")
+        p = self.probs
+        lam = p * float(run_length)
+        t = max(1, int(threshold))
+        if t <= 1:
+            reuse = _reuse(lam)
+            in_batch = -np.expm1(-lam)  # P(K >= 1): distinct rows of the batch
+            admit = np.ones_like(p)  # a row requested in the last T requests is cached
+        else:
+            reuse = lam * gammainc(t - 1, lam) - gammainc(t, lam)  # E[(K-1)·1{K>=t}]
+            in_batch = gammainc(t, lam)  # P(K >= t): rows the batch admits
+            admit = gammainc(t - 1, lam)  # P(K >= t | requested in the last T requests)
+        reuse = np.maximum(reuse, 0.0)
+        admitted_rows = float(np.sum(self.counts * in_batch))
+        if admitted_rows <= capacity:
+            held = np.ones_like(p)
+        else:
+            def occupancy(lt: float) -> float:
+                return float(np.sum(self.counts * admit * -np.expm1(-p * math.exp(lt)))) - capacity
+
+            hi = math.log(float(run_length)) + 1.0
+            lo = math.log(capacity) - 1.0
+            while occupancy(lo) > 0:
+                lo -= 4.0
+            if occupancy(hi) < 0:  # the rows the batch admits fit within the batch
+                held = np.ones_like(p)
+            else:
+                held = -np.expm1(-p * math.exp(brentq(occupancy, lo, hi, xtol=1e-10, rtol=1e-12)))
+        hits = float(np.sum(self.counts * reuse * held))
+        return float(min(max(hits / run_length, 0.0), 1.0))
+
+    def admitted(self, batch_requests: float, threshold: int) -> "PopularityStream":
+        if threshold <= 1:
+            return self
+        lam = self.probs * float(batch_requests)
+        share = gammainc(threshold - 1, lam)  # P(Poisson(lam) >= threshold - 1)
+        return PopularityStream(self.counts, self.probs, share)
+
+
+@dataclass(frozen=True, eq=False)
+class StackDistanceStream(Stream):
+    """A measured LRU stack-distance profile: ``cdf[k]`` = share of requests with stack distance
+    < ``capacities[k]`` (linear in between, constant beyond the last point). It carries no
+    per-row frequencies, so an admission filter cannot be evaluated on it (``admitted`` returns
+    the stream unchanged; docs/nmp.md lists this limit)."""
+
+    capacities: np.ndarray  # ascending, starting at 0
+    cdf: np.ndarray  # non-decreasing, cdf[0] = 0, <= 1
+    rows: float = math.inf
+
+    has_frequencies = False
+
+    def admitted_share(self) -> float:
+        return 1.0
+
+    def hit_rate(self, capacity: float) -> float:
+        if capacity <= 0:
+            return 0.0
+        if capacity >= self.rows:
+            return 1.0
+        return float(np.interp(capacity, self.capacities, self.cdf))
+
+    @functools.cached_property
+    def _time_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """T(C) = ∫ dc / (1 - h(c)) at the profile points (trapezoid on 1/(1-h), exact enough
+        on the dense grid built by the parser)."""
+        miss = np.maximum(1.0 - self.cdf, 1e-12)
+        inv = 1.0 / miss
+        steps = np.diff(self.capacities) * 0.5 * (inv[1:] + inv[:-1])
+        return self.capacities, np.concatenate([[0.0], np.cumsum(steps)])
+
+    def characteristic_time(self, capacity: float) -> float:
+        if capacity <= 0:
+            return 0.0
+        if capacity >= self.rows:
+            return math.inf
+        caps, times = self._time_table
+        if capacity <= caps[-1]:
+            return float(np.interp(capacity, caps, times))
+        tail_miss = max(1.0 - self.cdf[-1], 1e-12)
+        if 1.0 - self.cdf[-1] <= 1e-12:
+            return math.inf
+        return float(times[-1] + (capacity - caps[-1]) / tail_miss)
+
+    def distinct(self, n: float) -> float:
+        if n <= 0:
+            return 0.0
+        caps, times = self._time_table
+        if n <= times[-1]:
+            return float(np.interp(n, times, caps))
+        tail_miss = 1.0 - self.cdf[-1]
+        return float(min(caps[-1] + (n - times[-1]) * tail_miss, self.rows))
+
+    def max_distinct(self) -> float:
+        return self.rows
+
+
+def _reuse(lam: np.ndarray) -> np.ndarray:
+    """E[(K-1)^+] for K ~ Poisson(lam): lam - 1 + exp(-lam), by its series for small lam."""
+    small = lam < 1e-3
+    out = np.empty_like(lam)
+    x = lam[small]
+    out[small] = x * x / 2.0 - x**3 / 6.0 + x**4 / 24.0
+    y = lam[~small]
+    out[~small] = y + np.expm1(-y)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Popularity laws, binned
+# --------------------------------------------------------------------------------------------
+
+
+def _power_mass(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """Σ_{r=a}^{b-1} r^-alpha for integer a >= 1 (Euler–Maclaurin: midpoint integral plus the
+    first correction; relative error < 1e-7 for a >= HEAD_RANKS)."""
+    lo = a - 0.5
+    hi = b - 0.5
+    if abs(alpha - 1.0) < 1e-12:
+        integral = np.log(hi / lo)
+    else:
+        integral = (hi ** (1.0 - alpha) - lo ** (1.0 - alpha)) / (1.0 - alpha)
+    # midpoint rule error term: -(f'(hi) - f'(lo))/24 with f' = -alpha x^(-alpha-1)
+    correction = alpha * (hi ** (-alpha - 1.0) - lo ** (-alpha - 1.0)) / 24.0
+    return integral + correction
+
+
+def binned_power_law(rows: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, per-row probabilities) of Zipf(alpha) over ``rows`` rows, binned by rank."""
+    rows = int(rows)
+    if rows < 1:
+        raise DseError(f"locality: a table needs at least one row (got {rows})")
+    if alpha == 0.0:
+        return np.array([float(rows)]), np.array([1.0 / rows])
+    head = min(rows, HEAD_RANKS)
+    ranks = np.arange(1, head + 1, dtype=float)
+    counts = [np.ones(head)]
+    masses = [ranks**-alpha]
+    if rows > head:
+        n_edges = int(math.ceil(math.log((rows + 1) / (head + 1)) / math.log(BIN_RATIO))) + 1
+        edges = np.unique(np.round(np.geomspace(head + 1, rows + 1, max(n_edges, 2))))
+        a, b = edges[:-1], edges[1:]
+        counts.append(b - a)
+        masses.append(_power_mass(a, b, alpha))
+    n = np.concatenate(counts)
+    m = np.concatenate(masses)
+    m = m / m.sum()
+    return n, m / n
+
+
+def _bin_sorted_shares(shares: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A measured frequency profile (shares sorted descending, one per profiled row) stretched to
+    a table of ``rows`` rows by rank quantile, binned like :func:`binned_power_law`."""
+    n_prof = shares.size
+    head = min(n_prof, HEAD_RANKS)
+    edges = [np.arange(0, head + 1)]
+    if n_prof > head:
+        n_edges = int(math.ceil(math.log(n_prof / head) / math.log(BIN_RATIO))) + 1
+        edges.append(np.unique(np.round(np.geomspace(head, n_prof, max(n_edges, 2))))[1:])
+    e = np.unique(np.concatenate(edges)).astype(int)
+    cums = np.concatenate([[0.0], np.cumsum(shares)])
+    mass = cums[e[1:]] - cums[e[:-1]]
+    prof_rows = (e[1:] - e[:-1]).astype(float)
+    scale = rows / n_prof
+    counts = prof_rows * scale
+    keep = mass > 0
+    counts, mass = counts[keep], mass[keep]
+    mass = mass / mass.sum()
+    return counts, mass / counts
+
+
+# --------------------------------------------------------------------------------------------
+# Locality specs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Locality:
+    """A parsed locality spec; ``stream(rows)`` builds the stream for a table of ``rows`` rows."""
+
+    spec: str
+    kind: str  # "uniform" | "zipf" | "frequency" | "stack_distance"
+    alpha: float = 0.0
+    path: str | None = None
+
+    def stream(self, rows: int) -> Stream:
+        return _stream(self, int(rows))
+
+    @property
+    def label(self) -> str:
+        return self.spec
+
+
+@functools.lru_cache(maxsize=256)
+def _stream(loc: Locality, rows: int) -> Stream:
+    if rows < 1:
+        raise DseError(f"locality: a table needs at least one row (got {rows})")
+    if loc.kind == "uniform":
+        return PopularityStream(np.array([float(rows)]), np.array([1.0 / rows]))
+    if loc.kind == "zipf":
+        return PopularityStream(*binned_power_law(rows, loc.alpha))
+    profile = _read_profile(loc.path or "")
+    if profile[0] == "frequency":
+        return PopularityStream(*_bin_sorted_shares(profile[1], rows))
+    caps, cdf = profile[1], profile[2]
+    return StackDistanceStream(caps, cdf, float(rows))
+
+
+@functools.lru_cache(maxsize=64)
+def parse_locality(spec: str) -> Locality:
+    """``uniform`` | ``zipf:ALPHA`` | ``file:PATH`` -> :class:`Locality`; a one-line
+    :class:`DseError` otherwise (a profile file is read and checked here)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise DseError(f"locality '{spec}': {LOCALITY_HELP}")
+    text = spec.strip()
+    head, sep, arg = text.partition(":")
+    head = head.strip().lower()
+    if head == "uniform" and not sep:
+        return Locality(text, "uniform")
+    if head == "zipf" and sep:
+        try:
+            alpha = float(arg)
+        except ValueError:
+            raise DseError(f"locality '{spec}': ALPHA '{arg}' is not a number ({LOCALITY_HELP})") from None
+        if not math.isfinite(alpha) or alpha < 0:
+            raise DseError(f"locality '{spec}': ALPHA must be a finite number >= 0")
+        return Locality(text, "zipf", alpha=alpha) if alpha > 0 else Locality(text, "uniform")
+    if head == "file" and sep and arg.strip():
+        path = arg.strip()
+        kind = _read_profile(path)[0]
+        return Locality(text, kind, path=path)
+    raise DseError(f"locality '{spec}': {LOCALITY_HELP}")
+
+
+@functools.lru_cache(maxsize=16)
+def _read_profile(path: str) -> tuple:
+    """Read a profile CSV: ('frequency', shares sorted desc) or ('stack_distance', caps, cdf)."""
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except OSError as exc:
+        raise DseError(f"locality file {path}: cannot read ({exc.strerror})") from None
+    rows = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip() and not ln.strip().startswith("#")]
+    if not rows:
+        raise DseError(f"locality file {path}: empty (expected a header 'count' or 'stack_distance,fraction')")
+    header_line, header = rows[0]
+    names = [h.strip().lower() for h in header.split(",")]
+    data = rows[1:]
+    if not data:
+        raise DseError(f"locality file {path}: no data rows after the header")
+
+    def number(lineno: int, text: str, allow_inf: bool = False) -> float:
+        t = text.strip().lower()
+        if allow_inf and t in ("inf", "infinity", "cold"):
+            return math.inf
+        try:
+            value = float(t)
+        except ValueError:
+            raise DseError(f"locality file {path}: line {lineno}: '{text.strip()}' is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise DseError(f"locality file {path}: line {lineno}: '{text.strip()}' must be a finite number >= 0")
+        return value
+
+    def column(name: str) -> int:
+        if name not in names:
+            raise DseError(f"locality file {path}: line {header_line}: no column '{name}' in header '{header}'")
+        return names.index(name)
+
+    if "stack_distance" in names:
+        i_d = column("stack_distance")
+        i_f = column("fraction") if "fraction" in names else column("count")
+        dist, frac = [], []
+        for lineno, text in data:
+            cells = text.split(",")
+            if len(cells) <= max(i_d, i_f):
+                raise DseError(f"locality file {path}: line {lineno}: expected {len(names)} columns")
+            dist.append(number(lineno, cells[i_d], allow_inf=True))
+            frac.append(number(lineno, cells[i_f]))
+        d = np.array(dist)
+        f = np.array(frac)
+        if f.sum() <= 0:
+            raise DseError(f"locality file {path}: all fractions are zero")
+        f = f / f.sum()
+        finite = np.isfinite(d)
+        # a request at stack distance d hits in every LRU cache of more than d rows
+        caps = d[finite] + 1.0
+        order = np.argsort(caps, kind="stable")
+        caps, cum = caps[order], np.cumsum(f[finite][order])
+        caps, last = np.unique(caps[::-1], return_index=True)  # duplicates: keep the largest cumsum
+        cum = cum[::-1][last]
+        caps = np.concatenate([[0.0], caps])
+        cum = np.minimum(np.concatenate([[0.0], cum]), 1.0)
+        # resample densely (geometric) so that T(C) = ∫ dc/(1-h) integrates accurately
+        grid = np.unique(np.concatenate([caps, np.geomspace(1.0, max(caps[-1], 2.0), 2048)]))
+        grid = grid[grid <= caps[-1]] if caps[-1] > 0 else grid
+        grid = np.unique(np.concatenate([[0.0], grid]))
+        return ("stack_distance", grid, np.interp(grid, caps, cum))
+
+    i_c = column("count")
+    counts = []
+    for lineno, text in data:
+        cells = text.split(",")
+        if len(cells) <= i_c:
+            raise DseError(f"locality file {path}: line {lineno}: expected {len(names)} columns")
+        counts.append(number(lineno, cells[i_c]))
+    c = np.sort(np.array(counts))[::-1]
+    if c.sum() <= 0:
+        raise DseError(f"locality file {path}: all counts are zero")
+    return ("frequency", c / c.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Convenience
+# --------------------------------------------------------------------------------------------
+
+
+def lru_hit_rate(locality: str | Locality, rows: int, capacity_rows: float) -> float:
+    """Steady-state LRU hit rate of a cache of ``capacity_rows`` rows on one table."""
+    loc = parse_locality(locality) if isinstance(locality, str) else locality
+    return loc.stream(rows).hit_rate(float(capacity_rows))
+
+
+def cache_rows(cache_bytes: float, row_bytes: float) -> float:
+    """Rows of ``row_bytes`` that fit in ``cache_bytes`` (whole rows)."""
+    if row_bytes <= 0:
+        raise DseError(f"row size must be positive (got {row_bytes})")
+    return float(math.floor(max(cache_bytes, 0.0) / row_bytes))
+
+
+def knee(sizes: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
+    """Knee of a rising hit-rate curve sampled at doubling sizes: the Kneedle point (Satopää et al.,
+    ICDCS-W 2011) on (log2 size, hit rate), both scaled to [0, 1]. Returns (size, prominence), where
+    prominence is the largest gap between the scaled curve and its chord (0 for a straight line)."""
+    x = np.log2(np.asarray(sizes, dtype=float))
+    y = np.asarray(hits, dtype=float)
+    if x.size < 3 or np.ptp(y) <= 0:
+        return float(np.asarray(sizes)[0]), 0.0
+    xs = (x - x[0]) / (x[-1] - x[0])
+    ys = (y - y[0]) / (y[-1] - y[0])
+    gap = ys - xs
+    k = int(np.argmax(gap))
+    return float(np.asarray(sizes)[k]), float(gap[k])

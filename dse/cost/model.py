@@ -1,0 +1,209 @@
+"""Per-operator time and the service curve: OpGraph × Platform -> t(b).
+
+For each operator at batch b, on one engine while ``engines`` engines run at once::
+
+    device   = max(compute, stream, gather)                 (roofline with an irregular term)
+    device   = compute + stream + gather                    (a node that is a chain of framework ops)
+    time     = dispatch + device                            (CPU: dispatch runs on the same core)
+    time     = max(dispatch, device)                        (GPU: launches overlap execution)
+
+Graph inputs on an accelerator cost their host-to-device copy; the outputs come back in one
+device-to-host copy (the pseudo-operator ``output.d2h``); every forward pass pays a fixed
+``(forward)`` cost. The latency of one inference is the sum over operators: frameworks run the
+operators of one request one after another. ``bound`` names the largest term of each operator.
+
+Everything is vectorised over an array of batch sizes, so a whole service curve is a few numpy
+operations per operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from numpy.typing import ArrayLike
+
+from dse.cost.curve import DEFAULT_BATCH_GRID, ServiceCurve
+from dse.cost.gather import gather_time
+from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
+from dse.cost.overhead import dispatch_time, inference_time
+from dse.cost.roofline import compute_time, stream_time
+from dse.cost.transfer import input_transfer_time, output_transfer_time
+from dse.errors import DseError
+from dse.graph.lower import ordered_ops
+from dse.graph.ops import Op, OpKind
+from dse.specs.hardware import Platform
+
+#: Operator kinds whose rows are gathered at data-dependent addresses.
+GATHER_KINDS = {OpKind.EMBEDDING_BAG, OpKind.EMBEDDING}
+#: Names of the terms, in the order ties are broken when naming an operator's bound.
+TERMS = ("overhead", "compute", "stream", "gather", "transfer")
+
+
+@dataclass(frozen=True)
+class OpTimes:
+    """One operator's time on a grid of batch sizes, with every term (seconds, same shape)."""
+
+    name: str
+    kind: str
+    time: np.ndarray
+    terms: dict[str, np.ndarray]
+
+    @property
+    def bound(self) -> list[str]:
+        """The largest term at each batch size ("overhead", "compute", "stream", "gather", "transfer")."""
+        stacked = np.stack([np.broadcast_to(self.terms[t], self.time.shape) for t in TERMS])
+        return [TERMS[i] for i in np.argmax(stacked, axis=0)]
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """One operator at one batch size: seconds, limiting term and all terms."""
+
+    name: str
+    kind: str
+    time_s: float
+    bound: str
+    terms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self, with_terms: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "time_s": self.time_s, "bound": self.bound}
+        if with_terms:
+            out["terms"] = dict(self.terms)
+        return out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Latency of one inference of ``batch`` items on one engine, with the per-operator breakdown."""
+
+    model: str
+    platform: str
+    batch: int
+    engines: int
+    latency_s: float
+    ops: list[OpCost]
+
+    def time_by_kind(self) -> dict[str, float]:
+        """Seconds per operator kind (``embedding_bag``, ``fc``, ...)."""
+        out: dict[str, float] = {}
+        for op in self.ops:
+            out[op.kind] = out.get(op.kind, 0.0) + op.time_s
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "latency_s": self.latency_s, "ops": [op.as_dict() for op in self.ops]}
+
+
+def _check(batches: np.ndarray, engines: int) -> None:
+    if batches.ndim != 1 or batches.size == 0 or np.any(batches <= 0):
+        raise DseError("batch sizes must be a non-empty list of positive numbers")
+    if int(engines) < 1:
+        raise DseError(f"engines: {engines} must be at least 1")
+
+
+def composite(op: Op) -> bool:
+    """True for an operator node that stands for a chain of framework ops (several launches, or
+    one per time step): its parts run one after another, so its compute-bound and memory-bound
+    parts do not overlap and its device time is their sum rather than their maximum."""
+    return op.launches > 1 or op.sequential_steps > 1
+
+
+def op_times(
+    op: Op,
+    platform: Platform,
+    batches: ArrayLike,
+    engines: int = 1,
+    transfer: bool = True,
+    table_footprint: float | None = None,
+) -> OpTimes:
+    """Time of ``op`` at every batch size in ``batches`` (seconds), with its terms.
+
+    ``table_footprint``: bytes of all embedding tables competing for the caches (the model's
+    table memory); default: the op's own table.
+    """
+    b = np.asarray(batches, dtype=float)
+    zero = np.zeros_like(b)
+    if op.kind is OpKind.INPUT:
+        moved = input_transfer_time(op, platform, b) if transfer else zero
+        terms = {"overhead": zero, "compute": zero, "stream": zero, "gather": zero, "transfer": moved}
+        return OpTimes(op.name, op.kind.value, moved, terms)
+    overhead = np.full_like(b, dispatch_time(op, platform))
+    terms = {
+        "overhead": overhead,
+        "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines),
+        "stream": stream_time(op, platform, b, engines),
+        "gather": gather_time(op, platform, b, engines, table_footprint) if op.kind in GATHER_KINDS else zero,
+        "transfer": zero,
+    }
+    if composite(op):
+        device = terms["compute"] + terms["stream"] + terms["gather"]
+    else:
+        device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
+    time = np.maximum(overhead, device) if platform.dispatch.overlap else overhead + device
+    return OpTimes(op.name, op.kind.value, time, terms)
+
+
+def graph_op_times(
+    graph: nx.DiGraph, platform: Platform, batches: ArrayLike, engines: int = 1, transfer: bool = True
+) -> list[OpTimes]:
+    """Every operator of ``graph`` in execution order, plus the fixed forward cost and, on an
+    accelerator with ``transfer``, the copy of the outputs back to the host."""
+    b = np.asarray(batches, dtype=float).reshape(-1)
+    _check(b, engines)
+    zero = np.zeros_like(b)
+    footprint = float(graph.graph.get("table_bytes", 0.0)) or None
+    out = [op_times(op, platform, b, int(engines), transfer, footprint) for op in ordered_ops(graph)]
+    fixed = np.full_like(b, inference_time(platform))
+    out.append(OpTimes("(forward)", "overhead", fixed, {"overhead": fixed, "compute": zero, "stream": zero, "gather": zero, "transfer": zero}))
+    if transfer and platform.is_accelerator:
+        back = output_transfer_time(float(graph.graph.get("output_bytes_per_item", 0.0)), platform, b)
+        out.append(OpTimes("output.d2h", "transfer", back, {"overhead": zero, "compute": zero, "stream": zero, "gather": zero, "transfer": back}))
+    return out
+
+
+def service_curve(
+    graph: nx.DiGraph,
+    platform: Platform,
+    batches: ArrayLike | None = None,
+    engines: int = 1,
+    transfer: bool = True,
+) -> ServiceCurve:
+    """t(b): seconds for one engine to serve a sub-batch of b items while ``engines`` engines
+    run concurrently, on ``batches`` (default :data:`DEFAULT_BATCH_GRID`), with the per-operator
+    breakdown and bound. ``transfer=False`` leaves out host<->device copies (inputs already on
+    the device)."""
+    b = np.asarray(DEFAULT_BATCH_GRID if batches is None else batches, dtype=float).reshape(-1)
+    b = np.unique(b)
+    parts = graph_op_times(graph, platform, b, engines, transfer)
+    seconds = np.sum([p.time for p in parts], axis=0)
+    return ServiceCurve(
+        model=str(graph.graph.get("model", "?")),
+        platform=platform.name,
+        batches=b,
+        seconds=seconds,
+        engines=int(engines),
+        breakdown={p.name: p.time for p in parts},
+        bounds={p.name: p.bound for p in parts},
+    )
+
+
+def predict_latency(
+    graph: nx.DiGraph, platform: Platform, batch: int, engines: int = 1, transfer: bool = True
+) -> Prediction:
+    """Latency of one inference of ``batch`` items, per operator, while ``engines`` engines run."""
+    parts = graph_op_times(graph, platform, [batch], engines, transfer)
+    ops = [
+        OpCost(p.name, p.kind, float(p.time[0]), p.bound[0], {t: float(v[0]) for t, v in p.terms.items()})
+        for p in parts
+    ]
+    return Prediction(
+        model=str(graph.graph.get("model", "?")),
+        platform=platform.name,
+        batch=int(batch),
+        engines=int(engines),
+        latency_s=float(sum(op.time_s for op in ops)),
+        ops=ops,
+    )

@@ -1,0 +1,482 @@
+"""RecNMP: SparseLengthsSum (embedding_bag) in rank-level near-memory processing units, against
+the same memory system used conventionally by the host. docs/nmp.md has the derivations.
+
+One embedding_bag operator of a batch of b items (L = b · lookups rows of ``row_bytes``, k bursts
+each), on N_ch channels × D DIMMs × R ranks per DIMM, with E co-located engines each keeping
+``sls_in_flight`` operators in flight (m = E · sls_in_flight):
+
+Placement (:func:`layout`)
+    A table spans ``span`` DIMMs (1 for ``table_placement: dimm`` unless it does not fit; all for
+    ``interleaved``), its rows interleaved over their R_g = span·R ranks; tables round-robin over
+    the DIMMs, so the busiest DIMM serves ceil(m·span/D) operators ("group load") and each pooling
+    returns one partial sum per DIMM of the span it touches.
+
+RankCache hit rate h (:func:`rank_cache_hit_rate`)
+    The R_g per-rank caches of C rows act like one cache of R_g·C rows over the table (Che's
+    approximation is invariant under that split); divided by the group load without table-aware
+    scheduling (the co-running operators' packets interleave). A DIMM serving one table keeps its
+    rows across batches (steady state); otherwise each batch starts cold
+    (:meth:`~dse.cost.locality.PopularityStream.run_hit_rate`, with the hot-entry admission
+    threshold when profiling is on).
+
+Resources, for one operator alone
+    t_rank = L·(1-h) / R_g / r_rank / η_miss          r_rank: :func:`dse.cost.dram.rank_random_read`
+    t_pool = L / R_g · ceil(row_bytes / (4·lanes)) / f_nmp / η
+    t_bus  = (L/per_packet · tBL + returns · (k·tBL + tRTRS)) · tCK / channels spanned
+    t_host = L · host_seconds_per_lookup               (the core writes one instruction per lookup)
+    η = μ / E[max of R_g Poisson(μ)]: rank balance over ``psum_tags`` poolings, or the whole
+    operator with table-aware scheduling.
+
+Operator time on one engine
+    t_nmp = latency + max(t_host, load·t_rank, load·t_pool, load_ch·t_bus) / sls_in_flight
+            · (1 + profiling_overhead)
+    latency = (tBL + tRCD + CL + k·tBL + CL + k·tBL)·tCK + pipeline_depth / f_nmp
+
+Host baseline on the same memory system (conventional channels; CPU caches hit with rate h_cpu
+from the same locality model, steady state because the CPU caches keep every table's hot rows)
+    t_host_sls = (tRCD + CL + k·tBL)·tCK + E · L·(1-h_cpu) / (N_ch · r_channel)
+
+with r_channel from :func:`dse.cost.dram.channel_random_read`. The SLS speedup is
+t_host_sls / t_nmp (memory system only: ``host_seconds_per_lookup`` = 0). Memory energy per
+operator counts activates, read bursts, I/O (channel or on-DIMM), RankCache accesses, pooling
+adds and the ranks' background power over the operator's share of time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+from scipy.special import ndtri
+from scipy.stats import poisson
+
+from dse.cost import dram
+from dse.cost.locality import PopularityStream, Stream, cache_rows, parse_locality
+from dse.errors import DseError
+from dse.graph.ops import Op, OpKind
+from dse.specs.memory import MemorySpec, NmpSpec
+
+FP32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class SlsTime:
+    """One embedding_bag operator at one batch size.
+
+    ``seconds``: time on one engine while ``engines`` run (latency included); ``hit_rate``: the
+    RankCache (NMP) or CPU-cache (host) hit rate; ``bound``: the binding resource; ``terms``:
+    seconds per resource (already multiplied by ``engines``); ``energy_j``: memory energy of this
+    operator, with ``energy_terms`` by component (J).
+    """
+
+    seconds: float
+    hit_rate: float
+    bound: str
+    lookups: float
+    terms: dict[str, float] = field(default_factory=dict)
+    energy_j: float = 0.0
+    energy_terms: dict[str, float] = field(default_factory=dict)
+
+
+def _check_op(op: Op) -> None:
+    if op.kind is not OpKind.EMBEDDING_BAG:
+        raise DseError(f"{op.name}: NMP runs embedding_bag (SparseLengthsSum) operators, not {op.kind.value}")
+    if op.row_bytes <= 0 or op.rows_per_item <= 0:
+        raise DseError(f"{op.name}: an embedding_bag needs rows and lookups")
+
+
+def _table_rows(op: Op) -> int:
+    rows = op.shape.get("rows")
+    if rows is None:
+        rows = op.table_bytes / op.row_bytes
+    return max(1, int(rows))
+
+
+@functools.lru_cache(maxsize=65536)
+def expected_max_poisson(mu: float, n: int) -> float:
+    """E[max of n independent Poisson(mu)] (balls-into-bins load of the busiest rank).
+
+    Memoised: sweeps ask for the same (mu, n) for every table of a model and every configuration
+    that shares a batch grid."""
+    if n <= 1 or mu <= 0:
+        return max(mu, 0.0)
+    if mu > 2000:  # Gaussian limit; Blom's approximation of the expected maximum of n normals
+        z = float(ndtri((n - 0.375) / (n + 0.25)))
+        return mu + math.sqrt(mu) * z
+    k = np.arange(int(mu + 12.0 * math.sqrt(mu) + 30.0))
+    cdf = poisson.cdf(k, mu)
+    return float(np.sum(1.0 - cdf**n))
+
+
+def balance_efficiency(window_lookups: float, ranks: int) -> float:
+    """Mean over expected-maximum rank load for ``window_lookups`` random lookups over ``ranks``."""
+    if ranks <= 1 or window_lookups <= 0:
+        return 1.0
+    mu = window_lookups / ranks
+    return float(min(1.0, mu / max(expected_max_poisson(mu, ranks), 1e-300)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, run: float, threshold: int, persists: bool) -> float:
+    """Hit rate of a cache of ``capacity_rows`` for one operator's ``run`` lookups (one batch of one
+    table). ``persists``: the table has its ranks' caches to itself, so their contents survive from
+    batch to batch (steady state); otherwise other tables' operators evict them in between and the
+    batch starts cold."""
+    stream: Stream = parse_locality(locality).stream(rows)
+    cold = stream.run_hit_rate(capacity_rows, run, threshold)
+    if not persists:
+        return cold
+    # the host sets the locality bits only where profiling helps (threshold 1 marks every row)
+    return max(cold, stream.hit_rate(capacity_rows))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where an SLS operator runs. ``group_ranks``: ranks holding one table (they serve its
+    poolings in parallel); ``in_flight``: operators in flight over all engines; ``group_load``:
+    operators on the busiest group; ``channel_load``: operators whose traffic the busiest channel
+    carries; ``channel_share``: share of one operator's traffic a channel carries;
+    ``returns_per_pooling``: partial-sum vectors returned to the host per pooling."""
+
+    group_ranks: int
+    in_flight: int
+    group_load: float
+    channel_load: float
+    channel_share: float
+    returns_per_pooling: float
+
+
+def layout(op: Op, memory: MemorySpec, nmp: NmpSpec, engines: int = 1) -> Layout:
+    """Placement of ``op``'s table and the operators it shares ranks and channels with.
+
+    A table spans ``span`` DIMMs: 1 with ``dimm`` placement (more if it does not fit in one
+    DIMM), all of them with ``interleaved``. Its rows are interleaved over the span's ranks, and
+    each DIMM of the span that a pooling touches returns one partial sum. ``engines ·
+    sls_in_flight`` operators are in flight, their tables placed round-robin, so the busiest DIMM
+    serves ceil(in_flight · span / DIMMs) of them.
+    """
+    m = max(1, int(engines)) * nmp.sls_in_flight
+    dimms = memory.channels * memory.dimms_per_channel
+    if nmp.table_placement == "interleaved":
+        span = dimms
+    else:
+        span = min(dimms, max(1, math.ceil(op.table_bytes / (memory.dimm_capacity_gb * 1e9) - 1e-12)))
+    touched = 1.0 - (1.0 - 1.0 / span) ** op.rows_per_item if span > 1 else 1.0
+    channels_spanned = min(span, memory.channels)
+    return Layout(
+        group_ranks=span * memory.ranks_per_dimm,
+        in_flight=m,
+        group_load=float(math.ceil(m * span / dimms)),
+        channel_load=float(math.ceil(m * channels_spanned / memory.channels)),
+        channel_share=1.0 / channels_spanned,
+        returns_per_pooling=span * touched,
+    )
+
+
+def rank_cache_hit_rate(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1) -> float:
+    """RankCache hit rate of one embedding_bag operator at ``batch`` items."""
+    return _rank_cache(op, memory, nmp, batch, layout(op, memory, nmp, engines))
+
+
+def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Layout) -> float:
+    lookups = float(batch) * op.rows_per_item
+    per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
+    if per_rank <= 0 or lookups <= 0:
+        return 0.0
+    # operators running in the same ranks interleave their packets (and share the caches) unless
+    # the scheduler issues them table by table
+    sharing = 1.0 if nmp.table_aware_scheduling else lay.group_load
+    capacity = lay.group_ranks * per_rank / sharing
+    threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
+    persists = lay.group_load <= 1.0
+    return _rank_cache_hit(nmp.locality, _table_rows(op), capacity, lookups, threshold, persists)
+
+
+def nmp_sls_time(
+    op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1, host_seconds_per_lookup: float = 0.0
+) -> SlsTime:
+    """Time, hit rate and memory energy of ``op`` on RecNMP DIMMs at ``batch`` items.
+
+    ``host_seconds_per_lookup``: the engine's core walks the index list and writes one NMP
+    instruction per lookup (the cost model passes the platform's per-row gather overhead); this
+    overlaps with the DIMMs' work, so the operator takes the longer of the two."""
+    _check_op(op)
+    nmp.check_against(memory)
+    b = float(batch)
+    if b <= 0:
+        raise DseError(f"batch: {batch} must be positive")
+    engines = max(1, int(engines))
+    t = memory.timing
+    tck = t.tCK_ns * 1e-9
+    k = dram.bursts_per_row(memory, op.row_bytes)
+    lay = layout(op, memory, nmp, engines)
+    g = lay.group_ranks
+    lookups = b * op.rows_per_item
+
+    hit = _rank_cache(op, memory, nmp, b, lay)
+    misses = lookups * (1.0 - hit)
+
+    # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
+    # per table (then the whole operator is the balancing window)
+    window = lookups if nmp.table_aware_scheduling else min(lookups, nmp.psum_tags * op.rows_per_item)
+    eta_dram = balance_efficiency(window * (1.0 - hit), g)
+    eta_pool = balance_efficiency(window, g)
+
+    # one operator alone on its ranks ...
+    rank = dram.rank_random_read(memory, op.row_bytes)
+    t_rank = (misses / g) / rank.lookups_per_s / eta_dram
+    f_nmp = nmp.clock_mhz * 1e6
+    cycles_per_row = math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes))
+    t_pool = (lookups / g) * cycles_per_row / f_nmp / eta_pool
+    returns = b * lay.returns_per_pooling
+    packets = lookups / nmp.instructions_per_packet
+    t_bus = (packets * t.tBL + returns * (k * t.tBL + t.tRTRS)) * lay.channel_share * tck
+    t_cmd = (packets + returns * k) * lay.channel_share * tck
+
+    # ... and with the operators in flight: an engine's wave of sls_in_flight operators ends when
+    # the busiest group / channel is done; each operator is charged its share of the wave
+    per_op = 1.0 / nmp.sls_in_flight
+    work = {
+        "host packets": lookups * host_seconds_per_lookup,
+        "rank DRAM": lay.group_load * t_rank * per_op,
+        "rank pooling": lay.group_load * t_pool * per_op,
+        "channel bus": lay.channel_load * t_bus * per_op,
+        "channel commands": lay.channel_load * t_cmd * per_op,
+    }
+    bound = max(work, key=work.__getitem__)
+    overhead = nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0
+    latency = (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp
+    busy = work[bound] * (1.0 + overhead)
+    seconds = latency + busy
+    terms = dict(work)
+    terms["latency"] = latency
+    terms["profiling"] = work[bound] * overhead
+
+    e = nmp.energy
+    dim = op.shape.get("dim", op.row_bytes / FP32_BYTES)
+    pj = {
+        "activate": misses * dram.activate_energy_pj(memory),
+        "read": misses * k * dram.read_burst_energy_pj(memory),
+        "dimm io": misses * k * memory.burst_bytes * 8.0 * e.dimm_io_pj_per_bit,
+        # every lookup probes its rank's cache: a hit reads the row, a miss fills it
+        "rank cache": (lookups * k * e.cache_read_pj_per_64b) if nmp.rank_cache_kb > 0 else 0.0,
+        "pooling": lookups * dim * e.add_pj,
+        "channel io": dram.channel_io_energy_pj(memory, lookups * nmp.instruction_bits / 8.0 + returns * op.row_bytes),
+        # every rank draws background power; this operator is charged its share of the time
+        "background": dram.background_power_w(memory) * memory.ranks * (latency + busy) / engines * 1e12,
+    }
+    energy = {name: value * 1e-12 for name, value in pj.items()}
+    return SlsTime(seconds, hit, bound, lookups, terms, sum(energy.values()), energy)
+
+
+def host_sls_time(op: Op, memory: MemorySpec, batch: float, engines: int = 1, cpu_hit_rate: float = 0.0) -> SlsTime:
+    """Memory-system time and energy of ``op`` on the host with conventional channels; rows hit
+    in the CPU caches with ``cpu_hit_rate`` (see :func:`cpu_cache_hit_rates`)."""
+    if op.row_bytes <= 0 or op.rows_per_item <= 0:
+        raise DseError(f"{op.name}: an embedding op needs rows and lookups")
+    b = float(batch)
+    if b <= 0:
+        raise DseError(f"batch: {batch} must be positive")
+    engines = max(1, int(engines))
+    h = float(min(max(cpu_hit_rate, 0.0), 1.0))
+    t = memory.timing
+    tck = t.tCK_ns * 1e-9
+    k = dram.bursts_per_row(memory, op.row_bytes)
+    lookups = b * op.rows_per_item
+    misses = lookups * (1.0 - h)
+    chan = dram.channel_random_read(memory, op.row_bytes)
+    t_mem = misses / (memory.channels * chan.lookups_per_s)
+    latency = (t.tRCD + t.CL + k * t.tBL) * tck
+    seconds = latency + engines * t_mem
+    terms = {f"channel ({chan.bound})": engines * t_mem, "latency": latency}
+    # background: all ranks, this operator's share of the time (engines run at once)
+    pj = {
+        "activate": misses * dram.activate_energy_pj(memory),
+        "read": misses * k * dram.read_burst_energy_pj(memory),
+        "channel io": dram.channel_io_energy_pj(memory, misses * k * memory.burst_bytes),
+        "background": dram.background_power_w(memory) * memory.ranks * (latency + engines * t_mem) / engines * 1e12,
+    }
+    energy = {name: value * 1e-12 for name, value in pj.items()}
+    return SlsTime(seconds, h, f"channel ({chan.bound})", lookups, terms, sum(energy.values()), energy)
+
+
+def cpu_cache_hit_rates(ops: Iterable[Op], cache_bytes: float, locality: str) -> dict[str, float]:
+    """Steady-state hit rate of each embedding op's rows in CPU caches of ``cache_bytes`` shared by
+    all the ops' tables, weighted by how often each is looked up (Che's approximation on the union
+    of the tables' streams; a shared table counts once). Stack-distance profiles, which have no
+    per-row frequencies, split the capacity in proportion to each table's bytes looked up."""
+    ops = [op for op in ops if op.rows_per_item > 0 and op.row_bytes > 0]
+    if not ops or cache_bytes <= 0:
+        return {op.name: 0.0 for op in ops}
+    loc = parse_locality(locality)
+    tables: dict[str, tuple[Op, float]] = {}
+    for op in ops:
+        key = op.table or op.name
+        prev = tables.get(key)
+        tables[key] = (op, (prev[1] if prev else 0.0) + op.rows_per_item)
+    total_rate = sum(rate for _, rate in tables.values())
+    streams = {key: loc.stream(_table_rows(op)) for key, (op, _) in tables.items()}
+    hits: dict[str, float] = {}
+    if all(isinstance(s, PopularityStream) for s in streams.values()):
+        # one cache of cache_bytes over the union of the tables' rows (rows differ in size)
+        keys = list(tables)
+        rows_per_bin = np.concatenate([streams[key].counts for key in keys])
+        prob = np.concatenate([streams[key].probs * tables[key][1] / total_rate for key in keys])
+        size = np.concatenate([np.full(streams[key].counts.shape, tables[key][0].row_bytes) for key in keys])
+        owner = np.concatenate([np.full(streams[key].counts.shape, i) for i, key in enumerate(keys)])
+        t_char = _union_time(rows_per_bin, prob, size, cache_bytes)
+        held = -np.expm1(-prob * t_char) if math.isfinite(t_char) else np.ones_like(prob)
+        for i, key in enumerate(keys):
+            mask = owner == i
+            share = tables[key][1] / total_rate
+            hits[key] = float(np.sum(rows_per_bin[mask] * prob[mask] * held[mask]) / share)
+    else:
+        bytes_rate = {key: rate * op.row_bytes for key, (op, rate) in tables.items()}
+        total_bytes = sum(bytes_rate.values())
+        for key, (op, _) in tables.items():
+            cap = cache_rows(cache_bytes * bytes_rate[key] / total_bytes, op.row_bytes)
+            hits[key] = streams[key].hit_rate(cap)
+    return {op.name: min(1.0, hits[op.table or op.name]) for op in ops}
+
+
+def _union_time(counts: np.ndarray, probs: np.ndarray, row_bytes: np.ndarray, cache_bytes: float) -> float:
+    """Characteristic time of a byte-capacity LRU over rows of different sizes."""
+    from scipy.optimize import brentq
+
+    total = float(np.sum(counts * row_bytes))
+    if cache_bytes >= total * (1 - 1e-12):
+        return math.inf
+
+    def occupied(lt: float) -> float:
+        return float(np.sum(counts * row_bytes * -np.expm1(-probs * math.exp(lt)))) - cache_bytes
+
+    mean_row = float(np.sum(counts * probs * row_bytes))
+    lo = math.log(cache_bytes / mean_row) - 1e-9
+    hi = lo + 1.0
+    while occupied(hi) < 0:
+        hi += 4.0
+        if hi > 700:
+            return math.inf
+    return math.exp(brentq(occupied, lo, hi, xtol=1e-10, rtol=1e-12))
+
+
+def sls_speedup(
+    ops: Iterable[Op],
+    memory: MemorySpec,
+    nmp: NmpSpec,
+    batch: float,
+    engines: int = 1,
+    cpu_cache_bytes: float = 0.0,
+) -> dict[str, float]:
+    """SparseLengthsSum speedup of RecNMP over the host on the same memory system, summed over
+    the embedding_bag operators of one inference at ``batch`` items, with the lookup-weighted
+    RankCache and CPU-cache hit rates and the memory energy of both (J per batch)."""
+    bags = [op for op in ops if op.kind is OpKind.EMBEDDING_BAG]
+    if not bags:
+        raise DseError("the model has no embedding_bag (SparseLengthsSum) operators to offload")
+    # co-located engines run separate copies of the model (DeepRecSys engines are processes),
+    # so the CPU caches hold the hot rows of ``engines`` copies of the tables
+    cpu_hits = cpu_cache_hit_rates(bags, cpu_cache_bytes / max(1, int(engines)), nmp.locality)
+    host = [host_sls_time(op, memory, batch, engines, cpu_hits[op.name]) for op in bags]
+    near = [nmp_sls_time(op, memory, nmp, batch, engines) for op in bags]
+    lookups = sum(x.lookups for x in near)
+    t_host = sum(x.seconds for x in host)
+    t_nmp = sum(x.seconds for x in near)
+    e_host = sum(x.energy_j for x in host)
+    e_nmp = sum(x.energy_j for x in near)
+    return {
+        "host_s": t_host,
+        "nmp_s": t_nmp,
+        "sls_speedup": t_host / t_nmp,
+        "hit_rate": sum(x.hit_rate * x.lookups for x in near) / lookups,
+        "cpu_hit_rate": sum(x.hit_rate * x.lookups for x in host) / lookups,
+        "host_energy_j": e_host,
+        "nmp_energy_j": e_nmp,
+        "energy_saving": 1.0 - e_nmp / e_host if e_host > 0 else 0.0,
+    }
+
+
+def nmp_gather_time(
+    op: Op,
+    memory: MemorySpec,
+    nmp: NmpSpec,
+    batch: np.ndarray | float,
+    engines: int = 1,
+    host_seconds_per_lookup: float = 0.0,
+) -> np.ndarray:
+    """:func:`nmp_sls_time` seconds over an array of batch sizes (for the cost model).
+
+    Tables of one model are often identical (RMC2 has 32 alike), so results are memoised on
+    what the time depends on: the operator's sizes, the memory and NMP specs, batches, engines."""
+    b = np.atleast_1d(np.asarray(batch, dtype=float))
+    key = (
+        op.kind, op.row_bytes, op.rows_per_item, op.table_bytes, _table_rows(op), op.shape.get("dim"),
+        memory.model_dump_json(), nmp.model_dump_json(), tuple(b.reshape(-1).tolist()), int(engines),
+        float(host_seconds_per_lookup),
+    )
+    out = _NMP_TIMES.get(key)
+    if out is None:
+        out = np.array(
+            [nmp_sls_time(op, memory, nmp, float(x), engines, host_seconds_per_lookup).seconds for x in b.reshape(-1)]
+        )
+        if len(_NMP_TIMES) > 4096:
+            _NMP_TIMES.clear()
+        _NMP_TIMES[key] = out
+    return out.reshape(b.shape)
+
+
+_NMP_TIMES: dict[tuple, np.ndarray] = {}
+
+
+def offloads(op: Op) -> bool:
+    """Whether RecNMP runs ``op``: pooled lookups (SparseLengthsSum / EmbeddingBag) only; an
+    unpooled embedding (a sequence) returns every row, which near-memory pooling cannot shrink."""
+    return op.kind is OpKind.EMBEDDING_BAG and op.rows_per_item > 0 and op.row_bytes > 0
+
+
+def runs_in_memory(op: Op, platform) -> bool:
+    """Whether ``platform`` (a :class:`~dse.specs.hardware.Platform`) runs ``op`` in its RecNMP
+    DIMMs: a platform of kind ``nmp`` with an enabled NMP section, and an operator it offloads.
+    The host then neither gathers nor pools that operator's rows."""
+    nmp = getattr(platform, "nmp", None)
+    return (
+        getattr(platform, "kind", None) == "nmp"
+        and nmp is not None
+        and nmp.enabled
+        and getattr(platform, "memory", None) is not None
+        and offloads(op)
+    )
+
+
+def host_cache_fractions(op: Op, platform, engines: int, footprint_bytes: float, uniform: list) -> list:
+    """Share of a host's random row fetches served by each cache level and by DRAM, from the
+    platform's index-stream locality (``platform.nmp.locality``, present on NMP platforms and on
+    their host-only baseline) instead of uniform residency; ``uniform`` (the CPU model's
+    fractions) is returned unchanged when the platform has no locality or it is uniform.
+
+    The tables competing for the caches (``footprint_bytes``) are taken as copies of this one, so
+    this table gets capacity × table / footprint of every level (exact for the DeepRecSys models,
+    whose tables are alike); LRU hit rates by Che's approximation, steady state."""
+    nmp = getattr(platform, "nmp", None)
+    if nmp is None or op.row_bytes <= 0 or op.table_bytes <= 0:
+        return uniform
+    loc = parse_locality(nmp.locality)
+    if loc.kind == "uniform":
+        return uniform
+    from dse.cost.share import cache_capacities  # local import: dse.cost.share needs hardware specs
+
+    share = op.table_bytes / max(float(footprint_bytes or 0.0), op.table_bytes)
+    stream = loc.stream(_table_rows(op))
+    held = [stream.hit_rate(cache_rows(cap * share, op.row_bytes)) for cap in cache_capacities(platform, engines)]
+    like = np.asarray(uniform[0], dtype=float)
+    out, above = [], 0.0
+    for h in held:
+        h = max(h, above)
+        out.append(np.full_like(like, h - above))
+        above = h
+    out.append(np.full_like(like, 1.0 - above))
+    return out
+

@@ -1,0 +1,101 @@
+"""Accuracy of the cost model against the shared measured runs (FACTS.md section 5).
+
+The test set is every ``cold=1`` row (fresh uniform-random indices each repetition, as in
+serving) of the models shipped in ``modelspecs/``, on three platforms:
+
+- ``ci_cpu``: ``ci_cpu_models.csv``, ``threads=1`` (one single-threaded engine);
+- ``h200_host``: the CPU rows of ``h200_models.csv``, ``threads=1``;
+- ``h200``: the GPU rows of ``h200_models.csv``, ``transfer=0`` (inputs already on the device).
+
+Unknown model variants (``var00``..``var23`` in ``ci_cpu_models.csv``) and models without a
+shipped spec are skipped. Each row is one median over repetitions; the error of a row is
+``|predicted - measured| / measured`` and the MAPE is their mean, per platform.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse.cost.model import predict_latency
+from dse.errors import DseError
+from dse.graph.lower import load_graph
+from dse.paths import MODELSPECS_DIR, PROJECT_ROOT, list_specs
+from dse.specs.hardware import Platform, load_platform
+
+#: Where the shared measurements live (override with ``DSE_MEASURED``).
+MEASURED_DIR = Path(os.environ.get("DSE_MEASURED", PROJECT_ROOT.parent / "shared" / "data" / "measured"))
+
+
+@dataclass(frozen=True)
+class AccuracyCase:
+    """Which measured rows validate which hardware spec."""
+
+    platform: str
+    csv: str
+    tag: str
+    threads: int
+
+
+CASES = [
+    AccuracyCase("ci_cpu", "ci_cpu_models.csv", "cpu", 1),
+    AccuracyCase("h200_host", "h200_models.csv", "cpu", 1),
+    AccuracyCase("h200", "h200_models.csv", "gpu", 0),
+]
+
+
+def measured_rows(case: AccuracyCase, measured_dir: Path | None = None) -> pd.DataFrame:
+    """The ``cold=1`` single-inference rows of ``case`` for shipped models (columns as in the CSV)."""
+    path = Path(measured_dir or MEASURED_DIR) / case.csv
+    if not path.is_file():
+        raise DseError(f"{path}: measured data not found (set DSE_MEASURED to its folder)")
+    df = pd.read_csv(path)
+    if "cold" not in df.columns:
+        raise DseError(f"{path}: no 'cold' column")
+    known = set(list_specs(MODELSPECS_DIR))
+    keep = (
+        (df["tag"] == case.tag)
+        & (df["threads"] == case.threads)
+        & (df["transfer"] == 0)
+        & (df["cold"] == 1)
+        & df["model"].isin(known)
+    )
+    return df[keep].reset_index(drop=True)
+
+
+def accuracy_table(
+    case: AccuracyCase, platform: Platform | None = None, measured_dir: Path | None = None
+) -> pd.DataFrame:
+    """Measured vs predicted latency (seconds) of every test row of ``case``, with the APE."""
+    rows = measured_rows(case, measured_dir)
+    plat = platform or load_platform(case.platform)
+    graphs = {m: load_graph(m) for m in rows["model"].unique()}
+    predicted = [
+        predict_latency(graphs[r.model], plat, int(r.batch), engines=1, transfer=False).latency_s
+        for r in rows.itertuples()
+    ]
+    out = pd.DataFrame(
+        {
+            "platform": case.platform,
+            "model": rows["model"],
+            "batch": rows["batch"].astype(int),
+            "measured_s": rows["median_ms"] * 1e-3,
+            "predicted_s": np.asarray(predicted, dtype=float),
+        }
+    )
+    out["ape"] = (out["predicted_s"] - out["measured_s"]).abs() / out["measured_s"]
+    return out
+
+
+def mape(table: pd.DataFrame) -> float:
+    """Mean absolute percentage error of a table from :func:`accuracy_table`, in percent."""
+    return float(100.0 * table["ape"].mean())
+
+
+def all_accuracy(measured_dir: Path | None = None) -> pd.DataFrame:
+    """:func:`accuracy_table` of every case, concatenated."""
+    return pd.concat([accuracy_table(c, measured_dir=measured_dir) for c in CASES], ignore_index=True)

@@ -1,0 +1,293 @@
+"""Hardware platform specs (``hwspecs/*.yaml``): a pydantic schema split by resource.
+
+A :class:`Platform` describes what one *engine* (a single-threaded CPU worker, or a whole GPU)
+can do, and what the engines of a machine share:
+
+- ``compute``: cores (SMs on a GPU), clock, SIMD lanes and FMA units -> peak FLOP/s, with a
+  size-dependent GEMM efficiency curve (small GEMMs do not reach peak);
+- ``caches``: the cache hierarchy, nearest first (size, bandwidth, random-line time);
+- ``dram``: main memory (DDR, GDDR or HBM): peak and attainable bandwidth, latency, outstanding
+  misses per engine;
+- ``gather``: the irregular-access terms of embedding lookups (per-row cost, ramp-up of
+  memory-level parallelism, TLB reach);
+- ``dispatch``: fixed cost per framework operator (kernel launch on a GPU);
+- ``host_link``: the host<->device link of an accelerator;
+- ``tdp_w`` / ``idle_w``: power, for efficiency figures;
+- ``memory``: optional DDR topology (channels, DIMMs, ranks, timing), used by the NMP model.
+
+Units are in the field names (``_ghz``, ``_gbs`` = 1e9 bytes/s, ``_mib`` = 2**20 bytes, ``_ns``,
+``_us``, ``_w``). Every number in a YAML file carries its source: ``sources`` maps a dotted field
+path, or a section prefix covering all fields below it, to where the number comes from
+(datasheet, paper, measured, fitted, assumed). :func:`load_platform` rejects files with an
+uncovered number; :meth:`Platform.source_of` answers for any field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from dse.errors import DseError, SpecError
+from dse.graph.ops import OpKind
+from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
+from dse.specs.loading import load_yaml, validate_spec
+from dse.specs.memory import MemorySpec, NmpSpec
+from dse.specs.overrides import apply_overrides, parse_path
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GemmEfficiency(_Strict):
+    """Fraction of peak FLOP/s a GEMM reaches, as a function of its size.
+
+    ``eff(m, F) = peak_fraction / (1 + m_half / m + flops_half / F)`` where ``m`` is the number
+    of rows of the activation operand (the batch, or batch × steps for sequence ops) and ``F`` the
+    FLOPs of one call. ``m_half`` captures register-tile under-use of skinny GEMMs (CPU);
+    ``flops_half`` the work needed to fill every SM with tiles (GPU). ``pack_passes``: extra passes
+    over the weights that a BLAS GEMM makes when m > 1 (it packs the weight panels; a GEMV at
+    m = 1 reads them once).
+    """
+
+    peak_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    m_half: NonNegativeFloat = 0.0
+    flops_half: NonNegativeFloat = 0.0
+    pack_passes: NonNegativeFloat = 0.0
+
+
+class Compute(_Strict):
+    """Processing resources. On a GPU ``cores`` are SMs and ``simd_lanes`` the FP32 cores per SM."""
+
+    cores: PositiveInt = Field(description="cores per socket (CPU) or SMs (GPU)")
+    sockets: PositiveInt = 1
+    clock_ghz: PositiveFloat
+    simd_lanes: PositiveInt = Field(description="FP32 lanes per FMA unit (AVX2 8, AVX-512 16; GPU: FP32 cores per SM)")
+    fma_units: PositiveInt = Field(1, description="FMA pipes per core (a GPU's lanes already count them: 1)")
+    engine_cores: PositiveInt = Field(1, description="cores one engine uses: 1 for a single-threaded CPU worker, all SMs for a GPU")
+    gemm: GemmEfficiency = Field(default_factory=GemmEfficiency)
+    vector_efficiency: float = Field(0.5, gt=0.0, le=1.0, description="fraction of peak reached by non-GEMM arithmetic")
+
+    @property
+    def core_peak_flops(self) -> float:
+        """Peak FP32 FLOP/s of one core (an FMA counts 2)."""
+        return self.clock_ghz * 1e9 * self.simd_lanes * 2.0 * self.fma_units
+
+    @property
+    def peak_flops(self) -> float:
+        """Peak FP32 FLOP/s of the whole machine."""
+        return self.core_peak_flops * self.cores * self.sockets
+
+    @property
+    def engine_slots(self) -> int:
+        """How many engines the machine runs without time-sharing cores."""
+        return max(1, (self.cores * self.sockets) // self.engine_cores)
+
+
+class CacheLevel(_Strict):
+    """One cache level. ``shared``: shared by the cores of a socket (LLC, GPU L2), else private."""
+
+    name: str
+    size_mib: PositiveFloat
+    shared: bool = False
+    bandwidth_gbs: PositiveFloat = Field(description="sustained streaming read bandwidth of one engine from this level")
+    line_ns: PositiveFloat = Field(description="time per random cache line served by this level for one engine (latency / overlap)")
+
+
+class Dram(_Strict):
+    """Main memory (DDR on CPUs, GDDR/HBM on GPUs), per socket."""
+
+    peak_bandwidth_gbs: PositiveFloat = Field(description="per socket, datasheet (channels x transfer rate x width)")
+    stream_efficiency: float = Field(0.8, gt=0.0, le=1.0, description="fraction of peak reached by all cores streaming")
+    random_efficiency: float = Field(0.5, gt=0.0, le=1.0, description="fraction of peak reached by random line fetches")
+    engine_bandwidth_gbs: PositiveFloat = Field(description="streaming bandwidth one engine reaches alone")
+    latency_ns: PositiveFloat = Field(description="load-to-use latency of a random access")
+    outstanding_misses: PositiveFloat = Field(description="misses one engine keeps in flight (memory-level parallelism)")
+    line_bytes: PositiveInt = 64
+
+    @property
+    def stream_bandwidth(self) -> float:
+        """Attainable streaming bandwidth of one socket, bytes/s."""
+        return self.peak_bandwidth_gbs * 1e9 * self.stream_efficiency
+
+    @property
+    def random_bandwidth(self) -> float:
+        """Attainable bandwidth of one socket for random line fetches, bytes/s."""
+        return self.peak_bandwidth_gbs * 1e9 * self.random_efficiency
+
+
+class Gather(_Strict):
+    """Irregular-access terms of embedding lookups (SparseLengthsSum / EmbeddingBag)."""
+
+    row_overhead_ns: NonNegativeFloat = Field(0.0, description="fixed time per looked-up row (index load, loop, pooling issue)")
+    ramp_rows: NonNegativeFloat = Field(0.0, description="rows per call at which half the outstanding misses are in use")
+    tlb_reach_mib: PositiveFloat = Field(1024.0, description="address range the TLBs cover; beyond it rows pay a page walk")
+    tlb_miss_ns: NonNegativeFloat = Field(0.0, description="extra time of a row access whose translation misses")
+
+
+class Dispatch(_Strict):
+    """Fixed costs that do not depend on the batch: framework dispatch, kernel launch."""
+
+    op_us: NonNegativeFloat = Field(description="per framework dispatch (GPU: kernel launch), microseconds")
+    per_kind_us: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="per-kind overrides of op_us")
+    step_us: NonNegativeFloat = Field(0.0, description="per sequential step of a recurrent op")
+    inference_us: NonNegativeFloat = Field(0.0, description="per forward pass (entry, final synchronisation)")
+    overlap: bool = Field(False, description="device runs asynchronously: an op costs max(dispatch, device time)")
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> "Dispatch":
+        kinds = {k.value for k in OpKind}
+        for key in self.per_kind_us:
+            if key not in kinds:
+                raise ValueError(f"dispatch.per_kind_us: unknown operator kind '{key}' (known: {', '.join(sorted(kinds))})")
+        return self
+
+    def op_seconds(self, kind: OpKind) -> float:
+        """Seconds per dispatch of an operator of ``kind``."""
+        return self.per_kind_us.get(kind.value, self.op_us) * 1e-6
+
+
+class HostLink(_Strict):
+    """Host<->device link of an accelerator (PCIe, NVLink-C2C)."""
+
+    h2d_gbs: PositiveFloat
+    d2h_gbs: PositiveFloat
+    latency_us: NonNegativeFloat = Field(description="fixed cost per transfer (setup, synchronisation)")
+
+
+class Platform(_Strict):
+    """A hardware platform. See the module docstring for the sections and their units."""
+
+    name: str
+    kind: Literal["cpu", "gpu", "nmp"]
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    compute: Compute
+    caches: list[CacheLevel] = Field(default_factory=list)
+    dram: Dram
+    gather: Gather = Field(default_factory=Gather)
+    dispatch: Dispatch
+    host_link: HostLink | None = None
+    tdp_w: PositiveFloat
+    idle_w: NonNegativeFloat
+    memory: MemorySpec | None = None
+    nmp: NmpSpec | None = None  # RecNMP DIMMs (dse/cost/nmp.py); needs ``memory``
+
+    @model_validator(mode="after")
+    def _nmp_needs_memory(self) -> "Platform":
+        if self.kind == "nmp" and (self.nmp is None or self.memory is None):
+            raise ValueError("kind nmp needs both an nmp: section and a memory: section (channels, DIMMs, ranks)")
+        if self.nmp is not None:
+            if self.memory is None:
+                raise ValueError("nmp: needs a memory: section (channels, DIMMs, ranks) to run in")
+            try:
+                self.nmp.check_against(self.memory)
+            except DseError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Platform":
+        if self.kind == "gpu" and self.host_link is None:
+            raise ValueError("host_link: required for a gpu platform (inputs cross the host link)")
+        if self.idle_w > self.tdp_w:
+            raise ValueError(f"idle_w: {self.idle_w} W exceeds tdp_w {self.tdp_w} W")
+        if self.compute.engine_cores > self.compute.cores * self.compute.sockets:
+            raise ValueError("compute.engine_cores: more cores than the machine has")
+        names = [c.name for c in self.caches]
+        if len(set(names)) != len(names):
+            raise ValueError("caches: duplicate level names")
+        return self
+
+    @property
+    def is_accelerator(self) -> bool:
+        """True when the model runs behind a host link (inputs and outputs are copied)."""
+        return self.kind == "gpu"
+
+    def source_of(self, path: str) -> str:
+        """Where the number at ``path`` (``compute.clock_ghz``) comes from: longest matching entry."""
+        best, best_len = "schema default", -1
+        for key, text in self.sources.items():
+            if (path == key or path.startswith(key + ".") or path.startswith(key + "[")) and len(key) > best_len:
+                best, best_len = text, len(key)
+        return best
+
+
+def _numeric_leaves(data: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every number in ``data`` (booleans are flags, not numbers)."""
+    out: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out += _numeric_leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            out += _numeric_leaves(value, f"{prefix}[{i}]")
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        out.append(prefix)
+    return out
+
+
+def _path_exists(data: Any, path: str) -> bool:
+    try:
+        parts = parse_path(path)
+    except ValueError:
+        return False
+    cur = data
+    for part in parts:
+        if isinstance(part, int) and isinstance(cur, list) and -len(cur) <= part < len(cur):
+            cur = cur[part]
+        elif isinstance(part, str) and isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return False
+    return True
+
+
+def check_sources(data: dict[str, Any], path: Path | str) -> None:
+    """Every number in a spec file must be covered by a ``sources`` entry naming a real field."""
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise SpecError(f"{path}: sources: should be a mapping of field path -> source")
+    body = {k: v for k, v in data.items() if k != "sources"}
+    for key in sources:
+        if not _path_exists(body, str(key)):
+            raise SpecError(f"{path}: sources: '{key}' names no field of this file")
+    for leaf in _numeric_leaves(body):
+        covered = any(leaf == k or leaf.startswith(f"{k}.") or leaf.startswith(f"{k}[") for k in sources)
+        if not covered:
+            raise SpecError(f"{path}: {leaf}: no source given (add '{leaf}' or its section to sources:)")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (shorter messages)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def list_platforms() -> list[str]:
+    """Names of the shipped hardware specs."""
+    return list_specs(HWSPECS_DIR)
+
+
+def load_platform(name_or_path: str, overrides: list[str] | None = None) -> Platform:
+    """Load a platform by shipped name (``skylake``) or YAML path, then apply ``--set`` overrides.
+
+    Errors (malformed YAML, unknown field, wrong type, negative value, missing source, bad
+    override) are one-line :class:`~dse.errors.SpecError` naming the file and the field. Each
+    overridden field is recorded in ``sources`` as ``override (--set path=value)``.
+    """
+    path = _shown(resolve_spec(str(name_or_path), HWSPECS_DIR, "hardware"))
+    raw = load_yaml(path)
+    platform = validate_spec(Platform, raw, path)  # schema first: a typo is named as such
+    check_sources(raw, path)
+    if not overrides:
+        return platform
+    data = apply_overrides(platform.model_dump(mode="python"), overrides, str(path))
+    for assignment in overrides:
+        field, _, value = assignment.partition("=")
+        data["sources"][field.strip()] = f"override (--set {field.strip()}={value.strip()})"
+    return validate_spec(Platform, data, f"{path} (with --set)")

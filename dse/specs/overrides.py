@@ -1,0 +1,137 @@
+"""``path.to.field=value`` overrides on nested dicts (``dse predict --set``, study sweeps).
+
+The path walks mappings by key and lists by index (``caches[1].size_mib=64``, ``a.b[0].c=1``).
+The value is parsed as a YAML scalar (``true``, ``null``, ``2.5``, ``1e9``, ``[1, 2]``); a value
+that YAML reads as a string but Python reads as a number (``1e9``, which YAML 1.1 keeps as a
+string) becomes that number.
+
+Only fields that already exist can be set, so a typo fails instead of being silently ignored.
+Apply overrides to a *complete* dump of a validated spec (``model.model_dump()``), where every
+field with a default is present; a ``null`` section (an optional part that is absent) may be
+filled field by field, and the schema then supplies its other defaults. Types are checked
+against the value being replaced; ranges (``> 0``) are left to the schema's re-validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from typing import Any
+
+import yaml
+
+from dse.errors import SpecError
+
+_PART = re.compile(r"^(?P<key>[^\[\]]+)?(?P<idx>(\[-?\d+\])*)$")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``"a.b[0].c"`` -> ``["a", "b", 0, "c"]``; raises ``ValueError`` on malformed paths."""
+    if not path or path.strip() != path:
+        raise ValueError("empty path or stray spaces")
+    parts: list[str | int] = []
+    for chunk in path.split("."):
+        match = _PART.match(chunk)
+        if not chunk or match is None or (match["key"] is None and not parts):
+            raise ValueError(f"malformed path segment '{chunk}'")
+        if match["key"] is not None:
+            parts.append(match["key"])
+        parts.extend(int(i) for i in re.findall(r"\[(-?\d+)\]", match["idx"]))
+    return parts
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value as YAML; ``1e9`` and ``.5`` become floats."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # not valid YAML: keep it as a plain string and let the schema judge it
+    if isinstance(value, str):
+        try:
+            return float(value) if value.strip() and not value.strip().isalpha() else value
+        except ValueError:
+            return value
+    return value
+
+
+def _render(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def _type_error(new: Any, old: Any) -> str | None:
+    """Why ``new`` cannot replace ``old``, or None when the kinds agree (numbers, text, flags)."""
+    if old is None:
+        return None  # an unset optional field: the schema decides
+    if isinstance(old, bool):
+        return None if isinstance(new, bool) else f"expected true or false, got {new!r}"
+    if isinstance(old, (int, float)):
+        ok = isinstance(new, (int, float)) and not isinstance(new, bool)
+        return None if ok else f"expected a number, got {new!r}"
+    if isinstance(old, str):
+        return None if isinstance(new, (str, int, float)) and not isinstance(new, bool) else f"expected text, got {new!r}"
+    if isinstance(old, dict):
+        return None if isinstance(new, dict) else "is a section, not a single value (set one of its fields)"
+    if isinstance(old, list):
+        return None if isinstance(new, list) else "is a list (set one entry, e.g. [0], or give a [..] list)"
+    return None
+
+
+def apply_override(data: dict[str, Any], assignment: str, source: str) -> dict[str, Any]:
+    """Apply one ``path=value`` to ``data`` in place and return it (see :func:`apply_overrides`)."""
+    where = f"{source}: --set {assignment}"
+    if "=" not in assignment:
+        raise SpecError(f"{where}: expected path.to.field=value")
+    path_text, value_text = assignment.split("=", 1)
+    path_text = path_text.strip()
+    try:
+        parts = parse_path(path_text)
+    except ValueError as exc:
+        raise SpecError(f"{source}: --set {path_text}: {exc}") from None
+    value = parse_value(value_text.strip())
+    field = _render(parts)
+    cur: Any = data
+    fresh = False  # inside a section created from null: its fields are the schema's to check
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = _render(parts[:depth]) or "(top level)"
+        if isinstance(part, int):
+            if not isinstance(cur, list):
+                raise SpecError(f"{source}: {field}: {here} is not a list, cannot index [{part}]")
+            if not -len(cur) <= part < len(cur):
+                raise SpecError(f"{source}: {field}: index [{part}] out of range ({here} has {len(cur)} entries)")
+        else:
+            if not isinstance(cur, dict):
+                raise SpecError(f"{source}: {field}: {here} is a single value, it has no field '{part}'")
+            if part not in cur and not fresh:
+                known = [str(k) for k in cur]
+                close = difflib.get_close_matches(part, known, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise SpecError(f"{source}: {field}: unknown field '{part}' ({hint}known: {', '.join(known) or 'none'})")
+        if last:
+            problem = _type_error(value, cur.get(part) if isinstance(cur, dict) else cur[part])
+            if problem:
+                raise SpecError(f"{source}: {field}: {problem}")
+            cur[part] = value
+        else:
+            if isinstance(cur, dict) and cur.get(part) is None and not isinstance(parts[depth + 1], int):
+                fresh = fresh or part not in cur or cur[part] is None
+                cur[part] = {}  # fill an absent optional section; the schema adds its defaults
+            cur = cur[part]
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None, source: str) -> dict[str, Any]:
+    """Return a deep copy of ``data`` with every ``path.to.field=value`` in ``overrides`` applied.
+
+    ``source`` names the spec file in error messages. An unknown path, an out-of-range index or
+    a value of the wrong kind raises a one-line :class:`~dse.errors.SpecError` naming the file
+    and the field; applying the overrides in order means a later one wins.
+    """
+    out = copy.deepcopy(data)
+    for assignment in overrides or []:
+        apply_override(out, assignment, source)
+    return out

@@ -1,0 +1,96 @@
+"""The cost model reproduces the known structure of recommendation inference (FACTS.md 3)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from dse.cost import predict_latency
+from dse.graph import load_graph
+from dse.specs.hardware import load_platform
+
+CPU_SERVERS = ["haswell", "broadwell", "skylake"]
+GPUS = ["gtx1080ti", "h100", "h200"]
+BATCHES = [1, 16, 64, 256, 1024]
+
+
+@lru_cache(maxsize=None)
+def graph(name):
+    return load_graph(name)
+
+
+@lru_cache(maxsize=None)
+def platform(name):
+    return load_platform(name)
+
+
+def share(model: str, hw: str, batch: int, kind: str, engines: int = 1) -> float:
+    pred = predict_latency(graph(model), platform(hw), batch, engines=engines)
+    return pred.time_by_kind().get(kind, 0.0) / pred.latency_s
+
+
+@pytest.mark.parametrize("hw", CPU_SERVERS)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_rmc1_rmc2_are_embedding_dominated_and_rmc3_fc_dominated_on_cpu_servers(hw, batch):
+    assert share("dlrm_rmc1", hw, batch, "embedding_bag") > 0.5
+    assert share("dlrm_rmc2", hw, batch, "embedding_bag") > 0.5
+    assert share("dlrm_rmc3", hw, batch, "fc") > 0.5
+    # and they stay so with every core running an engine
+    cores = platform(hw).compute.cores * platform(hw).compute.sockets
+    assert share("dlrm_rmc2", hw, batch, "embedding_bag", engines=cores) > 0.5
+
+
+@pytest.mark.parametrize("hw", GPUS)
+@pytest.mark.parametrize("model", ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "dien"])
+def test_gpus_are_launch_bound_at_small_batch(hw, model):
+    pred = predict_latency(graph(model), platform(hw), 1)
+    launch_bound = sum(op.time_s for op in pred.ops if op.bound == "overhead")
+    assert launch_bound > 0.5 * pred.latency_s
+    # so a few more items cost almost nothing
+    assert predict_latency(graph(model), platform(hw), 8).latency_s < 1.2 * pred.latency_s
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+@pytest.mark.parametrize("model", ["dlrm_rmc3", "wnd", "mtwnd"])
+def test_gpus_win_at_large_batch_on_fc_heavy_models(gpu, model):
+    on_gpu = predict_latency(graph(model), platform(gpu), 1024).latency_s  # inputs copied over the host link
+    for cpu in CPU_SERVERS:
+        assert on_gpu < predict_latency(graph(model), platform(cpu), 1024).latency_s / 5
+
+
+@pytest.mark.parametrize("model", ["dlrm_rmc3", "wnd", "mtwnd"])
+@pytest.mark.parametrize("batch", [256, 1024])
+def test_skylake_beats_broadwell_on_fc_heavy_models_at_large_batch(model, batch):
+    sky = predict_latency(graph(model), platform("skylake"), batch)
+    bdw = predict_latency(graph(model), platform("broadwell"), batch)
+    assert sky.latency_s < bdw.latency_s
+    assert sky.time_by_kind()["fc"] < 0.8 * bdw.time_by_kind()["fc"]  # AVX-512 vs AVX2
+
+
+def test_latency_varies_across_intel_generations():
+    # HPCA 2020: inference latency differs by tens of percent across the three servers
+    for model in ["dlrm_rmc3", "wnd"]:
+        lat = [predict_latency(graph(model), platform(hw), 256).latency_s for hw in CPU_SERVERS]
+        assert max(lat) / min(lat) > 1.2
+
+
+def test_co_located_engines_slow_the_embedding_dominated_model_most():
+    sky = platform("skylake")
+    slowdown = {}
+    for model in ["dlrm_rmc2", "dlrm_rmc3"]:
+        alone = predict_latency(graph(model), sky, 256).latency_s
+        packed = predict_latency(graph(model), sky, 256, engines=40).latency_s
+        slowdown[model] = packed / alone
+    assert slowdown["dlrm_rmc2"] > 1.3
+    assert slowdown["dlrm_rmc2"] > slowdown["dlrm_rmc3"] >= 1.0
+
+
+def test_h200_bandwidth_beats_h100_only_where_memory_matters():
+    g = graph("dlrm_rmc2")
+    h100 = predict_latency(g, platform("h100"), 4096).latency_s
+    h200 = predict_latency(g, platform("h200"), 4096).latency_s
+    assert h200 < h100
+    small100 = predict_latency(g, platform("h100"), 1).latency_s
+    small200 = predict_latency(g, platform("h200"), 1).latency_s
+    assert small200 == pytest.approx(small100, rel=0.02)  # launch-bound: same software, same SMs

@@ -1,0 +1,120 @@
+"""RecNMP SparseLengthsSum model (dse.cost.nmp) against the paper's published trends.
+
+Reference: Ke et al., "RecNMP: Accelerating Personalized Recommendation with Near-Memory
+Processing", ISCA 2020 (arXiv 1912.12953), as summarised in FACTS.md section 3: ranks stream in
+parallel so SLS speedup grows with the number of ranks; up to 9.8x SLS memory-latency speedup with
+8 ranks (4 DIMMs x 2 ranks per channel) and all co-optimisations; 45.8% memory-energy saving;
+evaluated against an 18-core Skylake with 4 channels of DDR4-2400, with heavy co-location.
+
+Setting used below (the paper's host): 4 channels, 18 co-located engines (one per core), CPU
+caches of an 18-core Skylake-SP (24.75 MB LLC + 18 x 1 MB L2, non-inclusive), batch 256.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dse.cost import nmp as N
+from dse.errors import DseError
+from dse.graph import load_graph, ordered_ops
+from dse.graph.ops import OpKind
+from dse.specs.memory import MemorySpec, NmpSpec
+
+ENGINES = 18
+CPU_CACHE = (24.75 + 18 * 1.0) * 2**20
+BATCH = 256
+
+
+def _ops(model: str):
+    return ordered_ops(load_graph(model))
+
+
+def _bags(model: str):
+    return [op for op in _ops(model) if op.kind is OpKind.EMBEDDING_BAG]
+
+
+def _memory(ranks_per_channel: int) -> MemorySpec:
+    per_dimm = min(2, ranks_per_channel)
+    return MemorySpec(channels=4, dimms_per_channel=ranks_per_channel // per_dimm, ranks_per_dimm=per_dimm, dimm_capacity_gb=16)
+
+
+def _speedup(model: str, ranks: int, engines: int = ENGINES, **nmp) -> dict:
+    spec = NmpSpec(sls_in_flight=len(_bags(model)), **nmp)
+    return N.sls_speedup(_ops(model), _memory(ranks), spec, BATCH, engines, CPU_CACHE)
+
+
+@pytest.mark.parametrize("model", ["dlrm_rmc1", "dlrm_rmc2"])
+@pytest.mark.parametrize("cache_kb", [0, 128])
+def test_sls_speedup_grows_with_ranks(model, cache_kb):
+    # paper: internal bandwidth grows with the ranks working in parallel (strictly increasing)
+    s = [_speedup(model, r, rank_cache_kb=cache_kb)["sls_speedup"] for r in (1, 2, 4, 8)]
+    assert all(a < b for a, b in zip(s, s[1:])), s
+
+
+def test_sls_speedup_with_8_ranks_and_all_optimisations_is_near_9_8x():
+    # paper: "up to 9.8x" SLS memory-latency speedup, 8 ranks, RankCache + hot-entry profiling +
+    # table-aware scheduling. "Up to": the larger of the embedding-heavy models RMC1/RMC2 must lie
+    # within +-35% of 9.8x (6.4x-13.2x); both must exceed the 4-rank case and 5x.
+    s1 = _speedup("dlrm_rmc1", 8)["sls_speedup"]
+    s2 = _speedup("dlrm_rmc2", 8)["sls_speedup"]
+    assert 9.8 * 0.65 <= max(s1, s2) <= 9.8 * 1.35, (s1, s2)
+    assert min(s1, s2) > 5.0
+
+
+def test_rank_cache_hit_rate_skewed_above_uniform():
+    skew = _speedup("dlrm_rmc1", 8)["hit_rate"]
+    flat = _speedup("dlrm_rmc1", 8, locality="uniform")["hit_rate"]
+    assert skew > 0.3 and flat < 0.01
+
+
+def test_each_optimisation_can_be_switched_off():
+    # the paper studies each co-optimisation on its own; off must never help the hit rate, and
+    # switching all of them off (RecNMP-base) must be slower than all on
+    full = _speedup("dlrm_rmc2", 8)
+    no_sched = _speedup("dlrm_rmc2", 8, table_aware_scheduling=False)
+    no_hot = _speedup("dlrm_rmc2", 8, hot_entry_profiling=False)
+    no_cache = _speedup("dlrm_rmc2", 8, rank_cache_kb=0)
+    assert full["hit_rate"] > no_sched["hit_rate"]
+    assert full["hit_rate"] > no_hot["hit_rate"]
+    assert no_cache["hit_rate"] == 0.0
+    assert full["sls_speedup"] > max(no_sched["sls_speedup"], no_hot["sls_speedup"]) > no_cache["sls_speedup"]
+
+
+def test_table_aware_scheduling_balances_ranks():
+    # without table-aware scheduling ranks can only drift apart by psum_tags poolings, so a
+    # single engine's operator sees busier and idler ranks (lower balance efficiency)
+    assert N.balance_efficiency(16 * 80, 8) < N.balance_efficiency(256 * 80, 8) <= 1.0
+    assert N.balance_efficiency(10, 1) == 1.0
+
+
+def test_memory_energy_saving():
+    # paper: 45.8% memory-energy saving. Energy parameters are secondary estimates (docs/nmp.md),
+    # so the tolerance is wide: the saving of RMC1 and RMC2 lies between 25% and 75%.
+    for model in ("dlrm_rmc1", "dlrm_rmc2"):
+        saving = _speedup(model, 8)["energy_saving"]
+        assert 0.25 <= saving <= 0.75, (model, saving)
+
+
+def test_host_baseline_uses_the_same_memory_system():
+    # host time is derived from the conventional channel's random-read rate; more ranks on a
+    # conventional channel never speed the host up (they share one data bus)
+    op = _bags("dlrm_rmc1")[0]
+    t = [N.host_sls_time(op, _memory(r), BATCH).seconds for r in (2, 4, 8)]
+    assert t[0] <= t[1] <= t[2]
+    # CPU-cache hits remove DRAM work
+    assert N.host_sls_time(op, _memory(8), BATCH, cpu_hit_rate=0.5).seconds < t[2]
+
+
+def test_impossible_configurations_are_clear_errors():
+    op = _bags("dlrm_rmc1")[0]
+    with pytest.raises(DseError, match="larger than the 16 GB DIMM"):
+        N.nmp_sls_time(op, _memory(8), NmpSpec(rank_cache_kb=16e6), BATCH)
+    with pytest.raises(ValueError, match="greater than 0"):
+        MemorySpec(ranks_per_dimm=0)
+    with pytest.raises(ValueError, match="expected uniform, zipf:ALPHA"):
+        NmpSpec(locality="pareto:2")
+    fc = next(o for o in _ops("dlrm_rmc1") if o.kind is OpKind.FC)
+    with pytest.raises(DseError, match="embedding_bag"):
+        N.nmp_sls_time(fc, _memory(8), NmpSpec(), BATCH)
+    with pytest.raises(DseError, match="batch"):
+        N.nmp_sls_time(op, _memory(8), NmpSpec(), 0)

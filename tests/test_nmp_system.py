@@ -1,0 +1,143 @@
+"""RecNMP as a platform (hwspecs/skylake_recnmp.yaml) through the normal cost-model path, and the
+``dse nmp`` command.
+
+Reference: Ke et al., RecNMP, ISCA 2020 (FACTS.md section 3): 4.2x end-to-end throughput for
+embedding-dominated recommendation inference on an 18-core Skylake with 4 channels of DDR4-2400;
+HPCA 2020 (Gupta et al., FACTS.md section 3): RMC1 and RMC2 are dominated by SparseLengthsSum,
+RMC3 by fully connected layers, so RMC3 must gain little.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.cost.model import predict_latency, service_curve
+from dse.errors import DseError
+from dse.graph import load_graph
+from dse.specs.hardware import load_platform
+
+ENGINES = 18  # one single-threaded engine per core of the paper's 18-core Skylake
+BATCH = 256
+
+runner = CliRunner()
+
+
+def _throughput_gain(model: str) -> float:
+    graph = load_graph(model)
+    near = load_platform("skylake_recnmp")
+    host = load_platform("skylake_recnmp", ["kind=cpu", "nmp.enabled=false"])
+    b = np.array([BATCH])
+    t_host = service_curve(graph, host, b, engines=ENGINES).seconds[0]
+    t_near = service_curve(graph, near, b, engines=ENGINES).seconds[0]
+    # throughput = engines x batch / t(batch) on both, so the gain is the ratio of the times
+    return float(t_host / t_near)
+
+
+def test_end_to_end_gain_rmc1_near_4_2x():
+    # paper: 4.2x throughput; RMC1 (embedding-dominated) within +-35% (2.7x-5.7x)
+    assert 4.2 * 0.65 <= _throughput_gain("dlrm_rmc1") <= 4.2 * 1.35
+
+
+def test_end_to_end_gain_rmc2_at_least_the_published_range():
+    # RMC2 spends ~97% of its host time in SparseLengthsSum in our CPU model (32 tables x 120
+    # lookups of 256 B rows), so Amdahl allows far more than 4.2x; the model gives about 10x.
+    # Checked: at least the lower edge of the published range (4.2x - 35%), at most 15x.
+    gain = _throughput_gain("dlrm_rmc2")
+    assert 4.2 * 0.65 <= gain <= 15.0
+
+
+def test_fc_heavy_rmc3_gains_little():
+    # HPCA 2020: RMC3 is dominated by FC layers; below 1.3x and far below RMC1
+    gain = _throughput_gain("dlrm_rmc3")
+    assert 1.0 <= gain < 1.3
+    assert gain < _throughput_gain("dlrm_rmc1") / 2
+
+
+def test_predict_with_set_goes_through_the_normal_path():
+    # dse predict MODEL skylake_recnmp --set memory.ranks_per_dimm=2 ... : overrides are ordinary
+    # platform overrides; fewer ranks per DIMM means fewer ranks in parallel, so slower SLS
+    graph = load_graph("dlrm_rmc1")
+    two = load_platform("skylake_recnmp", ["memory.ranks_per_dimm=2"])
+    one = load_platform("skylake_recnmp", ["memory.ranks_per_dimm=1"])
+    assert two.sources["memory.ranks_per_dimm"].startswith("override")
+    t2 = predict_latency(graph, two, BATCH, ENGINES).time_by_kind()["embedding_bag"]
+    t1 = predict_latency(graph, one, BATCH, ENGINES).time_by_kind()["embedding_bag"]
+    assert t1 > 1.1 * t2  # (RMC1 at 8 ranks is partly channel-bound, so less than 2x)
+
+
+def test_nmp_platform_runs_only_pooled_lookups_in_memory():
+    # FCs cost the same on both platforms; embedding_bag has no host compute term on NMP
+    graph = load_graph("dlrm_rmc1")
+    near = predict_latency(graph, load_platform("skylake_recnmp"), BATCH, ENGINES)
+    host = predict_latency(graph, load_platform("skylake_recnmp", ["kind=cpu", "nmp.enabled=false"]), BATCH, ENGINES)
+    assert near.time_by_kind()["fc"] == pytest.approx(host.time_by_kind()["fc"])
+    bag = next(op for op in near.ops if op.kind == "embedding_bag")
+    assert bag.terms["compute"] == 0.0
+
+
+def test_impossible_platforms_are_one_line_errors():
+    with pytest.raises(DseError, match="ranks_per_dimm: should be greater than 0"):
+        load_platform("skylake_recnmp", ["memory.ranks_per_dimm=0"])
+    with pytest.raises(DseError, match="larger than the 16 GB DIMM"):
+        load_platform("skylake_recnmp", ["nmp.rank_cache_kb=1e10"])
+    with pytest.raises(DseError, match="locality: 'zipf:x'"):
+        load_platform("skylake_recnmp", ["nmp.locality=zipf:x"])
+    with pytest.raises(DseError, match="kind nmp needs both an nmp"):
+        load_platform("ci_cpu", ["kind=nmp"])
+
+
+def test_dse_nmp_json_format():
+    result = runner.invoke(app, ["nmp", "dlrm_rmc1", "--ranks", "2,8", "--cache-kb", "0,128", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["model"] == "dlrm_rmc1"
+    assert len(payload["points"]) == 4
+    for point in payload["points"]:
+        assert {"ranks", "cache_kb", "locality", "sls_speedup", "latency_speedup", "hit_rate"} <= set(point)
+    by = {(p["ranks"], p["cache_kb"]): p for p in payload["points"]}
+    assert by[(8, 128.0)]["sls_speedup"] > by[(2, 128.0)]["sls_speedup"] > by[(2, 0.0)]["sls_speedup"] * 1.2
+    assert by[(2, 0.0)]["hit_rate"] == 0.0 and by[(8, 128.0)]["hit_rate"] > 0.3
+    assert by[(8, 128.0)]["dimms_per_channel"] == 4 and by[(8, 128.0)]["ranks_per_dimm"] == 2
+
+
+def test_dse_nmp_locality_option_and_table():
+    flat = runner.invoke(app, ["nmp", "dlrm_rmc1", "--ranks", "8", "--cache-kb", "128", "--locality", "uniform", "--json"])
+    skew = runner.invoke(app, ["nmp", "dlrm_rmc1", "--ranks", "8", "--cache-kb", "128", "--locality", "zipf:1.05", "--json"])
+    assert flat.exit_code == 0 and skew.exit_code == 0
+    assert json.loads(skew.output)["points"][0]["hit_rate"] > json.loads(flat.output)["points"][0]["hit_rate"] + 0.3
+    table = runner.invoke(app, ["nmp", "dlrm_rmc1", "--ranks", "4", "--cache-kb", "8"])
+    assert table.exit_code == 0 and "SLS speedup" in table.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ranks", "0"], "--ranks: 0 must be positive"),
+        (["--ranks", "3"], "--ranks: 3 is not a multiple"),
+        (["--cache-kb", "-8"], "--cache-kb: -8 must be"),
+        (["--cache-kb", "1e12"], "larger than the 16 GB DIMM"),
+        (["--locality", "pareto"], "--locality: locality 'pareto'"),
+        (["--locality", "file:/nonexistent.csv"], "cannot read"),
+        (["--batch", "0"], "--batch: 0 must be positive"),
+    ],
+)
+def test_dse_nmp_errors_are_one_line(args, message):
+    result = runner.invoke(app, ["nmp", "dlrm_rmc1", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_dse_predict_cli_on_the_nmp_platform():
+    # the issue's example: dse predict MODEL skylake_recnmp --set memory.ranks_per_dimm=2 works like
+    # any platform
+    result = runner.invoke(
+        app, ["predict", "dlrm_rmc1", "skylake_recnmp", "--set", "memory.ranks_per_dimm=2", "--batch", "256", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "embedding_bag" in result.output
