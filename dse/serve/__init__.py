@@ -1,1 +1,32 @@
-"""serve stage of the dse data flow (see ARCHITECTURE in docs/architecture.md)."""
+"""Serve stage: service curves x workload x policy -> latency distribution (docs/serving.md).
+
+- :mod:`~dse.serve.workload`: Poisson arrivals, size distributions (``lognormal:MU,SIGMA`` ...),
+  trace replay;
+- :mod:`~dse.serve.policy`: batch size b, offload threshold Q, engines, real-server costs;
+- :mod:`~dse.serve.load`: offered load, utilisation, co-location fixed point;
+- :mod:`~dse.serve.des`: exact fork-join discrete-event simulation (numba);
+- :mod:`~dse.serve.analytic`: analytical approximation of the same quantities;
+- :mod:`~dse.serve.api`: one load point or latency-bounded throughput, by either method;
+- :mod:`~dse.serve.realrun`: the real H200 serving run and fitting the real-server costs.
+"""
+
+from dse.serve.api import METHODS, PointEvaluator, capacity, serve_point
+from dse.serve.des import ServeResult, simulate
+from dse.serve.policy import Policy, ServerCosts
+from dse.serve.workload import SizeDistribution, Workload, load_trace, parse_sizes, poisson_workload
+
+__all__ = [
+    "METHODS",
+    "Policy",
+    "PointEvaluator",
+    "ServeResult",
+    "ServerCosts",
+    "SizeDistribution",
+    "Workload",
+    "capacity",
+    "load_trace",
+    "parse_sizes",
+    "poisson_workload",
+    "serve_point",
+    "simulate",
+]

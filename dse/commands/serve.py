@@ -1,0 +1,185 @@
+"""``dse serve`` and ``dse capacity``: tail latency at a load, latency-bounded throughput."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dse.commands import handle_errors, print_json
+from dse.errors import DseError
+from dse.serve.api import METHODS, PointEvaluator, capacity
+from dse.serve.des import simulate
+from dse.serve.policy import Policy, ServerCosts
+from dse.serve.workload import DEFAULT_MAX_SIZE, DEFAULT_SIZES, load_trace
+
+_MODEL = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
+_HW = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
+
+
+class _Setup:
+    """Everything the two commands share, built from their options."""
+
+    def __init__(
+        self, model: str, hw: str, accel: Optional[str], batch: int, threshold: Optional[int], workers: Optional[int],
+        sizes: str, queries: int, method: str, seed: int, costs_file: Optional[Path], jitter: Optional[float],
+        query_overhead_ms: Optional[float], subbatch_overhead_ms: Optional[float], colocation: Optional[float],
+    ) -> None:
+        from dse.cost import service_curve
+        from dse.graph import load_graph
+        from dse.specs.hardware import load_platform
+
+        if method not in METHODS:
+            raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+        if queries < 1000:
+            raise DseError(f"--queries: {queries} must be >= 1000")
+        if batch < 1:
+            raise DseError(f"--batch: {batch} must be >= 1")
+        graph = load_graph(model)
+        platform = load_platform(hw)
+        n = platform.compute.engine_slots if workers is None else workers
+        if n < 1:
+            raise DseError(f"--workers: {n} must be >= 1")
+        costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
+        self.policy = Policy(batch, threshold, n, 1 if accel else 0, costs)
+        self.cpu_curve = service_curve(graph, platform, engines=n)
+        self.accel_curve = service_curve(graph, load_platform(accel), engines=1) if accel else None
+        self.sizes = sizes
+        self.queries = queries
+        self.method = method
+        self.seed = seed
+
+
+def _costs(
+    path: Optional[Path], jitter: Optional[float], q_ms: Optional[float], sb_ms: Optional[float], coloc: Optional[float]
+) -> ServerCosts:
+    values: dict[str, float] = {}
+    if path is not None:
+        try:
+            raw = json.loads(path.read_text())
+        except OSError as exc:
+            raise DseError(f"--costs: cannot read {path} ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise DseError(f"--costs: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        raw = raw.get("costs", raw) if isinstance(raw, dict) else raw
+        if not isinstance(raw, dict):
+            raise DseError(f"--costs: {path} must hold a JSON object")
+        known = {f.name for f in fields(ServerCosts)}
+        for key, value in raw.items():
+            if key not in known:
+                raise DseError(f"--costs: {path}: unknown field '{key}' (known: {', '.join(sorted(known))})")
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise DseError(f"--costs: {path}: {key} must be a number")
+            values[key] = float(value)
+    for key, value, scale in (
+        ("jitter", jitter, 1.0), ("query_overhead_s", q_ms, 1e-3), ("subbatch_overhead_s", sb_ms, 1e-3), ("colocation", coloc, 1.0),
+    ):
+        if value is not None:
+            values[key] = value * scale
+    return ServerCosts(**values)
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:.3f} ms" if math.isfinite(x) else "n/a"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    @handle_errors
+    def serve_cmd(
+        model: str = _MODEL,
+        hw: str = _HW,
+        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
+        qps: Optional[float] = typer.Option(None, "--qps", help="Arrival rate, queries/s (Poisson)."),
+        batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
+        threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH"),
+        trace: Optional[Path] = typer.Option(None, "--trace", help="Replay a CSV of arrival_s,size instead of Poisson arrivals."),
+        queries: int = typer.Option(100_000, "--queries", help="Simulated queries (des)."),
+        method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
+        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
+        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
+        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
+        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
+        if trace is None and qps is None:
+            raise DseError("--qps is required (or --trace)")
+        if trace is not None and method != "des":
+            raise DseError("--trace replays arrivals in the simulator; use --method des")
+        setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
+                       query_overhead_ms, subbatch_overhead_ms, colocation)
+        if trace is not None:
+            wl = load_trace(trace, DEFAULT_MAX_SIZE)
+            if len(wl) < 100:
+                raise DseError(f"{trace}: a trace needs at least 100 queries")
+            res = simulate(wl, setup.policy, setup.cpu_curve, setup.accel_curve, seed)
+        else:
+            ev = PointEvaluator(setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
+            res = ev(float(qps))  # type: ignore[arg-type]
+        if as_json:
+            print_json(res.as_json())
+            return
+        lines = [f"{model} on {hw}" + (f" + {accel}" if accel else "")]
+        lines.append(
+            f"policy: b={setup.policy.batch}, Q={setup.policy.threshold or 'off'}, {setup.policy.cpu_workers} CPU engines"
+            + (", 1 accelerator" if accel else "") + f"; method {method}"
+        )
+        lines.append(f"load: {res.qps:.1f} queries/s, utilisation {res.utilization:.3f}, accelerator share {res.accel_fraction:.3f}")
+        if not res.stable:
+            lines.append("unstable: offered load >= capacity or the backlog keeps growing; no steady-state latency")
+        else:
+            ci = (lambda c: f" (95% CI {_ms(c[0])} .. {_ms(c[1])})" if math.isfinite(c[0]) else "")
+            lines.append(f"p50 {_ms(res.p50_s)}   mean {_ms(res.mean_s)}")
+            lines.append(f"p95 {_ms(res.p95_s)}{ci(res.p95_ci)}")
+            lines.append(f"p99 {_ms(res.p99_s)}{ci(res.p99_ci)}")
+        typer.echo("\n".join(lines))
+
+    @app.command("capacity")
+    @handle_errors
+    def capacity_cmd(
+        model: str = _MODEL,
+        hw: str = _HW,
+        sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
+        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
+        batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
+        threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH"),
+        queries: int = typer.Option(100_000, "--queries", help="Simulated queries per load (des)."),
+        method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
+        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
+        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
+        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
+        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Latency-bounded throughput: the highest arrival rate whose p95 meets --sla-ms."""
+        if not (sla_ms > 0 and math.isfinite(sla_ms)):
+            raise DseError(f"--sla-ms: {sla_ms} must be a positive number")
+        setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
+                       query_overhead_ms, subbatch_overhead_ms, colocation)
+        res = capacity(sla_ms / 1e3, setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
+        if not res.met:
+            typer.echo(
+                f"warning: no load meets the SLA: p95 is {_ms(res.p95_s)} even at {min(res.evaluations)[0]:.3g} queries/s",
+                err=True,
+            )
+        if as_json:
+            print_json(res.as_json())
+            return
+        if res.met:
+            typer.echo(f"max {res.max_qps:.1f} queries/s with p95 {_ms(res.p95_s)} <= SLA {sla_ms:g} ms "
+                       f"({len(res.evaluations)} {method} evaluations)")
+        else:
+            typer.echo(f"max 0 queries/s: SLA {sla_ms:g} ms is below the p95 at the lowest load ({_ms(res.p95_s)})")
