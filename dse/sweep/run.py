@@ -1,0 +1,434 @@
+"""Running a sweep: evaluate every configuration of a study once, in parallel, resumably.
+
+Everything goes through one pure function, ``evaluate(config: dict) -> dict`` (a row of metrics),
+named by a reference ``"module:function"``:
+
+- the default is :data:`DEFAULT_EVALUATOR` (the optimiser, :mod:`dse.sweep.evaluate`);
+- ``$DSE_SWEEP_EVALUATOR`` or the hidden ``--evaluator`` option select another one (tests use a
+  cheap stand-in; anyone can plug in a different simulator).
+
+The evaluator's module may define ``EVALUATOR_VERSION`` (a string that goes into every
+configuration hash: bump it when the model changes, and old rows stop being reused) and
+``check_configs(configs)`` (called once before any work; raise :class:`DseError` to refuse).
+A :class:`DseError` raised by ``evaluate`` marks that one configuration as failed (the row keeps
+the message; the sweep goes on); any other exception is a bug: the sweep stops after saving what
+finished, with the traceback in ``<out>/crash.log``.
+
+Executors, all fed with chunks of configurations (to keep per-task overhead low; the parent
+process writes every finished chunk to the store before counting it):
+
+- inline (``--workers 1``): in this process;
+- a local process pool (``--workers N``, the default with N = the usable cores);
+- Dask (``--dask local`` starts a ``LocalCluster`` of N single-threaded worker processes;
+  ``--dask tcp://HOST:PORT`` uses a running scheduler whose workers can import ``dse`` and the
+  evaluator).
+
+Evaluators keep expensive per-(model, platform) setup in per-process caches (``functools.lru_cache``);
+the expansion order keeps neighbouring configurations on the same model and platform.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import multiprocessing as mp
+
+import yaml
+
+from dse.errors import DseError
+from dse.specs.study import LoadedStudy, load_study
+from dse.sweep.expand import CODE_VERSION, Expansion, expand
+from dse.sweep.store import ResultStore, build_table, make_record, write_table, write_text
+
+DEFAULT_EVALUATOR = "dse.sweep.evaluate:evaluate"
+EVALUATOR_ENV = "DSE_SWEEP_EVALUATOR"
+#: Largest chunk of configurations sent to a worker at once.
+MAX_CHUNK = 64
+
+
+# -- the evaluator ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def load_evaluator(ref: str) -> tuple[Callable[[dict[str, Any]], dict[str, Any]], Any]:
+    """``"package.module:function"`` -> (the function, its module)."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise DseError(f"evaluator '{ref}': expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DseError(f"evaluator '{ref}': cannot import {module_name} ({exc})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise DseError(f"evaluator '{ref}': {module_name} has no function '{attr}'")
+    return fn, module
+
+
+def evaluator_version(ref: str) -> str:
+    """What goes into the configuration hash for this evaluator: its name and version."""
+    _, module = load_evaluator(ref)
+    return f"{ref} {getattr(module, 'EVALUATOR_VERSION', '0')}"
+
+
+def evaluate_chunk(ref: str, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluate configurations in this process; one record per configuration (runs in workers).
+
+    A record with a ``fatal`` key is a crash of the evaluator (not stored; the sweep stops).
+    """
+    fn, _ = load_evaluator(ref)
+    out = []
+    for config in configs:
+        start = time.perf_counter()
+        try:
+            row = fn(config)
+            if not isinstance(row, dict):
+                raise TypeError(f"evaluate returned a {type(row).__name__}, not a dict")
+            out.append(make_record(config, row, None, time.perf_counter() - start))
+        except DseError as exc:
+            out.append(make_record(config, None, str(exc), time.perf_counter() - start))
+        except Exception as exc:  # a bug in the evaluator: report it, stop the sweep
+            record = make_record(config, None, None, time.perf_counter() - start)
+            record["fatal"] = f"{type(exc).__name__}: {exc}"
+            record["traceback"] = traceback.format_exc()
+            out.append(record)
+            break
+    return out
+
+
+def chunked(items: list[Any], workers: int) -> list[list[Any]]:
+    """About 8 chunks per worker (for load balance), at most :data:`MAX_CHUNK` items each."""
+    if not items:
+        return []
+    size = max(1, min(MAX_CHUNK, math.ceil(len(items) / (max(1, workers) * 8))))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- executors -------------------------------------------------------------------------------
+
+OnDone = Callable[[list[dict[str, Any]]], None]
+
+
+def run_inline(chunks: list[list[dict[str, Any]]], ref: str, on_done: OnDone) -> None:
+    for chunk in chunks:
+        on_done(evaluate_chunk(ref, chunk))
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's business: it stops the pool and keeps what finished.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_pool(chunks: list[list[dict[str, Any]]], ref: str, on_done: OnDone, workers: int) -> None:
+    """A local process pool (spawned, so workers never inherit the parent's threads or locks)."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_ignore_sigint)
+    ok = False
+    try:
+        futures = [pool.submit(evaluate_chunk, ref, chunk) for chunk in chunks]
+        for future in as_completed(futures):
+            on_done(future.result())
+        ok = True
+    finally:
+        if not ok:  # interrupted or crashed: do not wait for the chunks in flight
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=ok, cancel_futures=True)
+
+
+def run_dask(todo: list[dict[str, Any]], ref: str, on_done: OnDone, address: str, workers: int) -> None:
+    """Dask: ``address`` is ``local`` (a LocalCluster of ``workers`` processes) or a scheduler URL.
+
+    Chunks are sized for the cluster's thread count (``workers`` for a local cluster).
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+    except ImportError:
+        raise DseError("--dask needs Dask: pip install -e '.[dask]'") from None
+    import logging
+
+    cluster = None
+    try:
+        if address == "local":
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(address, timeout="15s")
+            except (OSError, TimeoutError) as exc:
+                raise DseError(f"--dask: cannot connect to the Dask scheduler at {address} ({exc})") from None
+        try:
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+            chunks = chunked(todo, threads or workers)
+            futures = client.map(evaluate_chunk, [ref] * len(chunks), chunks, pure=False)
+            try:
+                for future in dask_completed(futures):
+                    on_done(future.result())
+            except (DseError, _Crash):
+                raise
+            except Exception as exc:
+                raise DseError(f"--dask: a task failed on the cluster ({type(exc).__name__}: {exc})") from None
+            finally:
+                client.cancel(futures)
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def check_dask_address(address: str | None) -> None:
+    if address is None or address == "local":
+        return
+    if "://" not in address:
+        raise DseError(f"--dask: expected 'local' or a scheduler address like tcp://HOST:8786, got '{address}'")
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar with rate and ETA on a terminal; nothing otherwise."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.bar = None
+        if not enabled or total == 0:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.1f} cfg/s" if speed else "-- cfg/s", style="progress.data.speed")
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self.task = self.bar.add_task(label, total=total)
+        self.bar.start()
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def progress_wanted() -> bool:
+    """A bar only for a person at a terminal: not when piped, not in CI."""
+    return sys.stdout.isatty() and not os.environ.get("CI")
+
+
+# -- the sweep -------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did."""
+
+    name: str
+    out_dir: Path
+    points: int
+    tasks: int
+    computed: int = 0
+    reused: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    parquet: Path | None = None
+    csv: Path | None = None
+    first_error: str | None = None
+    interrupted: bool = False
+
+    def line(self) -> str:
+        rate = f", {self.computed / self.seconds:,.1f} cfg/s" if self.computed and self.seconds > 0 else ""
+        return (
+            f"{self.name}: {self.points} rows ({self.computed} configurations computed, {self.reused} reused, "
+            f"{self.failed} rows failed) in {self.seconds:.1f} s{rate} -> {self.parquet or self.out_dir}"
+        )
+
+
+def resolved_study_yaml(loaded: LoadedStudy, expansion: Expansion, ref: str) -> str:
+    """``study.yaml``: the study with every default filled in, and how it expanded as comments."""
+    study = loaded.study
+    header = [
+        f"# resolved from {loaded.path.resolve()}",
+        f"# {CODE_VERSION}; evaluator {evaluator_version(ref)}",
+        f"# {len(expansion.points)} points (models x configurations), {len(expansion.baselines)} baselines, "
+        f"{len(expansion.tasks)} distinct configurations",
+    ]
+    for axis in study.axes:
+        levels = axis.levels()
+        shown = "continuous" if levels is None else ", ".join(map(str, levels))
+        header.append(f"# axis {axis.column}: {shown}")
+    data = _portable(loaded, study.model_dump(mode="json", exclude_none=True))
+    # explicit, so that reloading the file gives the same baseline (a null accelerator means CPU-only)
+    files = {**loaded.model_files, **loaded.spec_files}
+    data["baseline"]["platform"] = _portable_name(files, study.baseline_platform())
+    data["baseline"]["accelerator"] = _portable_name(files, study.baseline_accelerator())
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return "\n".join(header) + "\n" + body
+
+
+def _portable_name(files: dict[str, Path], name: Any) -> Any:
+    if isinstance(name, str) and name in files and ("/" in name or name.endswith((".yaml", ".yml"))):
+        return str(Path(files[name]).resolve())
+    return name
+
+
+def _portable(loaded: LoadedStudy, data: dict[str, Any]) -> dict[str, Any]:
+    """Spec files given by a relative path become absolute, so ``study.yaml`` loads from anywhere."""
+    files = {**loaded.model_files, **loaded.spec_files}
+
+    def fix(name: Any) -> Any:
+        return _portable_name(files, name)
+
+    data["models"] = [fix(m) for m in data["models"]]
+    for key in ("platform", "accelerator"):
+        if key in data:
+            data[key] = fix(data[key])
+    for axis in data.get("axes", []):
+        if axis["path"] in ("platform", "accelerator"):
+            axis["values"] = [fix(v) for v in axis["values"]]
+    if isinstance(data["workload"].get("sla_ms"), dict):
+        data["workload"]["sla_ms"] = {fix(k): v for k, v in data["workload"]["sla_ms"].items()}
+    if data.get("cost"):
+        data["cost"] = {fix(k): v for k, v in data["cost"].items()}
+    return data
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_sweep(
+    study_path: Path | str,
+    out: Path | str | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    limit: int | None = None,
+    evaluator: str | None = None,
+    progress: bool | None = None,
+) -> SweepSummary:
+    """Run (or resume) the sweep of a study; see the module docstring.
+
+    Everything that can fail on bad input fails before the first configuration is evaluated.
+    """
+    started = time.perf_counter()
+    ref = evaluator or os.environ.get(EVALUATOR_ENV) or DEFAULT_EVALUATOR
+    if workers is not None and workers < 1:
+        raise DseError(f"--workers: {workers} must be at least 1")
+    if limit is not None and limit < 1:
+        raise DseError(f"--limit: {limit} must be at least 1")
+    check_dask_address(dask)
+    _, module = load_evaluator(ref)
+    loaded = load_study(study_path)
+    expansion = expand(loaded, evaluator_version(ref), limit)
+    check = getattr(module, "check_configs", None)
+    if check is not None:
+        check(expansion.tasks)
+    n_workers = workers or default_workers()
+    out_dir = Path(out) if out is not None else Path("results") / loaded.study.name
+
+    summary = SweepSummary(loaded.study.name, out_dir, len(expansion.points), len(expansion.tasks))
+    with ResultStore(out_dir) as store:
+        write_text(out_dir / "study.yaml", resolved_study_yaml(loaded, expansion, ref))
+        todo = [c for c in expansion.tasks if c["hash"] not in store]
+        summary.reused = summary.tasks - len(todo)
+        bar = _Progress(len(todo), loaded.study.name, progress_wanted() if progress is None else progress)
+        crash: dict[str, Any] = {}
+
+        def on_done(records: list[dict[str, Any]]) -> None:
+            good = [r for r in records if "fatal" not in r]
+            summary.computed += store.add(good)
+            bar.advance(len(good))
+            fatal = [r for r in records if "fatal" in r]
+            if fatal:
+                crash.update(fatal[0])
+                raise _Crash()
+
+        chunks = chunked(todo, n_workers)
+        try:
+            if not chunks:
+                pass
+            elif dask is not None:
+                run_dask(todo, ref, on_done, dask, n_workers)
+            elif n_workers == 1 or len(chunks) == 1:
+                run_inline(chunks, ref, on_done)
+            else:
+                run_pool(chunks, ref, on_done, min(n_workers, len(chunks)))
+        except KeyboardInterrupt:
+            bar.stop()
+            summary.interrupted = True
+            store.reload()  # the interrupt may have landed between a write and its bookkeeping
+            summary.computed = sum(1 for c in todo if c["hash"] in store)
+        except _Crash:
+            bar.stop()
+            log = out_dir / "crash.log"
+            config = next((c for c in todo if c["hash"] == crash.get("hash")), {})
+            where = f"{config.get('model')} on {config.get('platform')} {' '.join(config.get('platform_overrides', []))}".strip()
+            write_text(log, f"configuration {crash.get('hash')}\n{crash.get('config')}\n\n{crash.get('traceback')}")
+            raise DseError(
+                f"evaluate crashed on {where}: {crash.get('fatal')} (traceback in {log}; "
+                f"{len(store)} finished configurations are saved, rerun to resume)"
+            ) from None
+        finally:
+            bar.stop()
+        frame = build_table(expansion, store.records)
+        summary.parquet, summary.csv = write_table(frame, out_dir)
+        summary.failed = int(frame["error"].notna().sum()) if len(frame) else 0
+        if summary.failed:
+            summary.first_error = str(frame["error"].dropna().iloc[0])
+    summary.seconds = time.perf_counter() - started
+    if summary.interrupted:
+        raise SweepInterrupted(summary)
+    return summary
+
+
+class _Crash(Exception):
+    """An evaluator raised something other than a DseError (internal control flow)."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; finished rows are saved and the partial table written."""
+
+    def __init__(self, summary: SweepSummary):
+        super().__init__("interrupted")
+        self.summary = summary

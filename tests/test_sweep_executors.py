@@ -1,0 +1,65 @@
+"""The same sweep through the inline executor, a process pool and a local Dask cluster; the outputs."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+import yaml
+
+from dse.sweep.run import run_sweep
+from sweep_stub import REF, TESTS_DIR, write_study
+
+SMALL_AXES = [
+    {"path": "memory.ranks_per_dimm", "values": [1, 2, 4, 8]},
+    {"path": "nmp.locality", "range": {"start": 0.1, "stop": 0.9, "step": 0.2}},
+]
+
+
+def test_dask_local_gives_the_process_pool_table(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    # the Dask workers are fresh processes: they must be able to import the stand-in evaluator
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+    study = write_study(tmp_path, axes=SMALL_AXES)
+    pool = run_sweep(study, out=tmp_path / "pool", workers=2, evaluator=REF, progress=False)
+    dask = run_sweep(study, out=tmp_path / "dask", workers=2, dask="local", evaluator=REF, progress=False)
+    assert pool.computed == dask.computed == 2 * 20 + 2
+    a = pd.read_parquet(tmp_path / "pool" / "results.parquet")
+    b = pd.read_parquet(tmp_path / "dask" / "results.parquet")
+    assert len(a) == 40
+    pd.testing.assert_frame_equal(a, b)
+    inline = run_sweep(study, out=tmp_path / "inline", workers=1, evaluator=REF, progress=False)
+    assert inline.computed == 42
+    pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "inline" / "results.parquet"))
+
+
+def test_outputs(tmp_path):
+    study = write_study(
+        tmp_path,
+        axes=[{"path": "memory.ranks_per_dimm", "values": [1, 4], "name": "ranks"}, *SMALL_AXES[1:]],
+        baseline={"set": {"memory.ranks_per_dimm": 1}},
+        cost={"toy.yaml": 10000},
+        objectives=["max_qps", "qps_per_dollar", "speedup"],
+        workload={"sla_ms": {"dlrm_rmc1": 20, "dlrm_rmc2": 30}},
+    )
+    summary = run_sweep(study, out=tmp_path / "out", workers=1, evaluator=REF, progress=False)
+    frame = pd.read_parquet(summary.parquet)
+    assert list(frame.columns[:5]) == ["model", "platform", "accelerator", "ranks", "nmp.locality"]
+    for column in ("batch", "threshold", "max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j",
+                   "baseline_max_qps", "speedup", "cost_usd", "qps_per_dollar", "error", "config_hash"):
+        assert column in frame.columns
+    assert len(frame) == 2 * 2 * 5
+    assert frame["batch"].dtype == "Int64"
+    # speedup over the baseline (ranks_per_dimm = 1, every other field as in the base platform)
+    assert (frame["speedup"] - frame["max_qps"] / frame["baseline_max_qps"]).abs().max() < 1e-12
+    assert (frame["qps_per_dollar"] - frame["max_qps"] / 10000).abs().max() < 1e-12
+    assert set(frame[frame.model == "dlrm_rmc2"]["p95_ms"]) == {27.0}  # per-model SLA reached the evaluator
+    csv = pd.read_csv(summary.csv)
+    assert len(csv) == len(frame) and list(csv.columns) == list(frame.columns)
+    # study.yaml is the resolved study: loadable, every default filled in, and it resumes the same sweep
+    resolved = yaml.safe_load((tmp_path / "out" / "study.yaml").read_text())
+    assert resolved["optimizer"]["batches"] == [512, 384, 256, 192, 128, 96, 64, 48, 32]
+    assert resolved["baseline"]["platform"].endswith("toy.yaml")
+    again = run_sweep(tmp_path / "out" / "study.yaml", out=tmp_path / "out", workers=1, evaluator=REF, progress=False)
+    assert again.computed == 0 and again.reused == summary.tasks
