@@ -1,0 +1,246 @@
+"""The sweep report: what a study found, as one self-contained HTML file.
+
+Reads ``results.parquet`` (one row per model × configuration, written by ``dse sweep``) and draws:
+a Pareto front of latency-bounded throughput against power (or cost), a heatmap of the gain over
+two axes, a parallel-coordinates view of every configuration, and a per-model comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from dse.errors import DseError
+from dse.report.html import Report, Section, write_report
+
+#: Columns every results table has after the axis columns (see dse.sweep.store.build_table).
+_FIXED = ("model", "platform", "accelerator")
+_FIRST_METRIC = "batch"
+_PALETTE = px.colors.qualitative.Plotly
+
+
+def load_results(results_dir: Path | str) -> pd.DataFrame:
+    """The results table of a finished (or partial) sweep directory."""
+    results_dir = Path(results_dir)
+    parquet = results_dir / "results.parquet"
+    csv = results_dir / "results.csv"
+    if parquet.is_file():
+        frame = pd.read_parquet(parquet)
+    elif csv.is_file():
+        frame = pd.read_csv(csv)
+    else:
+        raise DseError(f"{results_dir}: no results.parquet or results.csv (run `dse sweep STUDY --out {results_dir}` first)")
+    if frame.empty:
+        raise DseError(f"{results_dir}: the results table has no rows")
+    missing = [c for c in (*_FIXED, "max_qps", "speedup") if c not in frame.columns]
+    if missing:
+        raise DseError(f"{results_dir}: results table lacks column(s) {', '.join(missing)}")
+    return frame
+
+
+def axis_columns(frame: pd.DataFrame) -> list[str]:
+    """The study's axis columns: those between the fixed leading columns and the metrics."""
+    columns = list(frame.columns)
+    start = max(columns.index(c) for c in _FIXED) + 1
+    stop = columns.index(_FIRST_METRIC) if _FIRST_METRIC in columns else start
+    varied = [c for c in columns[start:stop] if frame[c].nunique(dropna=False) > 1]
+    # a varied platform or accelerator choice is an axis too
+    return [c for c in ("platform", "accelerator") if frame[c].nunique(dropna=False) > 1] + varied
+
+
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    good = frame["max_qps"].notna() & (frame["max_qps"] > 0)
+    if "error" in frame.columns:
+        good &= frame["error"].isna()
+    return frame[good]
+
+
+def _label(row: pd.Series, axes: list[str]) -> str:
+    return ", ".join(f"{a}={row[a]}" for a in axes) or "base"
+
+
+def pareto_mask(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """True where no other point has lower-or-equal cost and strictly higher value (or equal value
+    and strictly lower cost): the points on the cost/throughput Pareto front."""
+    order = np.lexsort((-value, cost))
+    mask = np.zeros(cost.size, dtype=bool)
+    best = -np.inf
+    for i in order:
+        if value[i] > best:
+            mask[i] = True
+            best = value[i]
+    return mask
+
+
+def pareto_figure(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
+    cost_col = "cost_usd" if "cost_usd" in frame.columns and frame["cost_usd"].notna().any() else "power_w"
+    cost_name = "platform cost (USD)" if cost_col == "cost_usd" else "power (W)"
+    fig = go.Figure()
+    for i, (model, group) in enumerate(frame.groupby("model", sort=True)):
+        color = _PALETTE[i % len(_PALETTE)]
+        labels = [_label(r, axes) for _, r in group.iterrows()]
+        fig.add_trace(
+            go.Scattergl(
+                x=group[cost_col].to_numpy(float),
+                y=group["max_qps"].to_numpy(float),
+                mode="markers",
+                marker={"size": 5, "color": color, "opacity": 0.45},
+                name=f"{model}",
+                text=labels,
+                hovertemplate="%{text}<br>" + cost_name + " %{x:.4g}<br>QPS %{y:.4g}<extra>" + model + "</extra>",
+            )
+        )
+        mask = pareto_mask(group[cost_col].to_numpy(float), group["max_qps"].to_numpy(float))
+        front = group[mask].sort_values(cost_col)
+        fig.add_trace(
+            go.Scatter(
+                x=front[cost_col],
+                y=front["max_qps"],
+                mode="lines+markers",
+                line={"color": color, "width": 2},
+                marker={"size": 7, "color": color},
+                name=f"{model} Pareto front",
+                text=[_label(r, axes) for _, r in front.iterrows()],
+                hovertemplate="%{text}<br>" + cost_name + " %{x:.4g}<br>QPS %{y:.4g}<extra>front</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Latency-bounded throughput against {cost_name}",
+        xaxis_title=cost_name,
+        yaxis_title="latency-bounded throughput (queries/s)",
+        yaxis_type="log",
+        height=520,
+    )
+    return fig
+
+
+def heatmap_figures(frame: pd.DataFrame, x: str, y: str) -> list[go.Figure]:
+    """One heatmap per model of the best speedup over (x, y), maximised over the other axes."""
+    figures = []
+    for model, group in frame.groupby("model", sort=True):
+        table = group.pivot_table(index=y, columns=x, values="speedup", aggfunc="max")
+        table = table.sort_index().sort_index(axis=1)
+        fig = go.Figure(
+            go.Heatmap(
+                z=table.to_numpy(float),
+                x=[str(v) for v in table.columns],
+                y=[str(v) for v in table.index],
+                colorscale="Viridis",
+                colorbar={"title": "speedup"},
+                text=np.round(table.to_numpy(float), 2),
+                texttemplate="%{text}",
+                hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>speedup %{{z:.3f}}<extra>{model}</extra>",
+            )
+        )
+        fig.update_layout(
+            title=f"{model}: best speedup over the baseline by {x} and {y}",
+            xaxis_title=x,
+            yaxis_title=y,
+            xaxis_type="category",
+            yaxis_type="category",
+            height=420,
+        )
+        figures.append(fig)
+    return figures
+
+
+def parallel_figure(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
+    dims = []
+    for column in ["model", *axes, "batch", "threshold", "max_qps", "speedup"]:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numeric = values.astype(float).fillna(0.0).to_numpy()
+            dims.append({"label": column, "values": numeric})
+        else:
+            labels = values.astype(str).fillna("none")
+            cats = sorted(labels.unique())
+            codes = labels.map({c: i for i, c in enumerate(cats)}).to_numpy(float)
+            dims.append({"label": column, "values": codes, "tickvals": list(range(len(cats))), "ticktext": cats})
+    fig = go.Figure(
+        go.Parcoords(
+            line={"color": frame["speedup"].astype(float).fillna(0.0).to_numpy(), "colorscale": "Viridis",
+                  "showscale": True, "colorbar": {"title": "speedup"}},
+            dimensions=dims,
+        )
+    )
+    fig.update_layout(title=f"All {len(frame)} configurations", height=520)
+    return fig
+
+
+def model_figure(frame: pd.DataFrame) -> go.Figure:
+    best = frame.loc[frame.groupby("model")["speedup"].idxmax()].sort_values("model")
+    base_col = next((c for c in frame.columns if c.startswith("baseline_")), None)
+    fig = go.Figure()
+    if base_col == "baseline_max_qps":
+        fig.add_trace(go.Bar(x=best["model"], y=best[base_col], name="baseline"))
+    fig.add_trace(go.Bar(x=best["model"], y=best["max_qps"], name="best configuration",
+                         text=[f"{s:.2f}×" for s in best["speedup"]], textposition="outside"))
+    fig.update_layout(
+        title="Per model: latency-bounded throughput, baseline against the best configuration",
+        yaxis_title="queries/s",
+        yaxis_type="log",
+        barmode="group",
+        height=450,
+    )
+    return fig
+
+
+def build_sweep_report(results_dir: Path | str, x: str | None = None, y: str | None = None, top: int = 20) -> Report:
+    """Assemble the report of a sweep directory; ``x``/``y`` pick the heatmap axes."""
+    results_dir = Path(results_dir)
+    frame = load_results(results_dir)
+    study_name = results_dir.name
+    study_file = results_dir / "study.yaml"
+    if study_file.is_file():
+        import yaml
+
+        study = yaml.safe_load(study_file.read_text()) or {}
+        study_name = study.get("name", study_name)
+    axes = axis_columns(frame)
+    good = _ok(frame)
+    if good.empty:
+        raise DseError(f"{results_dir}: no configuration met its SLA; nothing to report")
+    for name, value in (("--x", x), ("--y", y)):
+        if value is not None and value not in axes:
+            raise DseError(f"{name}: '{value}' is not a varied axis of this study (axes: {', '.join(axes) or 'none'})")
+    x = x or (axes[0] if axes else None)
+    y = y or next((a for a in axes if a != x), None)
+
+    summary = [
+        f"Study '{study_name}': {frame['model'].nunique()} model(s) × "
+        f"{len(frame) // max(frame['model'].nunique(), 1)} configuration(s) = {len(frame)} optimised points; "
+        f"{len(frame) - len(good)} without a feasible operating point.",
+    ]
+    for model, group in good.groupby("model", sort=True):
+        row = group.loc[group["speedup"].idxmax()]
+        q = row.get("threshold")
+        q_text = "no offload" if q is None or pd.isna(q) else f"Q={int(q)}"
+        summary.append(
+            f"{model}: best {row['speedup']:.2f}× over the baseline at {_label(row, axes)} — "
+            f"{row['max_qps']:.4g} QPS with p95 {row.get('p95_ms', float('nan')):.3g} ms at b={row.get('batch')}, {q_text}."
+        )
+
+    sections = [Section("Throughput against power or cost", "Each point is one model × configuration; lines join the Pareto-optimal ones.",
+                        [pareto_figure(good, axes)])]
+    if x and y:
+        sections.append(Section(f"Gain over {x} × {y}", "Best speedup over the study's baseline, maximised over the other axes.",
+                                heatmap_figures(good, x, y)))
+    sections.append(Section("All configurations", "Drag along an axis to filter.", [parallel_figure(good, axes)]))
+    sections.append(Section("Per model", "", [model_figure(good)]))
+    columns = [c for c in ["model", *axes, "batch", "threshold", "max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j", "speedup"]
+               if c in good.columns]
+    top_rows = good.sort_values("speedup", ascending=False).head(top)[columns]
+    sections.append(Section(f"Top {len(top_rows)} configurations by speedup", "", tables=[top_rows]))
+    return Report(f"dse sweep report: {study_name}", f"from {results_dir}", summary, sections)
+
+
+def write_sweep_report(results_dir: Path | str, out: Path | str | None = None, **kwargs: object) -> Path:
+    """Build and write the report; default location ``<results_dir>/report.html``."""
+    report = build_sweep_report(results_dir, **kwargs)  # type: ignore[arg-type]
+    return write_report(report, Path(out) if out else Path(results_dir) / "report.html")
