@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any, Optional
 
 import typer
@@ -109,6 +111,10 @@ def register(app: typer.Typer) -> None:
         no_transfer: bool = typer.Option(False, "--no-transfer", help="Accelerators: inputs already on the device."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         top: int = typer.Option(3, "--top", help="Largest operators to list per batch in the table."),
+        html: Optional[Path] = typer.Option(None, "--html", help="Also write a model report (roofline, breakdown, platforms) here."),
+        compare: str = typer.Option(
+            "skylake,broadwell,gtx1080ti,h200", "--compare", help="Platforms drawn beside HW in the --html report's latency chart."
+        ),
     ) -> None:
         """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
         batches = parse_int_list(batch, "--batch")
@@ -117,6 +123,13 @@ def register(app: typer.Typer) -> None:
         platform = load_platform(hw, overrides)
         graph = load_graph(model)
         preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer) for b in batches]
+        if html is not None:
+            from dse.report.html import write_report
+            from dse.report.model import build_model_report
+
+            others = [load_platform(name.strip()) for name in compare.split(",") if name.strip()]
+            written = write_report(build_model_report(graph, platform, batches, engines, others), html)
+            typer.echo(f"report: {written}", err=as_json)
         if as_json:
             print_json(
                 {
