@@ -163,6 +163,7 @@ def register(app: typer.Typer) -> None:
         subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
         colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
         """Latency-bounded throughput: the highest arrival rate whose p95 meets --sla-ms."""
         if not (sla_ms > 0 and math.isfinite(sla_ms)):
@@ -170,6 +171,19 @@ def register(app: typer.Typer) -> None:
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
                        query_overhead_ms, subbatch_overhead_ms, colocation)
         res = capacity(sla_ms / 1e3, setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
+        if html is not None:
+            from dse.report.html import write_report
+            from dse.report.serving import build_capacity_report, load_curve
+            from dse.serve.api import PointEvaluator
+
+            ev = PointEvaluator(setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
+            q_text = f", Q={threshold} on {accel}" if accel and threshold else ""
+            report = build_capacity_report(
+                f"dse serving report: {model} on {hw}",
+                f"b={batch}{q_text}, {setup.policy.cpu_workers} CPU engines, sizes {sizes}, {method}",
+                load_curve(ev, ev.saturation_qps()), sla_ms / 1e3, res.max_qps if res.met else 0.0, res.p95_s,
+            )
+            typer.echo(f"report: {write_report(report, html)}", err=True)
         if not res.met:
             typer.echo(
                 f"warning: no load meets the SLA: p95 is {_ms(res.p95_s)} even at {min(res.evaluations)[0]:.3g} queries/s",
