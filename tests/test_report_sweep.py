@@ -58,3 +58,13 @@ def test_sweep_report_renders_in_chromium(sweep_dir, tmp_path):
     assert check.console_errors == [] and check.page_errors == []
     assert check.figures == 5 and check.rendered_figures == check.figures
     assert (tmp_path / "sweep_report.png").stat().st_size > 10_000
+
+
+def test_parcoords_sample_keeps_the_best_and_caps_the_lines():
+    from dse.report.sweep import PARCOORDS_MAX_LINES, parcoords_sample
+
+    frame = pd.DataFrame({"speedup": np.arange(10_000, dtype=float), "x": np.arange(10_000)})
+    sample = parcoords_sample(frame)
+    assert len(sample) == PARCOORDS_MAX_LINES
+    assert set(range(10_000 - PARCOORDS_MAX_LINES // 4, 10_000)) <= set(sample["x"])
+    assert parcoords_sample(frame.head(50)).equals(frame.head(50))

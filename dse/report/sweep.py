@@ -148,7 +148,24 @@ def heatmap_figures(frame: pd.DataFrame, x: str, y: str) -> list[go.Figure]:
     return figures
 
 
+#: Lines drawn in the parallel-coordinates view. Every line is a WebGL polyline; past a few
+#: thousand the page takes many seconds to open in software-rendered browsers (headless, VMs).
+PARCOORDS_MAX_LINES = 2000
+
+
+def parcoords_sample(frame: pd.DataFrame, limit: int = PARCOORDS_MAX_LINES, seed: int = 0) -> pd.DataFrame:
+    """At most ``limit`` rows: the best quarter of the budget by speedup, the rest a seeded random
+    sample of the others (so the shape of the whole space is still visible)."""
+    if len(frame) <= limit:
+        return frame
+    best = frame.nlargest(limit // 4, "speedup")
+    rest = frame.drop(best.index).sample(limit - len(best), random_state=seed)
+    return pd.concat([best, rest]).sort_index()
+
+
 def parallel_figure(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
+    total = len(frame)
+    frame = parcoords_sample(frame)
     dims = []
     for column in ["model", *axes, "batch", "threshold", "max_qps", "speedup"]:
         if column not in frame.columns:
@@ -169,7 +186,9 @@ def parallel_figure(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
             dimensions=dims,
         )
     )
-    fig.update_layout(title=f"All {len(frame)} configurations", height=520)
+    shown = f"All {total} configurations" if len(frame) == total else (
+        f"{len(frame)} of {total} configurations: the best {PARCOORDS_MAX_LINES // 4} by speedup and a random sample of the rest")
+    fig.update_layout(title=shown, height=520)
     return fig
 
 
@@ -231,7 +250,8 @@ def build_sweep_report(results_dir: Path | str, x: str | None = None, y: str | N
     if x and y:
         sections.append(Section(f"Gain over {x} × {y}", "Best speedup over the study's baseline, maximised over the other axes.",
                                 heatmap_figures(good, x, y)))
-    sections.append(Section("All configurations", "Drag along an axis to filter.", [parallel_figure(good, axes)]))
+    sections.append(Section("All configurations", "Drag along an axis to filter; results.csv holds every row.",
+                            [parallel_figure(good, axes)]))
     sections.append(Section("Per model", "", [model_figure(good)]))
     columns = [c for c in ["model", *axes, "batch", "threshold", "max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j", "speedup"]
                if c in good.columns]
