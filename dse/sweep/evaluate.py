@@ -1,23 +1,36 @@
 """The sweep's default ``evaluate(config) -> row``: DeepRecSched on one hypothetical platform.
 
-Phase 1 placeholder: the optimiser (:mod:`dse.sched`) is not there yet, so :func:`check_configs`
-refuses to start a sweep with a one-line error instead of failing on every configuration. The real
-function will load the model graph and the platform with the configuration's overrides (cached per
-worker process), run the optimiser with the workload and optimiser settings, and return::
+For one configuration (:mod:`dse.sweep.expand` builds them) it loads the model graph and the
+platform (and accelerator) with the configuration's ``--set`` overrides, builds the service
+curves, and runs :func:`dse.sched.optimize` with the configuration's workload and optimiser
+settings, without the exhaustive grid (the sweep wants the scheduler's answer, not its
+reference). The row::
 
     {"batch": b, "threshold": Q or None, "max_qps": ..., "p95_ms": ..., "qps_per_watt": ...,
-     "energy_per_query_j": ..., "power_w": ..., "baseline_qps": ..., "gain": ...}
+     "energy_per_query_j": ..., "power_w": ..., "baseline_qps": ..., "gain": ..., "feasible": bool}
+
+When no (b, Q) meets the SLA: ``feasible`` False, ``max_qps`` 0, ``batch``/``threshold``/``p95_ms``
+name the policy with the best p95 achievable (at vanishing load), ``qps_per_watt`` 0 and
+``energy_per_query_j``/``gain`` None (undefined).
+
+Per worker process, loaded graphs, platforms and service curves are cached (graphs by model
+file, platforms by file and overrides, the CPU curve by model × platform × overrides × engines
+× batch list, the accelerator curve by model × accelerator × overrides), so neighbouring
+configurations that share a model and a platform (the expansion order keeps them together), or
+vary only the accelerator, reuse them.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+from functools import lru_cache
 from typing import Any
 
 from dse.errors import DseError
 
 #: Goes into every configuration hash: bump it when the numbers this function returns change.
-EVALUATOR_VERSION = "0"
+EVALUATOR_VERSION = "1"
 
 
 def _optimizer() -> Any:
@@ -29,12 +42,132 @@ def _optimizer() -> Any:
 
 
 def check_configs(configs: list[dict[str, Any]]) -> None:
-    """Refuse before any work when the pieces the evaluation needs are missing."""
+    """Refuse before any work when the pieces the evaluation needs are missing or a setting is
+    unusable (one line naming the problem)."""
     if _optimizer() is None:
-        raise DseError("dse sweep needs the DeepRecSched optimiser (dse.sched.optimize), which is not available yet")
+        raise DseError("dse sweep needs the DeepRecSched optimiser (dse.sched.optimize), which is not available")
+    from dse.serve.workload import parse_sizes
+
+    seen: set[str] = set()
+    for config in configs:
+        workload = config.get("workload") or {}
+        spec = str(workload.get("sizes", ""))
+        if spec not in seen:
+            seen.add(spec)
+            if not spec.startswith("file:"):
+                parse_sizes(spec)
+        method = (config.get("optimizer") or {}).get("method", "analytic")
+        if method not in ("analytic", "des"):
+            raise DseError(f"optimizer.method: '{method}' is not one of analytic, des")
+
+
+# -- per-process caches ----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _graph(model_file: str, digest: str | None):  # noqa: ANN202
+    from dse.graph import load_graph
+
+    return load_graph(model_file)
+
+
+@lru_cache(maxsize=16)
+def _base_platform(path: str, digest: str | None):  # noqa: ANN202
+    from dse.specs.hardware import load_platform
+
+    platform = load_platform(path)
+    return platform, platform.model_dump(mode="python")
+
+
+@lru_cache(maxsize=256)
+def _platform(path: str, digest: str | None, overrides: tuple[str, ...]):  # noqa: ANN202
+    """``load_platform(path, overrides)`` without parsing the YAML file again for every set of
+    overrides: the parsed base platform is cached and the overrides applied to its fields, as
+    :func:`dse.specs.hardware.load_platform` does."""
+    from dse.specs.hardware import Platform
+    from dse.specs.loading import validate_spec
+    from dse.specs.overrides import apply_overrides
+
+    base, data = _base_platform(path, digest)
+    if not overrides:
+        return base
+    data = apply_overrides(data, list(overrides), path)
+    for assignment in overrides:
+        field, _, value = assignment.partition("=")
+        data["sources"][field.strip()] = f"override (--set {field.strip()}={value.strip()})"
+    return validate_spec(Platform, data, f"{path} (with --set)")
+
+
+@lru_cache(maxsize=64)
+def _dist(spec: str):  # noqa: ANN202
+    from dse.serve.workload import parse_sizes
+
+    return parse_sizes(spec)
+
+
+@lru_cache(maxsize=256)
+def _cpu_curve(model: tuple[str, str | None], platform: tuple[str, str | None, tuple[str, ...]], workers: int,
+               batches: tuple[int, ...], max_size: int):  # noqa: ANN202
+    from dse.sched.deeprecsched import cpu_curve
+
+    return cpu_curve(_graph(*model), _platform(*platform), workers, batches, max_size)
+
+
+@lru_cache(maxsize=256)
+def _accel_curve(model: tuple[str, str | None], accel: tuple[str, str | None, tuple[str, ...]], max_size: int):  # noqa: ANN202
+    from dse.sched.deeprecsched import accel_curve
+
+    return accel_curve(_graph(*model), _platform(*accel), max_size)
+
+
+def _finite(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
 
 
 def evaluate(config: dict[str, Any]) -> dict[str, Any]:
     """One optimised point; see the module docstring."""
-    check_configs([config])
-    raise DseError("the sweep evaluator is not wired to the optimiser yet")
+    from dse.sched.deeprecsched import DEFAULT_BASELINE_BATCH, Curves, optimize
+
+    specs = config.get("specs") or {}
+    model_key = (str(config.get("model_file") or config["model"]), specs.get("model"))
+    plat_key = (str(config.get("platform_file") or config["platform"]), specs.get("platform"),
+                tuple(config.get("platform_overrides") or ()))
+    accel_name = config.get("accelerator")
+    accel_key = None
+    if accel_name is not None:
+        accel_key = (str(config.get("accelerator_file") or accel_name), specs.get("accelerator"),
+                     tuple(config.get("accel_overrides") or ()))
+    workload = config.get("workload") or {}
+    opt = config.get("optimizer") or {}
+    dist = _dist(str(workload.get("sizes", "lognormal:5.1,0.2")))
+    platform = _platform(*plat_key)
+    accel = _platform(*accel_key) if accel_key is not None else None
+    workers = workload.get("workers") or platform.compute.engine_slots
+    batches = tuple(int(b) for b in opt.get("batches") or ())
+    thresholds = tuple(int(q) for q in opt.get("thresholds") or ())
+    if not batches:
+        raise DseError("optimizer.batches: empty list")
+    needed = tuple(sorted({*batches, DEFAULT_BASELINE_BATCH}))
+    curves = Curves(
+        _cpu_curve(model_key, plat_key, int(workers), needed, dist.max_size),
+        _accel_curve(model_key, accel_key, dist.max_size) if accel_key is not None else None,
+        int(workers),
+    )
+    sla_ms = float(workload["sla_ms"])
+    res = optimize(
+        _graph(*model_key), platform, accel, dist, sla_ms / 1e3, int(workers), batches, thresholds,
+        method=str(opt.get("method", "analytic")), grid=False, n_queries=int(workload.get("queries", 20000)),
+        seed=int(workload.get("seed", 0)), curves=curves,
+    )
+    return {
+        "batch": res.batch,
+        "threshold": res.threshold,
+        "max_qps": float(res.max_qps),
+        "p95_ms": _finite(res.p95_s * 1e3),
+        "qps_per_watt": float(res.qps_per_watt),
+        "energy_per_query_j": _finite(res.energy_per_query_j),
+        "power_w": float(res.power_w),
+        "baseline_qps": float(res.baseline_qps),
+        "gain": _finite(res.gain),
+        "feasible": bool(res.feasible),
+    }

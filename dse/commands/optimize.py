@@ -1,0 +1,128 @@
+"""``dse optimize``: DeepRecSched's batch size and offload threshold under a p95 SLA."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands.serve import _costs
+from dse.errors import DseError
+from dse.serve.workload import DEFAULT_SIZES
+
+_MODEL = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
+_HW = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
+
+
+def _ms(x: float | None) -> str:
+    return f"{x * 1e3:.2f} ms" if x is not None and math.isfinite(x) else "n/a"
+
+
+def _q(q: int | None) -> str:
+    return "off" if q is None else str(q)
+
+
+def register(app: typer.Typer) -> None:
+    from dse.sched.deeprecsched import DEFAULT_BASELINE_BATCH, DEFAULT_BATCHES, DEFAULT_THRESHOLDS
+
+    @app.command("optimize")
+    @handle_errors
+    def optimize_cmd(
+        model: str = _MODEL,
+        hw: str = _HW,
+        sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
+        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH"),
+        batches: str = typer.Option(",".join(map(str, DEFAULT_BATCHES)), "--batches", help="Batch sizes b to walk, in order."),
+        thresholds: str = typer.Option(",".join(map(str, DEFAULT_THRESHOLDS)), "--thresholds", help="Offload thresholds Q to walk, in order."),
+        method: str = typer.Option("analytic", "--method", help="analytic (fast) or des (simulation per load point)."),
+        baseline_batch: int = typer.Option(DEFAULT_BASELINE_BATCH, "--baseline-batch", help="b of the static baseline (no offload)."),
+        no_grid: bool = typer.Option(False, "--no-grid", help="Skip the exhaustive (b, Q) grid reference."),
+        stop_tol: float = typer.Option(0.0, "--stop-tol", help="A walk stops when throughput drops by more than this fraction."),
+        queries: int = typer.Option(20_000, "--queries", help="Simulated queries per load point (des)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed (des)."),
+        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
+        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
+        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
+        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
+        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """DeepRecSched: the per-core batch size b and offload threshold Q that maximise the
+        throughput whose p95 latency meets --sla-ms (hill climbing, grid reference, static baseline,
+        QPS per watt). An unreachable SLA is reported (exit status 0) with the best p95 achievable."""
+        from dse.sched.deeprecsched import optimize
+
+        if not (sla_ms > 0 and math.isfinite(sla_ms)):
+            raise DseError(f"--sla-ms: {sla_ms} must be a positive number")
+        if queries < 1000:
+            raise DseError(f"--queries: {queries} must be >= 1000")
+        if not (0.0 <= stop_tol < 1.0):
+            raise DseError(f"--stop-tol: {stop_tol} must be in [0, 1)")
+        if baseline_batch < 1:
+            raise DseError(f"--baseline-batch: {baseline_batch} must be >= 1")
+        blist = parse_int_list(batches, "--batches")
+        qlist = parse_int_list(thresholds, "--thresholds")
+        server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
+        res = optimize(
+            model, hw, accel, sizes, sla_ms / 1e3, workers, blist, qlist, method, baseline_batch,
+            server_costs, grid=not no_grid, n_queries=queries, seed=seed, stop_tol=stop_tol,
+        )
+        if not res.feasible:
+            typer.echo(
+                f"warning: infeasible: no (b, Q) meets p95 <= {sla_ms:g} ms at any load; the best p95 is "
+                f"{_ms(res.p95_s)} (b={res.batch}, Q={_q(res.threshold)}, at vanishing load)",
+                err=True,
+            )
+        if as_json:
+            print_json(res.as_json())
+            return
+        typer.echo(_text(res, model, hw, accel, sla_ms))
+
+
+def _text(res, model: str, hw: str, accel: str | None, sla_ms: float) -> str:  # noqa: ANN001
+    lines = [
+        f"{model} on {hw}" + (f" + {accel}" if accel else "")
+        + f": p95 SLA {sla_ms:g} ms, {res.workers} CPU engines" + (", 1 accelerator" if accel else "")
+        + f", sizes {res.sizes}, method {res.method}"
+    ]
+    if not res.feasible:
+        lines.append(
+            f"INFEASIBLE: no (b, Q) of the lists meets p95 <= {sla_ms:g} ms at any load.\n"
+            f"best achievable p95: {_ms(res.p95_s)} with b={res.batch}, Q={_q(res.threshold)} (as the load goes to 0)"
+        )
+        if res.grid_max_qps:
+            lines.append(
+                f"(the hill climber found no policy that meets it; the grid did: b={res.grid_batch}, "
+                f"Q={_q(res.grid_threshold)} at {res.grid_max_qps:.1f} queries/s)"
+            )
+        elif res.baseline_qps > 0:
+            lines.append(f"(the static baseline b={res.baseline_batch} meets it: {res.baseline_qps:.1f} queries/s)")
+        return "\n".join(lines)
+    lines.append(
+        f"DeepRecSched (hill climbing): b={res.batch}, Q={_q(res.threshold)} -> {res.max_qps:.1f} queries/s "
+        f"latency-bounded, p95 {_ms(res.p95_s)} at that load"
+    )
+    walk_b = [(b, v) for b, q, v in res.climb if q is None]
+    walk_q = [(q, v) for b, q, v in res.climb if q is not None]
+    lines.append("  batch walk (Q off): " + "  ".join(f"b={b}:{v:.0f}" for b, v in walk_b))
+    if walk_q:
+        lines.append(f"  threshold walk (b={res.batch}): "
+                     + "  ".join(f"Q={q}:{v:.0f}" for q, v in walk_q))
+    gain = f"gain {res.gain:.2f}x" if res.gain is not None else "gain n/a (the baseline cannot meet the SLA)"
+    lines.append(f"static baseline (b={res.baseline_batch}, Q off): {res.baseline_qps:.1f} queries/s -> {gain}")
+    if res.grid_max_qps is not None:
+        lines.append(
+            f"grid optimum ({len(res.table)} points): b={res.grid_batch}, Q={_q(res.grid_threshold)} "
+            f"{res.grid_max_qps:.1f} queries/s; hill climber {100 * (res.gap or 0.0):.1f}% below it"
+        )
+    lines.append(
+        f"power {res.power_w:.1f} W (CPU {res.cpu_power_w:.1f} W at {100 * res.cpu_utilization:.0f}% engine utilisation"
+        + (f", accelerator {res.accel_power_w:.1f} W at {100 * res.accel_utilization:.0f}%" if accel else "")
+        + f") -> {res.qps_per_watt:.2f} queries/s/W, {1e3 * (res.energy_per_query_j or math.nan):.2f} mJ/query"
+    )
+    return "\n".join(lines)

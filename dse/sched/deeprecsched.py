@@ -1,0 +1,435 @@
+"""DeepRecSched: the per-core batch size ``b`` and offload threshold ``Q`` that maximise
+latency-bounded throughput (the highest Poisson arrival rate whose p95 latency meets an SLA).
+
+As published (FACTS.md section 2; the public ``scheduler.py``):
+
+1. **Batch size**, offload disabled: walk the batch list in its order (default
+   512, 384, 256, 192, 128, 96, 64, 48, 32), measuring the latency-bounded throughput of each,
+   and stop at the first ``b`` whose throughput is lower than the previous one's; keep the best.
+   Ties go on (as the public code does), so a run of infeasible sizes (0 queries/s) does not stop
+   the walk before a feasible one.
+2. **Offload threshold** (only with an accelerator), with that ``b``: walk the threshold list in
+   its order (default 96, 128, 192, 256, 384, 512) the same way and use the best ``Q`` walked,
+   as the published scheduler does (it always offloads once it tunes Q; with the default list
+   ``Q = 512`` sends almost nothing, so it is close to no offload). A one-entry list pins ``Q``.
+
+The exhaustive **grid** over every ``(b, Q)`` of the lists (Q = off included) is the reference:
+``gap = 1 - max_qps / grid_max_qps``. Capacities are memoised per ``(b, Q)``, so the grid reuses
+the climber's points, and with ``method="analytic"`` many policies are solved in one vectorised
+search (:mod:`dse.sched.fastcap`).
+
+**Baseline**: the static policy of the public DeepRecSys scripts (``sub_task_batch_size=64``,
+no offload): ``gain = max_qps / baseline_qps``.
+
+**Unreachable SLA**: when no ``(b, Q)`` meets the SLA at any load, the result is ``feasible =
+False``, ``max_qps = 0``, and ``batch``, ``threshold``, ``p95_s`` name the policy with the best
+p95 achievable (its p95 as the load goes to zero, every engine free): an answer, not an error.
+
+**Power** (:mod:`dse.sched.power`): linear between idle and TDP in the engines' utilisation at
+``max_qps``; ``qps_per_watt = max_qps / power_w``, ``energy_per_query_j = power_w / max_qps``.
+
+Service curves are computed once per call (or passed in, see :func:`build_curves`) on the batch
+grid the policies read (:func:`dse.sched.curves.curve_batches`), with the CPU curve at
+``engines = workers`` (the contention of all engines busy is in the cost model) and the
+accelerator curve at one engine with host-device copies, as ``dse serve`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import networkx as nx
+
+from dse.cost.curve import ServiceCurve
+from dse.errors import DseError
+from dse.sched.capacity import max_qps_under_sla
+from dse.sched.curves import curve_batches, total_curve
+from dse.sched.fastcap import PolicySet
+from dse.sched.power import serving_power
+from dse.serve.api import METHODS, PointEvaluator
+from dse.serve.load import offered_load
+from dse.serve.policy import Policy, ServerCosts
+from dse.serve.workload import DEFAULT_SIZES, SizeDistribution, parse_sizes
+from dse.specs.hardware import Platform, load_platform
+
+#: DeepRecSched's published search lists (FACTS.md section 2).
+DEFAULT_BATCHES: tuple[int, ...] = (512, 384, 256, 192, 128, 96, 64, 48, 32)
+DEFAULT_THRESHOLDS: tuple[int, ...] = (96, 128, 192, 256, 384, 512)
+#: The static policy of the public DeepRecInfra run without the scheduler (run_DeepRecInfra.sh: sub_task_batch_size=32).
+DEFAULT_BASELINE_BATCH = 32
+
+Key = tuple[int, int | None]
+
+
+@dataclass
+class Curves:
+    """The service curves one optimisation reads."""
+
+    cpu: ServiceCurve
+    accel: ServiceCurve | None
+    workers: int
+
+
+def cpu_curve(
+    graph: nx.DiGraph, platform: Platform, workers: int, batches: Iterable[int], max_size: int,
+    dense: int = 16, ratio: float = 2 ** 0.25,
+) -> ServiceCurve:
+    """The CPU engines' curve at ``engines=workers`` on sizes 1..max(batches) (capped at the
+    largest query size); see :func:`dse.sched.curves.curve_batches` for the grid."""
+    b = sorted({int(x) for x in batches})
+    top = max(1, min(max(b), int(max_size)))
+    return total_curve(graph, platform, curve_batches(top, b, dense, ratio), engines=int(workers))
+
+
+def accel_curve(graph: nx.DiGraph, accel: Platform, max_size: int, dense: int = 16, ratio: float = 2 ** 0.25) -> ServiceCurve:
+    """The accelerator's curve (one engine, host-device copies included) on sizes 1..max_size."""
+    return total_curve(graph, accel, curve_batches(int(max_size), (), dense, ratio), engines=1)
+
+
+def build_curves(
+    graph: nx.DiGraph,
+    platform: Platform,
+    accel: Platform | None,
+    workers: int,
+    batches: Iterable[int],
+    max_size: int,
+    dense: int = 16,
+    ratio: float = 2 ** 0.25,
+) -> Curves:
+    """Both curves an optimisation reads (``ratio=1``: every integer size, no interpolation)."""
+    cpu = cpu_curve(graph, platform, workers, batches, max_size, dense, ratio)
+    acc = accel_curve(graph, accel, max_size, dense, ratio) if accel is not None else None
+    return Curves(cpu, acc, int(workers))
+
+
+@dataclass
+class OptimizeResult:
+    """What DeepRecSched chose, what it achieves, and the references (see the module doc)."""
+
+    model: str
+    platform: str
+    accelerator: str | None
+    sla_s: float
+    method: str
+    workers: int
+    sizes: str
+    feasible: bool
+    batch: int
+    threshold: int | None
+    max_qps: float
+    p95_s: float
+    baseline_batch: int
+    baseline_qps: float
+    gain: float | None
+    power_w: float
+    cpu_power_w: float
+    accel_power_w: float
+    qps_per_watt: float
+    energy_per_query_j: float | None
+    cpu_utilization: float
+    accel_utilization: float
+    accel_fraction: float
+    grid_max_qps: float | None = None
+    grid_batch: int | None = None
+    grid_threshold: int | None = None
+    #: best p95 achievable over the lists (zero load) and where; filled when infeasible
+    best_p95_s: float | None = None
+    best_p95_batch: int | None = None
+    best_p95_threshold: int | None = None
+    #: the hill climber's walk: (b, Q, max_qps) in the order evaluated
+    climb: list[tuple[int, int | None, float]] = field(default_factory=list)
+    #: every (b, Q) -> max_qps evaluated (climb, baseline, grid)
+    table: dict[Key, float] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float | None:
+        """Relative shortfall of the hill climber against the grid optimum (0 = found it)."""
+        if self.grid_max_qps is None:
+            return None
+        if self.grid_max_qps <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.max_qps / self.grid_max_qps)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``dse optimize --json`` object (the issue's keys first)."""
+
+        def num(x: float | None) -> float | None:
+            return float(x) if x is not None and math.isfinite(x) else None
+
+        return {
+            "batch": self.batch,
+            "threshold": self.threshold,
+            "max_qps": float(self.max_qps),
+            "p95_s": num(self.p95_s),
+            "baseline_qps": float(self.baseline_qps),
+            "gain": num(self.gain),
+            "qps_per_watt": float(self.qps_per_watt),
+            "grid_max_qps": num(self.grid_max_qps),
+            "feasible": bool(self.feasible),
+            "sla_s": float(self.sla_s),
+            "baseline_batch": self.baseline_batch,
+            "grid_batch": self.grid_batch,
+            "grid_threshold": self.grid_threshold,
+            "gap": num(self.gap),
+            "power_w": float(self.power_w),
+            "energy_per_query_j": num(self.energy_per_query_j),
+            "cpu_utilization": float(self.cpu_utilization),
+            "accel_utilization": float(self.accel_utilization),
+            "accel_fraction": float(self.accel_fraction),
+            "best_p95_s": num(self.best_p95_s),
+            "best_p95_batch": self.best_p95_batch,
+            "best_p95_threshold": self.best_p95_threshold,
+            "workers": self.workers,
+            "method": self.method,
+            "climb": [[b, q, float(v)] for b, q, v in self.climb],
+        }
+
+
+class CapacityTable:
+    """Latency-bounded throughput per ``(b, Q)``, memoised; ``prefetch`` solves many at once."""
+
+    def __init__(
+        self,
+        dist: SizeDistribution,
+        curves: Curves,
+        sla_s: float,
+        has_accel: bool,
+        method: str = "analytic",
+        costs: ServerCosts | None = None,
+        n_queries: int = 20_000,
+        seed: int = 0,
+        rel_tol: float | None = None,
+    ) -> None:
+        if method not in METHODS:
+            raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+        self.dist = dist
+        self.curves = curves
+        self.sla_s = float(sla_s)
+        self.has_accel = has_accel
+        self.method = method
+        self.costs = costs or ServerCosts()
+        self.n_queries = int(n_queries)
+        self.seed = int(seed)
+        self.rel_tol = rel_tol if rel_tol is not None else (1e-3 if method == "analytic" else 5e-3)
+        self.fast = PolicySet(dist.pmf(), curves.cpu, curves.accel)
+        self.values: dict[Key, float] = {}
+        self.p95_at: dict[Key, float] = {}
+
+    def policy(self, key: Key) -> Policy:
+        b, q = key
+        return Policy(int(b), q, self.curves.workers, 1 if self.has_accel else 0, self.costs)
+
+    def prefetch(self, keys: Iterable[Key]) -> None:
+        todo = [k for k in dict.fromkeys(keys) if k not in self.values]
+        if not todo:
+            return
+        policies = [self.policy(k) for k in todo]
+        fast = self.fast.capacities(policies, self.sla_s, self.rel_tol if self.method == "analytic" else 1e-3)
+        if self.method == "analytic":
+            for k, r in zip(todo, fast):
+                self.values[k] = r.max_qps
+            return
+        for k, pol, r in zip(todo, policies, fast):  # des: the analytic answer starts the search
+            ev = PointEvaluator(pol, self.curves.cpu, self.curves.accel, self.dist, "des", self.n_queries, self.seed)
+            start = r.max_qps if r.met and r.max_qps > 0 else r.saturation_qps / 2
+            res = max_qps_under_sla(ev.p95, self.sla_s, start=start, hi=r.saturation_qps, rel_tol=self.rel_tol)
+            self.values[k] = res.max_qps
+            self.p95_at[k] = res.p95_s
+
+    def get(self, key: Key) -> float:
+        if key not in self.values:
+            self.prefetch([key])
+        return self.values[key]
+
+    def zero_load_p95(self, key: Key) -> float:
+        """p95 as the load goes to 0: the best the policy reaches (analytical model; exact there when
+        no query has more sub-batches than there are engines: they all start at once)."""
+        return self.fast.zero_load_p95(self.policy(key), self.sla_s)
+
+    def p95(self, key: Key) -> float:
+        """p95 at the key's max_qps (or, when infeasible, its best p95: zero load)."""
+        if key in self.p95_at:
+            return self.p95_at[key]
+        qps = self.get(key)
+        pol = self.policy(key)
+        if qps <= 0:
+            value = self.fast.zero_load_p95(pol, self.sla_s)
+        else:
+            value = self.fast.p95(pol, qps, self.sla_s, known=True)
+        self.p95_at[key] = value
+        return value
+
+
+def hill_climb(
+    table: CapacityTable, batches: Sequence[int], thresholds: Sequence[int], stop_tol: float = 0.0
+) -> tuple[Key, list[tuple[int, int | None, float]]]:
+    """DeepRecSched's two walks (module doc); returns the chosen ``(b, Q)`` and the path.
+
+    A walk stops at the first point whose throughput is below the previous point's by more than
+    the fraction ``stop_tol``, and never on a drop within the capacity search's own tolerance
+    (``table.rel_tol``: such a drop is numerical noise, a tie, and ties go on)."""
+    path: list[tuple[int, int | None, float]] = []
+    tol = max(float(stop_tol), float(getattr(table, "rel_tol", 0.0)))
+
+    def walk(keys: list[Key]) -> Key:
+        best: Key | None = None
+        best_q = prev = -math.inf
+        for key in keys:
+            q = table.get(key)
+            path.append((key[0], key[1], q))
+            if q < prev * (1.0 - tol):
+                break
+            if q > best_q:
+                best, best_q = key, q
+            prev = q
+        assert best is not None
+        return best
+
+    b, _ = walk([(int(b), None) for b in batches])
+    chosen: Key = (b, None)
+    if table.has_accel and thresholds:
+        chosen = walk([(b, int(q)) for q in thresholds])
+    return chosen, path
+
+
+def _load_inputs(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform | str | None):
+    from dse.graph import load_graph
+
+    g = load_graph(graph) if isinstance(graph, str) else graph
+    p = load_platform(platform) if isinstance(platform, str) else platform
+    a = load_platform(accel) if isinstance(accel, str) else accel
+    if p.is_accelerator:
+        raise DseError(f"{p.name}: the CPU engines' platform must be a host (kind cpu or nmp), not a {p.kind}")
+    if a is not None and not a.is_accelerator:
+        raise DseError(f"--accel {a.name}: an accelerator platform (kind gpu) is needed, not kind {a.kind}")
+    return g, p, a
+
+
+def _check_list(values: Iterable[int], option: str) -> list[int]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or int(v) != v or int(v) < 1:
+            raise DseError(f"{option}: {v} must be a positive integer")
+        out.append(int(v))
+    if len(set(out)) != len(out):
+        raise DseError(f"{option}: duplicate entries")
+    return out
+
+
+def optimize(
+    graph: nx.DiGraph | str,
+    platform: Platform | str,
+    accel: Platform | str | None = None,
+    sizes: SizeDistribution | str = DEFAULT_SIZES,
+    sla_s: float = 0.025,
+    workers: int | None = None,
+    batches: Sequence[int] = DEFAULT_BATCHES,
+    thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
+    method: str = "analytic",
+    baseline_batch: int = DEFAULT_BASELINE_BATCH,
+    costs: ServerCosts | None = None,
+    grid: bool = True,
+    n_queries: int = 20_000,
+    seed: int = 0,
+    curves: Curves | None = None,
+    rel_tol: float | None = None,
+    stop_tol: float = 0.0,
+) -> OptimizeResult:
+    """Run DeepRecSched for ``graph`` on ``platform`` (+ ``accel``) under a p95 SLA of ``sla_s``.
+
+    ``graph``/``platform``/``accel`` may be names or loaded objects. ``workers``: CPU engines
+    (default: the platform's engine slots). ``grid=False`` skips the exhaustive reference (the
+    sweep's setting). ``curves``: precomputed :func:`build_curves` (for callers that cache them).
+    ``method``: ``analytic`` (fast, :mod:`dse.sched.fastcap`) or ``des`` (each capacity searched
+    with the simulator, ``n_queries`` per load point, starting from the analytic answer).
+    ``stop_tol``: a walk stops only when throughput drops by more than this fraction (see
+    :func:`hill_climb`; 0 = the published rule, any decrease).
+    """
+    if not (0.0 <= stop_tol < 1.0):
+        raise DseError(f"--stop-tol: {stop_tol} must be in [0, 1)")
+    if not (isinstance(sla_s, (int, float)) and sla_s > 0 and math.isfinite(sla_s)):
+        raise DseError(f"--sla-ms: {sla_s * 1e3 if isinstance(sla_s, (int, float)) else sla_s} must be a positive number")
+    if method not in METHODS:
+        raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+    batches = _check_list(batches, "--batches")
+    thresholds = _check_list(thresholds, "--thresholds")
+    if not batches:
+        raise DseError("--batches: empty list")
+    baseline_batch = _check_list([baseline_batch], "--baseline-batch")[0]
+    g, p, a = _load_inputs(graph, platform, accel)
+    dist = parse_sizes(sizes) if isinstance(sizes, str) else sizes
+    n = p.compute.engine_slots if workers is None else int(workers)
+    if n < 1:
+        raise DseError(f"--workers: {n} must be >= 1")
+    if curves is None:
+        curves = build_curves(g, p, a, n, [*batches, baseline_batch], dist.max_size)
+    elif curves.workers != n:
+        raise DseError(f"curves were built for {curves.workers} engines, not {n}")
+    table = CapacityTable(dist, curves, sla_s, a is not None, method, costs, n_queries, seed, rel_tol)
+    qs: list[int | None] = [None, *thresholds] if a is not None else [None]
+    grid_keys = [(b, q) for b in batches for q in qs]
+    # analytic: solve what the walk may need in one vectorised pass (everything when gridding);
+    # des: each capacity is a search of its own, so the walk asks for them one at a time
+    if method == "analytic":
+        table.prefetch(grid_keys if grid else [(b, None) for b in batches] + [(baseline_batch, None)])
+    chosen, path = hill_climb(table, batches, thresholds, stop_tol)
+    baseline_qps = table.get((baseline_batch, None))
+    grid_best: Key | None = None
+    grid_max: float | None = None
+    if grid:
+        table.prefetch(grid_keys)
+        grid_best = max(grid_keys, key=lambda k: table.values[k])  # first of equals, list order
+        if table.values[grid_best] <= 0:
+            grid_best = None
+            grid_max = 0.0
+    max_qps = table.get(chosen)
+    best_p95 = best_key = None
+    if max_qps <= 0:
+        # unreachable SLA: report the policy of the lists with the lowest p95, which is its p95
+        # at vanishing load (every engine free; the analytical model, whatever the method)
+        p95s = {k: table.zero_load_p95(k) for k in grid_keys}
+        best_key = min(grid_keys, key=lambda k: p95s[k])
+        best_p95 = p95s[best_key]
+        chosen = best_key
+    pol = table.policy(chosen)
+    p95 = best_p95 if best_p95 is not None else table.p95(chosen)
+    load = offered_load(max_qps if max_qps > 0 else 1e-300, dist.pmf(), pol, curves.cpu, curves.accel)
+    cpu_u = load.cpu_utilization if max_qps > 0 else 0.0
+    acc_u = load.accel_utilization if max_qps > 0 else 0.0
+    draw = serving_power(p, a, n, cpu_u, acc_u)
+    power = draw.total_w
+    return OptimizeResult(
+        model=str(g.graph.get("model", "?")),
+        platform=p.name,
+        accelerator=a.name if a is not None else None,
+        sla_s=float(sla_s),
+        method=method,
+        workers=n,
+        sizes=dist.spec or dist.kind,
+        feasible=bool(max_qps > 0),
+        batch=int(chosen[0]),
+        threshold=chosen[1],
+        max_qps=float(max_qps),
+        p95_s=float(p95),
+        baseline_batch=int(baseline_batch),
+        baseline_qps=float(baseline_qps),
+        gain=float(max_qps / baseline_qps) if baseline_qps > 0 else None,
+        power_w=power,
+        cpu_power_w=draw.cpu_w,
+        accel_power_w=draw.accel_w,
+        qps_per_watt=float(max_qps / power) if power > 0 else 0.0,
+        energy_per_query_j=float(power / max_qps) if max_qps > 0 else None,
+        cpu_utilization=float(cpu_u),
+        accel_utilization=float(acc_u),
+        accel_fraction=float(load.accel_fraction),
+        grid_max_qps=float(table.values[grid_best]) if grid_best is not None else grid_max,
+        grid_batch=int(grid_best[0]) if grid_best is not None else None,
+        grid_threshold=grid_best[1] if grid_best is not None else None,
+        best_p95_s=best_p95,
+        best_p95_batch=int(best_key[0]) if best_key is not None else None,
+        best_p95_threshold=best_key[1] if best_key is not None else None,
+        climb=path,
+        table=dict(table.values),
+    )

@@ -1,0 +1,116 @@
+"""The optimiser's engine against the serving model it accelerates (dse.serve.analytic / api)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.cost import service_curve
+from dse.graph import load_graph
+from dse.sched.curves import curve_batches, total_curve
+from dse.sched.fastcap import PolicySet, queue_state
+from dse.serve import Policy, ServerCosts, capacity
+from dse.serve.analytic import analytic, batch_queue
+from dse.serve.workload import parse_sizes
+from dse.specs.hardware import load_platform
+
+PMF = parse_sizes("lognormal:5.1,0.2").pmf()
+N = 40
+
+
+@pytest.fixture(scope="module")
+def wnd():
+    g = load_graph("wnd")
+    grid = np.arange(1, 1025)
+    cpu = service_curve(g, load_platform("skylake"), grid, engines=N)
+    acc = service_curve(g, load_platform("gtx1080ti"), grid, engines=1)
+    return cpu, acc
+
+
+@pytest.mark.parametrize(
+    "servers,kpmf",
+    [(40, [0, 0.1, 0.5, 0.3, 0.1]), (1, [0, 1.0]), (14, [0] + [1 / 11] * 11), (3, [0, 0.2, 0.8])],
+)
+@pytest.mark.parametrize("u", [0.05, 0.5, 0.9, 0.99])
+def test_queue_state_closed_form_matches_batch_queue(servers, kpmf, u):
+    kpmf = np.array(kpmf, dtype=float)
+    ek = float(kpmf @ np.arange(kpmf.size))
+    lam = u * servers / ek
+    busy, pw, ahead = batch_queue(servers, lam, 1.0, kpmf)
+    tail = np.clip(1 - np.cumsum(kpmf)[: kpmf.size - 1], 0, 1)
+    b2, pw2, ahead2, u2 = queue_state(servers, np.array([lam]), tail[None, :])
+    assert u2[0] == pytest.approx(u)
+    np.testing.assert_allclose(b2[0], busy, rtol=1e-9, atol=1e-15)
+    assert pw2[0] == pytest.approx(pw, rel=1e-9, abs=1e-15)
+    if pw > 1e-12:
+        assert ahead2[0] == pytest.approx(ahead, rel=1e-6)
+
+
+def test_queue_state_is_nan_when_unstable():
+    _, pw, _, u = queue_state(4, np.array([3.0, 4.0, 5.0]), np.ones((3, 1)))
+    assert np.isfinite(pw[0]) and not np.isfinite(pw[1]) and not np.isfinite(pw[2])
+    assert u[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "batch,threshold,costs,sla_ms",
+    [
+        (512, None, ServerCosts(), 15),
+        (64, None, ServerCosts(), 15),
+        (32, None, ServerCosts(), 8),
+        (128, 192, ServerCosts(), 15),
+        (64, None, ServerCosts(jitter=0.3), 15),
+        (64, None, ServerCosts(query_overhead_s=2e-3, subbatch_overhead_s=5e-5), 15),
+        (128, 256, ServerCosts(jitter=0.3, accel_overhead_s=1e-4), 15),
+        (64, None, ServerCosts(colocation=0.2), 15),
+    ],
+)
+def test_capacity_matches_the_analytic_search(wnd, batch, threshold, costs, sla_ms):
+    cpu, acc = wnd
+    pol = Policy(batch, threshold, N, 1 if threshold else 0, costs)
+    fast = PolicySet(PMF, cpu, acc).capacities([pol], sla_ms / 1e3)[0]
+    ref = capacity(sla_ms / 1e3, pol, cpu, acc, method="analytic", rel_tol=1e-3)
+    assert fast.met and ref.met
+    assert fast.max_qps == pytest.approx(ref.max_qps, rel=5e-3)
+    # and the p95 the engine reports at that load is the analytical model's
+    p95 = PolicySet(PMF, cpu, acc).p95(pol, fast.max_qps, sla_ms / 1e3)
+    assert p95 <= sla_ms / 1e3 * (1 + 1e-9)
+    assert p95 == pytest.approx(analytic(fast.max_qps, PMF, pol, cpu, acc).p95_s, rel=5e-3)
+
+
+def test_many_policies_at_once_equal_one_at_a_time(wnd):
+    cpu, acc = wnd
+    pols = [Policy(b, q, N, 1) for b in (512, 96, 32) for q in (None, 192)]
+    together = PolicySet(PMF, cpu, acc).capacities(pols, 0.012)
+    for pol, res in zip(pols, together):
+        alone = PolicySet(PMF, cpu, acc).capacities([pol], 0.012)[0]
+        assert res.max_qps == pytest.approx(alone.max_qps, rel=1e-12)
+
+
+def test_unreachable_sla_and_zero_load_p95(wnd):
+    cpu, _ = wnd
+    pol = Policy(512, None, N)
+    ps = PolicySet(PMF, cpu)
+    zero = ps.zero_load_p95(pol, 0.01)
+    # the analytical model at a vanishing load agrees
+    assert zero == pytest.approx(analytic(ps.saturation(pol) * 1e-6, PMF, pol, cpu).p95_s, rel=5e-3)
+    res = ps.capacities([pol], 0.9 * zero)[0]
+    assert not res.met and res.max_qps == 0.0
+    assert ps.capacities([pol], 1.1 * zero)[0].met
+
+
+@pytest.mark.parametrize("model", ["dlrm_rmc2", "din", "wnd"])
+@pytest.mark.parametrize("hw,engines", [("skylake", 40), ("gtx1080ti", 1), ("skylake_recnmp", 18)])
+def test_total_curve_equals_service_curve(model, hw, engines):
+    g, p = load_graph(model), load_platform(hw)
+    b = curve_batches(512, [512, 384, 32])
+    ref = service_curve(g, p, b, engines=engines)
+    got = total_curve(g, p, b, engines=engines)
+    np.testing.assert_allclose(got.seconds, ref.seconds, rtol=1e-12)
+
+
+def test_curve_batches():
+    b = curve_batches(512, [384, 48, 1000])
+    assert b[0] == 1 and b[-1] == 512 and {384.0, 48.0} <= set(b) and 1000.0 not in b
+    assert np.all(np.diff(b) > 0)
+    assert np.array_equal(curve_batches(20, [], ratio=1.0), np.arange(1, 21))
