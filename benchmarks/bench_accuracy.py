@@ -6,9 +6,11 @@
 
 Predicted single-inference latency (``dse.cost.predict_latency``, one engine, no host transfer)
 against the median of every ``cold=1`` run of a shipped model (FACTS.md section 5): ``ci_cpu``
-(threads=1), ``h200_host`` (threads=1) and ``h200`` (GPU). The hardware specs were fitted on the
-microbenchmarks and the ``cold=0`` runs only (benchmarks/fit_micro.py), so these rows are a test
-set. The last table compares, for the same model and batch, the measured cold=1 median with the
+(threads=1), ``h200_host`` (threads=1) and ``h200`` (GPU). The hardware specs were calibrated
+(``dse calibrate``, dse/calibrate/crossval.py) on the microbenchmarks and the ``cold=1`` runs of
+one model per platform (ci_cpu: dlrm_rmc3, h200_host: wnd, h200: dlrm_rmc1), so the rows of
+every other model are a test set; ``--cv`` prints the held-out error of every choice of training
+model. The last table compares, for the same model and batch, the measured cold=1 median with the
 cold=0 one: a large departure from 1 that the cost model cannot produce from cache effects alone
 points at a change of measurement conditions between the two runs.
 """
@@ -38,7 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="MAPE of predicted vs measured single-inference latency")
     parser.add_argument("--rows", action="store_true", help="print every test row")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--cv", action="store_true", help="cross-validate: fit on micro + each model in turn, MAPE on the others")
     args = parser.parse_args(argv)
+    if args.cv:
+        from dse.calibrate.crossval import PLAN, cross_validate
+        from dse.calibrate.fit import model_rows
+
+        print("held-out MAPE (fit on the microbenchmarks and the cold=1 runs of one model, predict the others)")
+        for name in PLAN:
+            first = cross_validate(name)
+            models = [m["model"] for m in first.per_model()]
+            for train in sorted(models):
+                r = first if train == PLAN[name].train else cross_validate(name, train)
+                d = r.as_dict()
+                per = "  ".join(f"{m['model']} {100 * m['after_mape']:.1f}%" for m in d["per_model"] if m["role"] == "holdout")
+                mark = " (shipped)" if train == PLAN[name].train else ""
+                print(f"  {name:10s} train {train:10s}{mark:10s} held-out {100 * d['holdout']['mape']:5.1f}%  fit {100 * d['after']['models_mape']:5.1f}%  ({per})", flush=True)
+        return 0
 
     tables = {case.platform: accuracy_table(case) for case in CASES}
     summary = {

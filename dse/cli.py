@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_GROUPS = ["models", "sweep", "serve", "report", "nmp", "hardware"]
+COMMAND_GROUPS = ["models", "sweep", "serve", "report", "nmp", "hardware", "optimize", "calibrate"]
 
 for _group in COMMAND_GROUPS:
     importlib.import_module(f"dse.commands.{_group}").register(app)

@@ -44,9 +44,13 @@ def test_rmc1_rmc2_are_embedding_dominated_and_rmc3_fc_dominated_on_cpu_servers(
 @pytest.mark.parametrize("hw", GPUS)
 @pytest.mark.parametrize("model", ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "dien"])
 def test_gpus_are_launch_bound_at_small_batch(hw, model):
-    pred = predict_latency(graph(model), platform(hw), 1)
-    launch_bound = sum(op.time_s for op in pred.ops if op.bound == "overhead")
-    assert launch_bound > 0.5 * pred.latency_s
+    g, plat = graph(model), platform(hw)
+    pred = predict_latency(g, plat, 1)
+    # fixed per-call costs dominate: launches, kernel floors and the page-walk wait of a cold
+    # gather (gather.tlb_call_us) do not grow with the batch (extrapolate each op to b = 0)
+    two = predict_latency(g, plat, 2)
+    fixed = sum(max(0.0, 2 * a.time_s - b.time_s) for a, b in zip(pred.ops, two.ops))
+    assert fixed > 0.5 * pred.latency_s
     # so a few more items cost almost nothing
     assert predict_latency(graph(model), platform(hw), 8).latency_s < 1.2 * pred.latency_s
 

@@ -3,7 +3,8 @@
 The expected numbers are counted by hand from the operator's definition (docs/graph.md), not
 computed with the formula code, so a change of convention shows up as a failing test.
 Conventions: a multiply-add is 2 FLOPs; biases are not counted as FLOPs; weights are read once
-per batch; activations are read/written once per item.
+per batch; activations are read/written once per item; the intermediates of a fused operator
+(attention, GRU, dot interaction) are written by one eager op and read by the next: 2 passes.
 """
 
 import numpy as np
@@ -101,10 +102,11 @@ def test_concat():
 def test_dot_interaction():
     # 3 vectors of dim 4: Z = X X^T computed in full, 3*3*4 = 36 MACs = 72 FLOPs.
     # Output: first input (width 4) then the 3 distinct pairs -> width 7.
-    # Bytes: read X 12 floats, Z 9 floats once, write 7 floats -> 28 floats = 112 B per item.
+    # Bytes: read the inputs 12 floats; intermediates written then read: stacked X 12, Z 9,
+    # the 3 selected pairs -> 2 * 24 = 48; write 7 floats -> 67 floats = 268 B per item.
     op = ops.dot_interaction("i", vectors=3, dim=4, first_width=4, precision=4)
     assert op.kind is OpKind.INTERACTION
-    check_affine(op, BATCHES, flops=72, streamed_fixed=0, streamed_per_item=112)
+    check_affine(op, BATCHES, flops=72, streamed_fixed=0, streamed_per_item=268)
     assert op.shape["out"] == 7
     assert op.launches == 4
 
@@ -146,20 +148,22 @@ def test_mlp_attention_pooled():
     # Per step: key*query 2 FLOPs; FC 6->3: 18 MACs = 36; ReLU 3; FC 3->1: 3 MACs = 6;
     # weighted sum: 2 multiplies + 2 adds = 4.  2 + 36 + 3 + 6 + 4 = 51 per step, 102 per item.
     # Weights: 6*3 + 3 + 3*1 + 1 = 25 params = 100 B.
-    # Floats per item: keys 4 + query 2 + per step (product 2, concat 6, hidden 3, score 1) * 2 = 24
-    # + output 2 = 32 floats = 128 B.
+    # Floats per item: keys 4 + query 2; intermediates per step (product 2, concat 6, hidden 3,
+    # score 1, weighted key 2) = 14, over 2 steps = 28, written and read = 56; output 2
+    # -> 64 floats = 256 B.
     op = ops.mlp_attention("a", steps=2, dim=2, hidden=[3], pooled=True, precision=4)
     assert op.kind is OpKind.ATTENTION
-    check_affine(op, BATCHES, flops=102, streamed_fixed=100, streamed_per_item=128)
+    check_affine(op, BATCHES, flops=102, streamed_fixed=100, streamed_per_item=256)
     # expand, mul, cat, linear, relu, linear, mul, sum
     assert op.launches == 8
 
 
 def test_mlp_attention_scaled_sequence():
     # as above but returns w_t * key_t: scaling is 2 multiplies per step, no sum: 49 per step = 98;
-    # output 2 steps * 2 = 4 floats: 4 + 2 + 24 + 4 = 34 floats = 136 B
+    # intermediates per step 2 + 6 + 3 + 1 = 12 (the scaled keys are the output), 2 steps,
+    # 2 passes = 48; output 2 steps * 2 = 4 floats: 4 + 2 + 48 + 4 = 58 floats = 232 B
     op = ops.mlp_attention("a", steps=2, dim=2, hidden=[3], pooled=False, precision=4)
-    check_affine(op, BATCHES, flops=98, streamed_fixed=100, streamed_per_item=136)
+    check_affine(op, BATCHES, flops=98, streamed_fixed=100, streamed_per_item=232)
     assert op.launches == 7
 
 
@@ -175,17 +179,19 @@ def test_bilinear_attention_pooled():
     # W q: 2*4 = 8 MACs = 16; scores: 3 dot products of 4 = 12 MACs = 24; softmax 5 * 3 = 15;
     # scale 3*4 = 12; sum over steps 3*4 = 12 -> 79 FLOPs per item.
     # Weights W 2*4 = 8 floats = 32 B (no bias).
-    # Floats: q 2 + Wq 4 + keys 12 + scores/exp/weights 9 + output 4 = 31 -> 124 B.
+    # Floats: read q 2 + keys 12; intermediates Wq 4 + scores/exp/weights 9 + scaled keys 12 = 25,
+    # written and read = 50; output 4 -> 68 floats = 272 B.
     op = ops.bilinear_attention("a", steps=3, key_dim=4, query_dim=2, pooled=True, precision=4)
     assert op.kind is OpKind.ATTENTION
-    check_affine(op, BATCHES, flops=79, streamed_fixed=32, streamed_per_item=124)
+    check_affine(op, BATCHES, flops=79, streamed_fixed=32, streamed_per_item=272)
     assert op.launches == 5
 
 
 def test_bilinear_attention_scaled_sequence():
-    # no sum: 67 FLOPs; output 3 steps * 4 = 12 floats: 2 + 4 + 12 + 9 + 12 = 39 -> 156 B
+    # no sum: 67 FLOPs; intermediates Wq 4 + 9 = 13, 2 passes = 26 (the scaled keys are the
+    # output); 2 + 12 + 26 + output 3 steps * 4 = 12 -> 52 floats = 208 B
     op = ops.bilinear_attention("a", steps=3, key_dim=4, query_dim=2, pooled=False, precision=4)
-    check_affine(op, BATCHES, flops=67, streamed_fixed=32, streamed_per_item=156)
+    check_affine(op, BATCHES, flops=67, streamed_fixed=32, streamed_per_item=208)
     assert op.launches == 4
 
 
@@ -194,10 +200,11 @@ def test_gru(return_sequence):
     # GRU(3 -> 4) over 2 steps. Per step 3 gates x (3*4 + 4*4) = 84 MACs = 168 FLOPs,
     # plus 16 per hidden unit for the non-linearities and blends = 64 -> 232 per step, 464 per item.
     # Weights 3 gates x (3*4 + 4*4 + 2 biases of 4) = 108 floats = 432 B.
-    # Floats per item: inputs 2*3 = 6, gate pre-activations 2*6*4 = 48, hidden states 2*4 = 8 -> 62 = 248 B.
+    # Floats per item: inputs 2*3 = 6; per step the gate pre-activations 6*4 = 24, activated gates
+    # 3*4 = 12 and the hidden state 4 = 40, over 2 steps = 80, written and read = 160 -> 166 = 664 B.
     op = ops.gru("g", steps=2, input_dim=3, hidden=4, return_sequence=return_sequence, precision=4)
     assert op.kind is OpKind.GRU
-    check_affine(op, BATCHES, flops=464, streamed_fixed=432, streamed_per_item=248)
+    check_affine(op, BATCHES, flops=464, streamed_fixed=432, streamed_per_item=664)
     assert op.sequential_steps == 2
 
 

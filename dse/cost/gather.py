@@ -18,7 +18,12 @@ Gathers are not streams. Per looked-up row (``R = op.rows_touched(b)`` rows per 
   the miss queue; ``B_random_share`` is the engine's share of the socket's random-fetch bandwidth,
   which is where N co-located engines slow each other down.
 - TLB: a table larger than the TLB reach pays ``tlb_miss_ns · (1 - reach / table_bytes)`` per row
-  (one call's lookups stay inside its table).
+  (one call's lookups stay inside its table), and ``tlb_call_us · (1 - reach / table_bytes)`` once
+  per call when the model's other tables evicted this table's translations since its last call:
+  on a GPU the page walks that fresh random indices start overlap one another, so the call waits
+  for them about once whatever its number of rows (the H200's cold-index runs of RMC1 and WnD
+  pay a constant ~0.3-0.4 ms per inference over their warm runs; NCF, whose tables are far
+  smaller, pays nothing).
 
 :func:`gather_time` is the single entry point the operator model calls for every embedding op;
 a near-memory platform routes to its own model here.
@@ -92,6 +97,21 @@ def local_row_time(op: Op, platform: Platform, engines: int = 1) -> float:
     return op.row_bytes / dram_stream_bandwidth(platform, engines)
 
 
+def translation_call_time(op: Op, platform: Platform, footprint_bytes: float | None = None) -> float:
+    """Seconds per call spent waiting for the page walks of a table beyond the TLB reach.
+
+    Paid only when other tables compete (``footprint_bytes`` > the op's table): between two calls
+    on this table the model's other tables evict its translations. A microbenchmark that calls
+    one table over and over keeps them (the H200's single-table ``gather_cold`` rows show no such
+    cost while the cold model runs of RMC1 and WnD do).
+    """
+    g = platform.gather
+    table = max(op.table_bytes, 1.0)
+    if g.tlb_call_us <= 0 or op.rows_per_item <= 0 or not footprint_bytes or footprint_bytes <= table * (1 + 1e-9):
+        return 0.0
+    return g.tlb_call_us * 1e-6 * op.irregularity * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
+
+
 def host_gather_time(
     op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
 ) -> np.ndarray:
@@ -103,7 +123,7 @@ def host_gather_time(
     irr = op.irregularity
     per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes)
     per_row = per_row + (1.0 - irr) * local_row_time(op, platform, engines)
-    return rows * per_row
+    return rows * per_row + translation_call_time(op, platform, footprint_bytes)
 
 
 def gather_time(

@@ -9,7 +9,9 @@ Conventions (docs/graph.md gives the derivations):
 - FLOPs count a multiply-add as 2. Bias additions are fused into the GEMM and not counted.
 - ``streamed_bytes(b)`` = weight bytes (once per batch) + activation bytes per item × b, where an
   operator's activations are the inputs it reads plus the outputs it writes; a fused operator
-  (attention unit, GRU, dot interaction) also counts each intermediate it materialises once.
+  (attention unit, GRU, dot interaction) stands for a chain of eager framework ops, each of which
+  writes its result and the next one reads it back, so every intermediate it materialises counts
+  twice (written, then read: 2 passes).
 - ``gathered_bytes(b)`` = embedding rows fetched at data-dependent addresses (irregular).
 - ``launches`` = framework operator dispatches (kernel launches on a GPU) per call.
 """
@@ -199,14 +201,16 @@ def concat(name: str, widths: list[int], precision: int) -> Op:
 def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precision: int) -> Op:
     """DLRM dot interaction of ``vectors`` vectors of ``dim``: Z = X·Xᵀ (2·n²·d FLOPs per item, as
     the batched GEMM computes the full square), then the n(n-1)/2 distinct entries are concatenated
-    after the first input. Bytes per item: read X (n·d), write Z (n²), write the output."""
+    after the first input. Bytes per item: read the inputs (n·d); intermediates written and read
+    (2 passes each): the stacked X (n·d), Z (n²), the selected pairs (n(n-1)/2); write the output."""
     pairs = vectors * (vectors - 1) // 2
     out = first_width + pairs
+    intermediates = vectors * dim + vectors * vectors + pairs
     return Op(
         name,
         OpKind.INTERACTION,
         flops_per_item=2.0 * vectors * vectors * dim,
-        activation_bytes_per_item=float((vectors * dim + vectors * vectors + out) * precision),
+        activation_bytes_per_item=float((vectors * dim + 2 * intermediates + out) * precision),
         launches=4,  # bmm, triangular index, concat, reshape
         shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out},
     )
@@ -243,15 +247,17 @@ def mlp_attention(name: str, steps: int, dim: int, hidden: list[int], pooled: bo
     multiply and add) or the scaled keys w·key (d per step). No softmax (as in DIN).
 
     Bytes per item: read the keys (S·d) and the query (d); every intermediate the unit
-    materialises counted once: key⊙query (S·d), the concat (S·3d), the hidden activations
-    (S·Σh), the scores (S); write the output (d pooled, S·d scaled). Weights Σ(k·n + n)·p.
+    materialises is written by one eager op and read by the next (2 passes): key⊙query (S·d), the
+    concat (S·3d), the hidden activations (S·Σh), the scores (S) and, when pooled, the weighted
+    keys w·key (S·d) before the sum; write the output (d pooled, S·d scaled). Weights Σ(k·n + n)·p.
     """
     widths = [3 * dim, *hidden, 1]
     mlp_flops = sum(2.0 * k * n for k, n in zip(widths[:-1], widths[1:])) + sum(hidden)
     combine = 2.0 * dim if pooled else float(dim)
     weights = sum((k * n + n) for k, n in zip(widths[:-1], widths[1:])) * precision
     out_width = dim if pooled else steps * dim
-    acts = steps * dim + dim + steps * (dim + 3 * dim + sum(hidden) + 1) + out_width
+    intermediates = steps * (dim + 3 * dim + sum(hidden) + 1 + (dim if pooled else 0))
+    acts = steps * dim + dim + 2 * intermediates + out_width
     return Op(
         name,
         OpKind.ATTENTION,
@@ -270,12 +276,14 @@ def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pool
     FLOPs per item: 2·dq·dk (project q) + 2·S·dk (scores) + 5·S (softmax) + S·dk (scale)
     (+ S·dk for the sum when pooled). Weights dq·dk·p (no bias).
 
-    Bytes per item: read q (dq) and the keys (S·dk); intermediates once: W·q (dk), scores,
-    exponentials and weights (3·S); write the output (dk pooled, S·dk scaled).
+    Bytes per item: read q (dq) and the keys (S·dk); intermediates written then read (2 passes):
+    W·q (dk), scores, exponentials and weights (3·S) and, when pooled, the scaled keys (S·dk)
+    before the sum; write the output (dk pooled, S·dk scaled).
     """
     flops = 2.0 * query_dim * key_dim + steps * (2.0 * key_dim + 5.0 + key_dim) + (steps * key_dim if pooled else 0)
     out_width = key_dim if pooled else steps * key_dim
-    acts = query_dim + key_dim + steps * key_dim + 3 * steps + out_width
+    intermediates = key_dim + 3 * steps + (steps * key_dim if pooled else 0)
+    acts = query_dim + steps * key_dim + 2 * intermediates + out_width
     return Op(
         name,
         OpKind.ATTENTION,
@@ -292,12 +300,14 @@ def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: boo
 
     FLOPs per step: 3 gates of W_i·x + W_h·h, i.e. 6·h·(i + h), plus 16·h for the gate
     non-linearities and blends. Weights 3·(i·h + h·h + 2h)·p (two biases per gate).
-    Bytes per item: read the inputs (S·i); intermediates once: the gate pre-activations (S·6h)
-    and every hidden state (S·h; with ``return_sequence`` they are the output, otherwise the
-    last one is). Steps are sequential (``sequential_steps`` = S).
+    Bytes per item: read the inputs (S·i); per step the intermediates are written by one eager
+    op and read by the next (2 passes): the gate pre-activations from x and from h (6h), the
+    activated gates r, z, n (3h) and the hidden state (h), i.e. 2·S·10h (with
+    ``return_sequence`` the hidden states are the output, otherwise the last one is). Steps are
+    sequential (``sequential_steps`` = S).
     """
     per_step = 6.0 * hidden * (input_dim + hidden) + GRU_ELEMENTWISE_FLOPS_PER_UNIT * hidden
-    acts = steps * input_dim + steps * 6 * hidden + steps * hidden
+    acts = steps * input_dim + 2 * steps * (6 * hidden + 3 * hidden + hidden)
     return Op(
         name,
         OpKind.GRU,

@@ -125,6 +125,14 @@ class Gather(_Strict):
     ramp_rows: NonNegativeFloat = Field(0.0, description="rows per call at which half the outstanding misses are in use")
     tlb_reach_mib: PositiveFloat = Field(1024.0, description="address range the TLBs cover; beyond it rows pay a page walk")
     tlb_miss_ns: NonNegativeFloat = Field(0.0, description="extra time of a row access whose translation misses")
+    tlb_call_us: NonNegativeFloat = Field(
+        0.0,
+        description=(
+            "fixed time per embedding call on a table larger than the TLB reach whose translations the model's "
+            "other tables evicted, scaled like tlb_miss_ns: fresh random indices start page walks that overlap "
+            "each other but not the call (GPU)"
+        ),
+    )
 
 
 class Dispatch(_Strict):

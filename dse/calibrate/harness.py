@@ -1,0 +1,290 @@
+"""The optional PyTorch measurement harness (``dse measure``; extra ``[measure]``).
+
+``measure_model`` builds a model from its spec (:mod:`dse.calibrate.torch_model`) and times one
+forward pass per batch size under ``torch.inference_mode()``, synchronised on a GPU, reporting
+the median, 10th and 90th percentile over repetitions. ``cold`` draws fresh uniform-random
+indices before every repetition (outside the timed region), as in serving; ``warm`` reuses the
+same inputs, so the rows they touch stay cached. On a GPU ``transfer`` times the copy of the
+inputs to the device and of the outputs back as part of the pass.
+
+``measure_micro`` times the microbenchmarks of FACTS.md section 5 (``gemm``, ``copy``,
+``gather``, ``gather_cold``, ``tiny_op``; on a GPU also ``h2d_pinned``, ``h2d_pageable``,
+``d2h``). Both write the CSV formats of FACTS.md section 5 with two more columns,
+``framework`` and ``framework_version``, so every measurement says what took it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from dse.errors import DseError
+
+INSTALL_HINT = "PyTorch is not installed: pip install -e '.[measure]' (installs torch==2.13.0)"
+
+
+def require_torch() -> Any:
+    """Import torch or raise a one-line DseError saying how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise DseError(INSTALL_HINT) from None
+    return torch
+
+
+def _device(torch: Any, device: str) -> str:
+    if device not in ("cpu", "cuda"):
+        raise DseError(f"--device: '{device}' is not cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DseError("--device cuda: no CUDA device is available to this PyTorch")
+    return device
+
+
+def _free_memory(torch: Any, device: str) -> float | None:
+    """Bytes free for tables on ``device`` (None when unknown)."""
+    if device == "cuda":
+        return float(torch.cuda.mem_get_info()[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _sync(torch: Any, device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _stats(samples: list[float]) -> tuple[float, float, float]:
+    s = sorted(samples)
+    q = statistics.quantiles(s, n=10, method="inclusive") if len(s) >= 2 else [s[0]] * 9
+    return statistics.median(s), q[0], q[-1]
+
+
+def _provenance(torch: Any) -> dict[str, str]:
+    return {"framework": "torch", "framework_version": str(torch.__version__)}
+
+
+def measure_model(
+    model: str,
+    batches: list[int],
+    device: str = "cpu",
+    threads: int = 1,
+    cold: bool = True,
+    transfer: bool = False,
+    reps: int = 20,
+    warmup: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Time one forward pass of ``model`` (a shipped name or a YAML path) at every batch size."""
+    torch = require_torch()
+    from dse.calibrate.torch_model import build_module, make_inputs
+    from dse.paths import MODELSPECS_DIR, resolve_spec
+    from dse.specs.model import load_model_spec
+
+    device = _device(torch, device)
+    if threads < 1:
+        raise DseError(f"--threads: {threads} must be at least 1")
+    if reps < 1 or warmup < 0:
+        raise DseError("--reps must be at least 1 and --warmup at least 0")
+    if transfer and device != "cuda":
+        raise DseError("--transfer: only with --device cuda (a CPU has no host link)")
+    torch.set_num_threads(threads)
+    spec = load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model"))
+    free = _free_memory(torch, device)
+    if free is not None and spec.table_bytes > 0.7 * free:
+        raise DseError(
+            f"{spec.name}: its tables need {spec.table_bytes / 2**30:.1f} GiB, more than 70% of the "
+            f"{free / 2**30:.1f} GiB free on {device}; measure it on a larger machine"
+        )
+    module = build_module(spec).to(device)
+    gen = torch.Generator().manual_seed(1)
+    rows = []
+    with torch.inference_mode():
+        for batch in batches:
+            if batch < 1:
+                raise DseError(f"--batch: {batch} must be positive")
+            host_inputs = make_inputs(spec, batch, "cpu", gen)
+
+            def to_device(inputs: Any) -> Any:
+                dense, idx = inputs
+                return (
+                    dense.to(device) if dense is not None else None,
+                    {k: [t.to(device) for t in v] for k, v in idx.items()},
+                )
+
+            inputs = to_device(host_inputs)
+            samples = []
+            for rep in range(warmup + reps):
+                if cold:
+                    host_inputs = make_inputs(spec, batch, "cpu", gen)
+                    inputs = host_inputs if transfer else to_device(host_inputs)
+                elif transfer:
+                    inputs = host_inputs
+                _sync(torch, device)
+                t0 = time.perf_counter()
+                if transfer:
+                    out = module(*to_device(inputs))
+                    out = [o.to("cpu") for o in out]
+                else:
+                    out = module(*inputs)
+                _sync(torch, device)
+                t1 = time.perf_counter()
+                if rep >= warmup:
+                    samples.append(t1 - t0)
+            med, p10, p90 = _stats(samples)
+            rows.append(
+                {
+                    "tag": "gpu" if device == "cuda" else "cpu",
+                    "model": spec.name,
+                    "batch": int(batch),
+                    "threads": 0 if device == "cuda" else threads,
+                    "transfer": int(transfer),
+                    "cold": int(cold),
+                    "median_ms": med * 1e3,
+                    "p10_ms": p10 * 1e3,
+                    "p90_ms": p90 * 1e3,
+                    "reps": reps,
+                    **_provenance(torch),
+                }
+            )
+            if progress:
+                progress(f"{spec.name} batch {batch}: {med * 1e3:.3f} ms")
+    return pd.DataFrame(rows)
+
+
+#: Microbenchmark sets: (gemm (k, n) shapes, gemm batches, gather rows, gather dims, gather batches, copy elements)
+MICRO_SETS = {
+    "full": {
+        "gemm_shapes": [(256, 256), (1024, 1024), (2560, 1024), (512, 256), (4096, 4096)],
+        "gemm_m": [1, 8, 64, 256, 1024, 4096],
+        "gather_rows": [10_000, 1_000_000, 10_000_000],
+        "gather_dims": [16, 32, 64, 128],
+        "gather_m": [(1, 80), (64, 80), (1024, 80), (4096, 20)],
+        "copy_elems": 64 * 2**20,
+        "link_bytes": [4096, 65536, 2**20, 16 * 2**20],
+    },
+    "quick": {
+        "gemm_shapes": [(256, 256), (1024, 1024), (512, 256)],
+        "gemm_m": [1, 8, 64, 256],
+        "gather_rows": [10_000, 1_000_000],
+        "gather_dims": [16, 64],
+        "gather_m": [(1, 80), (64, 80), (512, 80)],
+        "copy_elems": 8 * 2**20,
+        "link_bytes": [4096, 2**20],
+    },
+}
+
+
+def _time_call(torch: Any, device: str, fn: Callable[[], Any], min_reps: int, budget_s: float, before: Callable[[], Any] | None = None) -> float:
+    """Median seconds of ``fn`` (``before`` runs untimed ahead of every call)."""
+    samples: list[float] = []
+    start = time.perf_counter()
+    for _ in range(2):  # warm-up
+        if before:
+            before()
+        fn()
+    while len(samples) < min_reps or (time.perf_counter() - start < budget_s and len(samples) < 200):
+        if before:
+            before()
+        _sync(torch, device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(torch, device)
+        samples.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > 10 * budget_s and len(samples) >= 3:
+            break
+    return statistics.median(samples)
+
+
+def measure_micro(
+    device: str = "cpu",
+    threads: int = 1,
+    size: str = "full",
+    reps: int = 5,
+    budget_s: float = 0.05,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Time the microbenchmarks of FACTS.md section 5 on one device."""
+    torch = require_torch()
+    from torch.nn import functional as F
+
+    device = _device(torch, device)
+    if size not in MICRO_SETS:
+        raise DseError(f"--size: '{size}' is not one of {', '.join(MICRO_SETS)}")
+    if threads < 1:
+        raise DseError(f"--threads: {threads} must be at least 1")
+    torch.set_num_threads(threads)
+    cfg = MICRO_SETS[size]
+    tag = "gpu" if device == "cuda" else "cpu"
+    thr = 0 if device == "cuda" else threads
+    rows: list[dict[str, Any]] = []
+
+    def add(kind: str, seconds: float, m: float | None = None, k: float | None = None, n: float | None = None,
+            table_rows: float | None = None, flops: float | None = None, nbytes: float | None = None) -> None:
+        rows.append({"tag": tag, "kind": kind, "threads": thr, "m": m, "k": k, "n": n, "rows": table_rows,
+                     "seconds": seconds, "flops": flops, "bytes": nbytes, **_provenance(torch)})
+        if progress:
+            progress(f"{kind} m={m} k={k} n={n} rows={table_rows}: {seconds * 1e6:.1f} us")
+
+    gen = torch.Generator().manual_seed(2)
+    with torch.inference_mode():
+        for k, n in cfg["gemm_shapes"]:
+            lin = torch.nn.Linear(k, n).to(device)
+            for m in cfg["gemm_m"]:
+                if k * n >= 4096 * 4096 and m > 256 and device == "cpu":
+                    continue
+                x = torch.randn(m, k, device=device)
+                t = _time_call(torch, device, lambda: lin(x), reps, budget_s)
+                add("gemm", t, m, k, n, flops=2.0 * m * k * n, nbytes=4.0 * (k * n + n + m * (k + n)))
+        elems = cfg["copy_elems"]
+        src = torch.empty(elems, device=device).uniform_()
+        dst = torch.empty_like(src)
+        add("copy", _time_call(torch, device, lambda: dst.copy_(src), min(reps, 3), budget_s), elems, nbytes=8.0 * elems)
+        del src, dst
+        for table_rows in cfg["gather_rows"]:
+            for dim in cfg["gather_dims"]:
+                weight = torch.empty(table_rows, dim, device=device).uniform_(-0.05, 0.05)
+                for m, k in cfg["gather_m"]:
+                    idx = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
+                    warm = _time_call(torch, device, lambda: F.embedding_bag(idx, weight, mode="sum"), reps, budget_s)
+                    add("gather", warm, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
+                    box = {"idx": idx}
+
+                    def fresh() -> None:
+                        box["idx"] = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
+
+                    cold = _time_call(torch, device, lambda: F.embedding_bag(box["idx"], weight, mode="sum"), reps, budget_s, fresh)
+                    add("gather_cold", cold, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
+                del weight
+        one = torch.ones(1, device=device)
+        add("tiny_op", _time_call(torch, device, lambda: one + one, max(reps, 20), budget_s))
+        if device == "cuda":
+            for nbytes in cfg["link_bytes"]:
+                pinned = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
+                pageable = torch.empty(nbytes, dtype=torch.uint8)
+                on_dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
+                add("h2d_pinned", _time_call(torch, device, lambda: on_dev.copy_(pinned), reps, budget_s), nbytes, nbytes=nbytes)
+                add("h2d_pageable", _time_call(torch, device, lambda: on_dev.copy_(pageable), reps, budget_s), nbytes, nbytes=nbytes)
+                add("d2h", _time_call(torch, device, lambda: on_dev.to("cpu"), reps, budget_s), nbytes, nbytes=nbytes)
+    return pd.DataFrame(rows)
+
+
+def write_csv(df: pd.DataFrame, out: Path | str, append: bool = False) -> Path:
+    """Write harness rows; ``append`` adds them to an existing file of the same format."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if append and out.is_file() and out.stat().st_size > 0:
+        old = pd.read_csv(out)
+        if set(old.columns) != set(df.columns):
+            raise DseError(f"{out}: exists with other columns; cannot append (use another --out)")
+        df = pd.concat([old, df[old.columns]], ignore_index=True)
+    df.to_csv(out, index=False)
+    return out

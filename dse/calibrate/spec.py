@@ -1,0 +1,159 @@
+"""Writing a calibrated hardware spec: the base YAML with the fitted numbers and their sources.
+
+The base file's structure is kept (its leading comment, its field order, the numbers that were
+not fitted and their sources, e.g. core counts read from lscpu). Each fitted number is rounded to
+4 significant digits and gets its own ``sources`` entry ``fitted: <data files>, <framework
+version>`` (a section-wide entry that no longer covers any number is dropped). The result is
+checked with the same loader as every shipped spec before it is written.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dse.calibrate.fit import FitResult, get_value
+from dse.errors import DseError
+from dse.paths import HWSPECS_DIR, resolve_spec
+from dse.specs.hardware import Platform, _numeric_leaves, check_sources
+from dse.specs.loading import load_yaml, validate_spec
+from dse.specs.overrides import parse_path
+
+CALIBRATED_MARK = "# calibrated:"
+
+
+def _round(value: float) -> float | int:
+    out = float(f"{value:.4g}")
+    return out
+
+
+def _set(data: dict, path: str, value: Any) -> None:
+    parts = parse_path(path)
+    cur: Any = data
+    for part in parts[:-1]:
+        if isinstance(part, str) and (part not in cur or cur[part] is None):
+            cur[part] = {}
+        cur = cur[part]
+    cur[parts[-1]] = value
+
+
+def source_text(result: FitResult) -> str:
+    """``fitted: <data files>, <framework versions>`` for the fitted numbers of ``result``."""
+    files = ", ".join(result.origins) or "no data"
+    fw = "; ".join(result.frameworks) or "framework unknown"
+    models = sorted(set(result.rows.loc[(result.rows["set"] == "model") & (result.rows["role"] == "fit"), "model"]))
+    scope = f" (cold=1 runs of {', '.join(models)})" if models else ""
+    return f"fitted: {files}{scope}, {fw} (dse calibrate)"
+
+
+def _header(base_path: Path) -> list[str]:
+    lines = []
+    for line in base_path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if not line.startswith(CALIBRATED_MARK):
+            lines.append(line)
+    return lines
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _repr_float(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
+    text = f"{value:.6g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        text = f"{mantissa}e{int(exp):+d}"
+    elif "." not in text and "inf" not in text and "nan" not in text:
+        text += ".0"
+    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Dumper.add_representer(float, _repr_float)
+
+
+class _Flow(dict):
+    """A small mapping of plain values, written on one line like the shipped specs do."""
+
+
+class _Block(dict):
+    """A mapping written one entry per line."""
+
+
+_Dumper.add_representer(_Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(), flow_style=True))
+_Dumper.add_representer(_Block, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(), flow_style=False))
+
+
+def _styled(value: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        plain = all(not isinstance(v, (dict, list)) for v in value.values())
+        short = all(not isinstance(v, str) or len(v) < 40 for v in value.values())
+        inner = {k: _styled(v) for k, v in value.items()}
+        return _Flow(inner) if plain and short and not top and len(value) <= 8 else _Block(inner)
+    if isinstance(value, list):
+        return [_styled(v) for v in value]
+    return value
+
+
+def calibrated_spec(result: FitResult, base: str | Path, name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """YAML text (and the data) of ``base`` with ``result``'s fitted numbers and sources."""
+    base_path = resolve_spec(str(base), HWSPECS_DIR, "hardware")
+    raw = load_yaml(base_path)
+    data: dict[str, Any] = dict(raw)
+    data.setdefault("sources", {})
+    fitted_dump = result.fitted.model_dump(mode="python")
+    text = source_text(result)
+    sources: dict[str, str] = dict(data.get("sources") or {})
+    paths = [p["path"] for p in result.params]
+    for path in paths:
+        _set(data, path, _round(get_value(fitted_dump, path)))
+        sources[path] = text
+    if name:
+        data["name"] = name
+    # a section-wide source that covers no unfitted number any more is stale: drop it
+    body = {k: v for k, v in data.items() if k != "sources"}
+    leaves = _numeric_leaves(body)
+    for key in list(sources):
+        if key in paths:
+            continue
+        covered = [leaf for leaf in leaves if leaf == key or leaf.startswith(key + ".") or leaf.startswith(key + "[")]
+        if covered and all(any(leaf == p for p in paths) for leaf in covered):
+            del sources[key]
+    data["sources"] = sources
+    ordered = {k: data[k] for k in ("name", "kind", "description", "sources") if k in data}
+    ordered.update({k: v for k, v in data.items() if k not in ordered})
+    check_sources(ordered, base_path)
+    validate_spec(Platform, ordered, base_path)
+    buf = io.StringIO()
+    header = _header(base_path)
+    models = sorted(set(result.rows.loc[(result.rows["set"] == "model") & (result.rows["role"] == "fit"), "model"]))
+    header.append(
+        f"{CALIBRATED_MARK} {len(paths)} number(s) fitted by `dse calibrate` to {', '.join(result.origins)}"
+        + (f" (models: {', '.join(models)})" if models else "")
+        + (f"; held out: {', '.join(result.holdout)}" if result.holdout else "")
+    )
+    buf.write("\n".join(header) + "\n")
+    styled = _Block({k: (_Block(v) if k == "sources" else _styled(v)) for k, v in ordered.items()})
+    yaml.dump(styled, buf, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    return buf.getvalue(), ordered
+
+
+def write_calibrated_spec(result: FitResult, base: str | Path, out: str | Path) -> Path:
+    """Write the calibrated spec to ``out`` (its ``name`` becomes the file's stem) and return the path."""
+    out = Path(out)
+    if out.suffix not in (".yaml", ".yml"):
+        raise DseError(f"--out: {out}: the calibrated spec must be a .yaml file")
+    text, _ = calibrated_spec(result, base, name=out.stem)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    # the written file must load like any shipped spec
+    from dse.specs.hardware import load_platform
+
+    load_platform(str(out) if out.suffix else str(out))
+    return out

@@ -1,0 +1,148 @@
+"""Every validation the project has, as one table (``dse validate``).
+
+Each case compares a model output with a reference and says where the reference comes from:
+
+- **measured**: for every shipped hardware spec with shared measurements (``ci_cpu``,
+  ``h200_host``, ``h200``; :data:`dse.cost.validation.CASES`) and every model measured there, the
+  predicted single-inference latency against the median of the ``cold=1`` runs. Reference and
+  prediction are geometric means over the measured batch sizes (ms); the error is the MAPE over
+  those rows.
+- **published** (FACTS.md section 1): per-sample embedding bytes and FC multiply-adds of the DLRM
+  RMC models, the table memory of five models, the width of MLPerf DLRM's top MLP input.
+- **nmp** (FACTS.md section 3, RecNMP, Ke et al. ISCA 2020): the hit rate of an 8 KB LRU cache
+  over one 4 M-row table under the default trace (paper 24.9%), the end-to-end latency speedup
+  of RMC1 with 8 ranks and a 128 KB RankCache (paper 4.2×), and RMC1's memory-energy saving
+  there (paper 45.8%). These are trends the model should reproduce, not measurements of our
+  machines; the paper's numbers are aggregates over production models.
+
+Errors are fractions, ``|prediction − reference| / |reference|``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from dse.errors import DseError
+
+
+@dataclass(frozen=True)
+class Check:
+    case: str
+    group: str
+    reference: float
+    prediction: float
+    unit: str
+    source: str
+    rows: int = 1
+
+    @property
+    def error(self) -> float:
+        return abs(self.prediction - self.reference) / abs(self.reference) if self.reference else abs(self.prediction)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "group": self.group,
+            "reference": self.reference,
+            "prediction": self.prediction,
+            "unit": self.unit,
+            "error": self.error,
+            "source": self.source,
+            "rows": self.rows,
+        }
+
+
+def measured_checks(measured_dir: Path | None = None) -> list[Check]:
+    """One check per (platform, model) of the shared ``cold=1`` runs."""
+    from dse.cost.validation import CASES, MEASURED_DIR, accuracy_table
+
+    folder = Path(measured_dir or MEASURED_DIR)
+    if not folder.is_dir():
+        return []
+    out = []
+    for case in CASES:
+        table = accuracy_table(case, measured_dir=folder)
+        for model, g in table.groupby("model", sort=True):
+            out.append(
+                Check(
+                    case=f"{model} on {case.platform}, {len(g)} batch sizes",
+                    group="measured",
+                    reference=float(np.exp(np.log(g["measured_s"]).mean()) * 1e3),
+                    prediction=float(np.exp(np.log(g["predicted_s"]).mean()) * 1e3),
+                    unit="ms",
+                    source=f"{case.csv} cold=1 medians (error: MAPE over the rows)",
+                    rows=int(len(g)),
+                )
+            )
+            # the MAPE, not the error of the geometric means, is what a row's error should say
+            object.__setattr__(out[-1], "_mape", float(g["ape"].mean()))
+    return out
+
+
+def published_checks() -> list[Check]:
+    """Per-sample costs and table memory quoted in FACTS.md section 1."""
+    from dse.graph import load_graph, totals
+    from dse.graph.ops import OpKind
+    from dse.graph.lower import ordered_ops
+
+    out = []
+    facts = "FACTS.md section 1"
+    refs = {"dlrm_rmc1": (81_920, 100.4e3, 4.10e9), "dlrm_rmc2": (983_040, 319.6e3, 4.10e9), "dlrm_rmc3": (25_600, 3.20e6, 2.56e9)}
+    for model, (gathered, macs, mem) in refs.items():
+        g = load_graph(model)
+        t = totals(g, 1)
+        fc_macs = sum(op.flops(1) for op in ordered_ops(g) if op.kind is OpKind.FC) / 2.0
+        out.append(Check(f"{model} embedding bytes per sample", "published", gathered, t["gathered_bytes"], "B", facts))
+        out.append(Check(f"{model} FC multiply-adds per sample", "published", macs, fc_macs, "MAC", facts))
+        out.append(Check(f"{model} table memory", "published", mem, t["table_bytes"], "B", facts))
+    for model, mem in (("wnd", 3.46e9), ("mtwnd", 3.90e9)):
+        out.append(Check(f"{model} table memory", "published", mem, totals(load_graph(model), 1)["table_bytes"], "B", facts))
+    g = load_graph("mlperf_dlrm")
+    top_in = next(op for op in ordered_ops(g) if op.name == "top.fc0").shape["k"]
+    out.append(Check("mlperf_dlrm top MLP input width", "published", 479, top_in, "", "FACTS.md section 1 (facebookresearch/dlrm)"))
+    return out
+
+
+def nmp_checks() -> list[Check]:
+    """RecNMP headline trends (cheap: a few cost-model evaluations)."""
+    from dse.commands.nmp import nmp_points
+    from dse.cost.locality import parse_locality
+    from dse.specs.hardware import load_platform
+
+    plat = load_platform("skylake_recnmp")
+    stream = parse_locality(plat.nmp.locality).stream(4_000_000)
+    hit = float(stream.hit_rate(64))  # 8 KB of 128-byte rows
+    pts = nmp_points("dlrm_rmc1", ranks=[8], cache_kb=[128.0])["points"][0]
+    src = "FACTS.md section 3 (RecNMP, Ke et al. ISCA 2020)"
+    return [
+        Check("RankCache 8 KB hit rate, one 4M-row table (default trace)", "nmp", 0.249, hit, "", src),
+        Check("dlrm_rmc1 end-to-end speedup, 8 ranks, 128 KB RankCache", "nmp", 4.2, float(pts["latency_speedup"]), "x", src),
+        Check("dlrm_rmc1 memory-energy saving, 8 ranks, 128 KB", "nmp", 0.458, float(pts["memory_energy_saving"]), "", src),
+    ]
+
+
+GROUPS: dict[str, Callable[[], list[Check]]] = {
+    "measured": measured_checks,
+    "published": published_checks,
+    "nmp": nmp_checks,
+}
+
+
+def run_validations(groups: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the validation groups (default: all) and return one dict per case."""
+    names = groups or list(GROUPS)
+    bad = [g for g in names if g not in GROUPS]
+    if bad:
+        raise DseError(f"--only: unknown group(s) {', '.join(bad)} (known: {', '.join(GROUPS)})")
+    out = []
+    for name in names:
+        for check in GROUPS[name]():
+            d = check.as_dict()
+            if hasattr(check, "_mape"):
+                d["error"] = getattr(check, "_mape")
+            out.append(d)
+    return out
