@@ -33,10 +33,15 @@ def test_pareto_mask_by_hand():
 def test_report_summary_names_the_best_configuration(sweep_dir):
     frame = pd.read_parquet(sweep_dir / "results.parquet")
     report = build_sweep_report(sweep_dir)
-    best = frame.loc[frame[frame.model == "dlrm_rmc1"]["speedup"].idxmax()]
+    rmc1 = frame[frame.model == "dlrm_rmc1"]
+    # the first row in study order within 0.5% of the best speedup
+    near = rmc1[rmc1["speedup"] >= rmc1["speedup"].max() * 0.995]
+    best = near.iloc[0]
+    assert best["speedup"] >= rmc1["speedup"].max() * 0.995
     line = next(s for s in report.summary if s.startswith("dlrm_rmc1"))
     assert f"{best['speedup']:.2f}×" in line
     assert f"memory.ranks_per_dimm={best['memory.ranks_per_dimm']}" in line
+    assert f"nmp.locality={best['nmp.locality']}" in line
     # Pareto, one heatmap per model, parallel coordinates, per-model bars
     assert figure_count(report) == 1 + 2 + 1 + 1
     assert "Top 20 configurations" in [s.title for s in report.sections][-1]

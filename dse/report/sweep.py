@@ -192,8 +192,20 @@ def parallel_figure(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
     return fig
 
 
+#: Speedups within this fraction of a model's best count as ties when naming its best configuration.
+TIE_TOLERANCE = 0.005
+
+
+def best_row(group: pd.DataFrame) -> pd.Series:
+    """The first configuration, in study order, whose speedup is within :data:`TIE_TOLERANCE` of
+    the best. Study order lists axis values as written (usually smallest first), so among
+    configurations that perform alike this names the smallest, not an arbitrary one."""
+    top = group["speedup"].max()
+    return group[group["speedup"] >= top * (1.0 - TIE_TOLERANCE)].iloc[0]
+
+
 def model_figure(frame: pd.DataFrame) -> go.Figure:
-    best = frame.loc[frame.groupby("model")["speedup"].idxmax()].sort_values("model")
+    best = pd.DataFrame([best_row(group) for _, group in frame.groupby("model", sort=True)])
     base_col = next((c for c in frame.columns if c.startswith("baseline_")), None)
     fig = go.Figure()
     if base_col == "baseline_max_qps":
@@ -237,11 +249,12 @@ def build_sweep_report(results_dir: Path | str, x: str | None = None, y: str | N
         f"{len(frame) - len(good)} without a feasible operating point.",
     ]
     for model, group in good.groupby("model", sort=True):
-        row = group.loc[group["speedup"].idxmax()]
+        row = best_row(group)
         q = row.get("threshold")
         q_text = "no offload" if q is None or pd.isna(q) else f"Q={int(q)}"
         summary.append(
-            f"{model}: best {row['speedup']:.2f}× over the baseline at {_label(row, axes)} — "
+            f"{model}: {row['speedup']:.2f}× over the baseline (best within {TIE_TOLERANCE:.1%}, smallest such "
+            f"configuration) at {_label(row, axes)} — "
             f"{row['max_qps']:.4g} QPS with p95 {row.get('p95_ms', float('nan')):.3g} ms at b={row.get('batch')}, {q_text}."
         )
 
