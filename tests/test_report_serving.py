@@ -41,3 +41,17 @@ def test_capacity_report_renders_in_chromium(tmp_path):
     check = check_report(out, tmp_path / "capacity_report.png")
     assert check.console_errors == [] and check.page_errors == []
     assert check.figures == 1 and check.rendered_figures == 1
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_optimize_report_renders_in_chromium(tmp_path):
+    out = tmp_path / "optimize.html"
+    result = CliRunner().invoke(app, ["optimize", "wnd", "skylake", "--accel", "gtx1080ti", "--sla-ms", "15",
+                                      "--batches", "64,128", "--thresholds", "192,256", "--html", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    chosen = json.loads(result.stdout)
+    html = out.read_text()
+    assert f"DeepRecSched chose b={chosen['batch']}" in html
+    check = check_report(out, tmp_path / "optimize_report.png")
+    assert check.console_errors == [] and check.page_errors == []
+    assert check.figures == 2 and check.rendered_figures == 2

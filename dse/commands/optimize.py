@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
         colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report: latency against load, (b, Q) heatmap."),
     ) -> None:
         """DeepRecSched: the per-core batch size b and offload threshold Q that maximise the
         throughput whose p95 latency meets --sla-ms (hill climbing, grid reference, static baseline,
@@ -78,10 +79,41 @@ def register(app: typer.Typer) -> None:
                 f"{_ms(res.p95_s)} (b={res.batch}, Q={_q(res.threshold)}, at vanishing load)",
                 err=True,
             )
+        if html is not None:
+            typer.echo(f"report: {_write_report(res, model, hw, accel, sizes, server_costs, queries, seed, html)}", err=True)
         if as_json:
             print_json(res.as_json())
             return
         typer.echo(_text(res, model, hw, accel, sla_ms))
+
+
+def _write_report(res, model: str, hw: str, accel: str | None, sizes: str, costs, queries: int, seed: int, path: Path) -> Path:  # noqa: ANN001
+    """The serving report of the chosen policy, with the (b, Q) grid the optimiser evaluated."""
+    import pandas as pd
+
+    from dse.cost import service_curve
+    from dse.graph import load_graph
+    from dse.report.html import write_report
+    from dse.report.serving import build_capacity_report, load_curve
+    from dse.serve.api import PointEvaluator
+    from dse.serve.policy import Policy
+    from dse.specs.hardware import load_platform
+
+    graph = load_graph(model)
+    cpu_curve = service_curve(graph, load_platform(hw), engines=res.workers)
+    accel_curve = service_curve(graph, load_platform(accel), engines=1) if accel else None
+    policy = Policy(res.batch, res.threshold, res.workers, 1 if accel else 0, costs)
+    evaluator = PointEvaluator(policy, cpu_curve, accel_curve, sizes, res.method, queries, seed)
+    grid = pd.DataFrame([{"batch": b, "threshold": q, "max_qps": v} for (b, q), v in res.table.items()])
+    extra = [f"DeepRecSched chose b={res.batch}, Q={_q(res.threshold)}; static baseline (b={res.baseline_batch}) "
+             f"{res.baseline_qps:.4g} queries/s" + (f", gain {res.gain:.2f}×." if res.gain is not None else ".")]
+    report = build_capacity_report(
+        f"dse optimize report: {model} on {hw}" + (f" + {accel}" if accel else ""),
+        f"p95 SLA {res.sla_s * 1e3:g} ms, {res.workers} CPU engines, sizes {res.sizes}, {res.method}",
+        load_curve(evaluator, evaluator.saturation_qps()), res.sla_s, res.max_qps if res.feasible else 0.0, res.p95_s,
+        grid=grid, chosen=(res.batch, res.threshold), summary_extra=extra,
+    )
+    return write_report(report, path)
 
 
 def _text(res, model: str, hw: str, accel: str | None, sla_ms: float) -> str:  # noqa: ANN001
