@@ -75,6 +75,23 @@ def test_timing_changes_move_the_derived_numbers():
     )
 
 
+def test_write_read_round_trip_is_derived_from_jedec_timing():
+    # JEDEC JESD79-4 / Ramulator DDR4-2400: write -> read idles tWTR_S (3) + CL (16) clocks on the
+    # data bus, read -> write 2 clocks (tRTW = RL + BL/2 - WL + 2)
+    assert dram.write_read_round_trip_clocks(DDR4) == 3 + 16 + 2
+    assert dram.write_read_round_trip_clocks(MemorySpec(timing=DramTiming(CL=18, tRCD=18, tRP=18))) == 23
+
+
+def test_nmp_instruction_rate_comes_from_the_interface():
+    # RecNMP: a 79-bit NMP-Inst sized to the 84-pin C/A + DQ interface -> one per command clock
+    from dse.specs.memory import NmpSpec
+
+    assert NmpSpec().instructions_per_clock == 1
+    assert NmpSpec(interface_pins=168).instructions_per_clock == 2
+    with pytest.raises(ValueError, match="cannot carry one 79-bit instruction"):
+        NmpSpec(interface_pins=64)
+
+
 def test_energy_per_command_from_currents():
     # Micron TN-40-07: E_ACT = VDD (IDD0 tRC - IDD3N tRAS - IDD2N (tRC - tRAS)) per device
     t, p = DDR4.timing, DDR4.power

@@ -1,8 +1,10 @@
 """RecNMP as a platform (hwspecs/skylake_recnmp.yaml) through the normal cost-model path, and the
 ``dse nmp`` command.
 
-Reference: Ke et al., RecNMP, ISCA 2020 (FACTS.md section 3): 4.2x end-to-end throughput for
-embedding-dominated recommendation inference on an 18-core Skylake with 4 channels of DDR4-2400;
+Reference: Ke et al., RecNMP, ISCA 2020 (abstract; FACTS.md section 3): "4.2x throughput
+improvement" for recommendation inference under heavy co-location on an 18-core Skylake with 4
+channels of DDR4-2400 (here: the ratio of one engine's inference times at batch 256 with 18
+engines busy, which is the throughput ratio at equal engines and batch);
 HPCA 2020 (Gupta et al., FACTS.md section 3): RMC1 and RMC2 are dominated by SparseLengthsSum,
 RMC3 by fully connected layers, so RMC3 must gain little.
 """
@@ -38,17 +40,39 @@ def _throughput_gain(model: str) -> float:
     return float(t_host / t_near)
 
 
-def test_end_to_end_gain_rmc1_near_4_2x():
-    # paper: 4.2x throughput; RMC1 (embedding-dominated) within +-35% (2.7x-5.7x)
-    assert 4.2 * 0.65 <= _throughput_gain("dlrm_rmc1") <= 4.2 * 1.35
+@pytest.mark.parametrize("model", ["dlrm_rmc1", "dlrm_rmc2"])
+def test_end_to_end_gain_of_embedding_heavy_models_in_the_range_of_4_2x(model):
+    # paper (abstract): "RecNMP offers 4.2x throughput improvement"; the embedding-dominated RMC1 and
+    # RMC2 each within +-35% of it (2.7x-5.7x)
+    assert 4.2 * 0.65 <= _throughput_gain(model) <= 4.2 * 1.35
 
 
-def test_end_to_end_gain_rmc2_at_least_the_published_range():
-    # RMC2 spends ~97% of its host time in SparseLengthsSum in our CPU model (32 tables x 120
-    # lookups of 256 B rows), so Amdahl allows far more than 4.2x; the model gives about 10x.
-    # Checked: at least the lower edge of the published range (4.2x - 35%), at most 15x.
-    gain = _throughput_gain("dlrm_rmc2")
-    assert 4.2 * 0.65 <= gain <= 15.0
+def test_end_to_end_gain_follows_from_the_host_sls_share():
+    # for the right reasons: 4.2x end-to-end with ~9x on SparseLengthsSum needs SLS to take
+    # 1/((1 - 1/4.2) / (1 - 1/9)) ~ 85% of the host's time (Amdahl). On the paper's host the
+    # embedding-heavy models spend 70-95% of their time in embedding_bag; RMC3 under 10%.
+    host = load_platform("skylake_recnmp", ["kind=cpu", "nmp.enabled=false"])
+    share = {}
+    for model in ("dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3"):
+        by_kind = predict_latency(load_graph(model), host, BATCH, ENGINES).time_by_kind()
+        share[model] = by_kind["embedding_bag"] / sum(by_kind.values())
+    assert 0.7 <= share["dlrm_rmc1"] <= 0.95 and 0.7 <= share["dlrm_rmc2"] <= 0.95, share
+    assert share["dlrm_rmc3"] < 0.1, share
+
+
+def test_host_gathers_use_the_same_dram_derivation_as_the_sls_baseline():
+    # on the NMP platform and its host-only baseline a random row costs one activate and k bursts
+    # of the memory: section's channels (dse.cost.dram.channel_random_read), like host_sls_time
+    from dse.cost import dram
+    from dse.cost.gather import dram_row_time
+    from dse.graph import ordered_ops
+
+    host = load_platform("skylake_recnmp", ["kind=cpu", "nmp.enabled=false"])
+    for model in ("dlrm_rmc1", "dlrm_rmc2"):
+        op = next(o for o in ordered_ops(load_graph(model)) if o.kind.value == "embedding_bag")
+        rate = host.memory.channels * dram.channel_random_read(host.memory, op.row_bytes).lookups_per_s
+        per_row = dram_row_time(op, host, np.array([1e6]), ENGINES)[0]
+        assert per_row == pytest.approx(ENGINES / rate)
 
 
 def test_fc_heavy_rmc3_gains_little():
@@ -61,13 +85,15 @@ def test_fc_heavy_rmc3_gains_little():
 def test_predict_with_set_goes_through_the_normal_path():
     # dse predict MODEL skylake_recnmp --set memory.ranks_per_dimm=2 ... : overrides are ordinary
     # platform overrides; fewer ranks per DIMM means fewer ranks in parallel, so slower SLS
-    graph = load_graph("dlrm_rmc1")
+    # (RMC2: its 4 ranks per channel are rank-bound; RMC1's 128 B rows are channel-bound already
+    # at 4 ranks, so it gains nothing from the fifth to eighth rank)
+    graph = load_graph("dlrm_rmc2")
     two = load_platform("skylake_recnmp", ["memory.ranks_per_dimm=2"])
     one = load_platform("skylake_recnmp", ["memory.ranks_per_dimm=1"])
     assert two.sources["memory.ranks_per_dimm"].startswith("override")
     t2 = predict_latency(graph, two, BATCH, ENGINES).time_by_kind()["embedding_bag"]
     t1 = predict_latency(graph, one, BATCH, ENGINES).time_by_kind()["embedding_bag"]
-    assert t1 > 1.1 * t2  # (RMC1 at 8 ranks is partly channel-bound, so less than 2x)
+    assert t1 > 1.3 * t2  # less than 2x: at 8 ranks the channel binds
 
 
 def test_nmp_platform_runs_only_pooled_lookups_in_memory():

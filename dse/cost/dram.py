@@ -137,6 +137,22 @@ def channel_random_read(memory: MemorySpec, row_bytes: float, ranks: int | None 
     return AccessRate(rate * rf, float(row_bytes), k, bound, limits, rf)
 
 
+#: Idle data-bus clocks when a read is followed by a write: JEDEC DDR4 read-to-write command
+#: spacing tRTW = RL + BL/2 - WL + 2 puts the write burst 2 clocks after the read burst ends.
+READ_TO_WRITE_IDLE = 2
+
+
+def write_read_round_trip_clocks(memory: MemorySpec) -> int:
+    """Idle data-bus clocks of one write -> read -> write round trip on a channel.
+
+    Write -> read (same rank): the read command waits tWTR_S after the end of the write burst and
+    its data appears CL later, so the bus idles tWTR_S + CL; read -> write idles
+    :data:`READ_TO_WRITE_IDLE`. DDR4-2400: 3 + 16 + 2 = 21 clocks. RecNMP pays it when the host
+    switches from sending NMP instructions (writes on the bus) to reading partial sums back."""
+    t = memory.timing
+    return t.tWTR_S + t.CL + READ_TO_WRITE_IDLE
+
+
 def channel_peak_bandwidth(memory: MemorySpec) -> float:
     """Peak data-bus bandwidth of one channel (bytes/s)."""
     return memory.channel_peak_bandwidth

@@ -56,13 +56,28 @@ def memory_parallelism(platform: Platform, rows: ArrayLike) -> np.ndarray:
 
 
 def dram_row_time(op: Op, platform: Platform, rows: ArrayLike, engines: int = 1) -> np.ndarray:
-    """Seconds per row fetched from DRAM at random, for a call of ``rows`` rows."""
+    """Seconds per row fetched from DRAM at random, for a call of ``rows`` rows.
+
+    The bandwidth term is the engine's share of the socket's random-fetch bandwidth, each line a
+    random fetch. On a platform that describes its DDR channels for near-memory processing (an
+    ``nmp:`` section with a ``memory:`` topology: the RecNMP platform and its host-only
+    baseline) the share is instead that of the channels' derived random-row rate
+    (:func:`dse.cost.dram.channel_random_read`): the lines of one row lie in one DRAM page, so a
+    row costs one activate and k bursts rather than k activates — the same derivation as the
+    RecNMP model's host baseline (:func:`dse.cost.nmp.host_sls_time`)."""
     d = platform.dram
     lines = lines_per_row(op, platform)
     # every line of a random row is a miss that holds a fill buffer for a whole latency (the
     # adjacent-line prefetcher's help is folded into the fitted parallelism)
     latency_bound = lines * d.latency_ns * 1e-9 / memory_parallelism(platform, rows)
-    bandwidth_bound = lines * d.line_bytes / dram_random_bandwidth(platform, engines)
+    memory = getattr(platform, "memory", None)
+    if memory is not None and getattr(platform, "nmp", None) is not None and op.row_bytes > 0:
+        from dse.cost.dram import channel_random_read
+
+        rows_per_s = memory.channels * channel_random_read(memory, op.row_bytes).lookups_per_s
+        bandwidth_bound = engines_per_socket(platform, engines) / rows_per_s
+    else:
+        bandwidth_bound = lines * d.line_bytes / dram_random_bandwidth(platform, engines)
     return np.maximum(latency_bound, bandwidth_bound)
 
 
@@ -84,9 +99,15 @@ def random_row_time(
     tlb = g.tlb_miss_ns * 1e-9 * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
     fractions = level_fractions(np.full_like(np.asarray(rows, dtype=float), competing), platform, engines)
     fractions = host_cache_fractions(op, platform, engines, competing, fractions)  # skewed indices (NMP specs)
-    t = tlb + fractions[-1] * dram_row_time(op, platform, rows, engines)
-    for frac, level in zip(fractions[:-1], platform.caches):
-        t = t + frac * lines * level.line_ns * 1e-9
+    dram = dram_row_time(op, platform, rows, engines)
+    t = tlb + fractions[-1] * dram
+    # a hit is never slower than the level behind it: fitted line times of neighbouring levels
+    # can cross where the data barely constrain them, and a crossing would make a larger cache
+    # share (fewer co-located engines) slow a lookup down
+    behind = dram
+    for frac, level in reversed(list(zip(fractions[:-1], platform.caches))):
+        behind = np.minimum(lines * level.line_ns * 1e-9, behind)
+        t = t + frac * behind
     return t
 
 

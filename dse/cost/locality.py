@@ -185,9 +185,11 @@ class PopularityStream(Stream):
             in_batch = -np.expm1(-lam)  # P(K >= 1): distinct rows of the batch
             admit = np.ones_like(p)  # a row requested in the last T requests is cached
         else:
-            reuse = lam * gammainc(t - 1, lam) - gammainc(t, lam)  # E[(K-1)·1{K>=t}]
-            in_batch = gammainc(t, lam)  # P(K >= t): rows the batch admits
-            admit = gammainc(t - 1, lam)  # P(K >= t | requested in the last T requests)
+            at_least_t_1 = poisson_at_least(t - 1, lam)
+            at_least_t = poisson_at_least(t, lam)
+            reuse = lam * at_least_t_1 - at_least_t  # E[(K-1)·1{K>=t}]
+            in_batch = at_least_t  # P(K >= t): rows the batch admits
+            admit = at_least_t_1  # P(K >= t | requested in the last T requests)
         reuse = np.maximum(reuse, 0.0)
         admitted_rows = float(np.sum(self.counts * in_batch))
         if admitted_rows <= capacity:
@@ -211,7 +213,7 @@ class PopularityStream(Stream):
         if threshold <= 1:
             return self
         lam = self.probs * float(batch_requests)
-        share = gammainc(threshold - 1, lam)  # P(Poisson(lam) >= threshold - 1)
+        share = poisson_at_least(threshold - 1, lam)  # P(Poisson(lam) >= threshold - 1)
         return PopularityStream(self.counts, self.probs, share)
 
 
@@ -271,6 +273,17 @@ class StackDistanceStream(Stream):
 
     def max_distinct(self) -> float:
         return self.rows
+
+
+def poisson_at_least(t: int, lam: np.ndarray) -> np.ndarray:
+    """P(K >= t) for K ~ Poisson(lam): the regularised lower incomplete gamma P(t, lam) (1 for
+    t <= 0)."""
+    lam = np.asarray(lam, dtype=float)
+    if t <= 0:
+        return np.ones_like(lam)
+    if t == 1:
+        return -np.expm1(-lam)
+    return gammainc(t, lam)
 
 
 def _reuse(lam: np.ndarray) -> np.ndarray:

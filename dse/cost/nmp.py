@@ -22,7 +22,9 @@ RankCache hit rate h (:func:`rank_cache_hit_rate`)
 Resources, for one operator alone
     t_rank = L·(1-h) / R_g / r_rank / η_miss          r_rank: :func:`dse.cost.dram.rank_random_read`
     t_pool = L / R_g · ceil(row_bytes / (4·lanes)) / f_nmp / η
-    t_bus  = (L/per_packet · tBL + returns · (k·tBL + tRTRS)) · tCK / channels spanned
+    t_bus  = (L/ipc + returns · (k·tBL + tRTRS) + returns/psum_tags · t_turn) · tCK / channels spanned
+             ipc = interface_pins // instruction_bits NMP-Insts per command clock (84 // 79 = 1);
+             t_turn = write -> read -> write round trip (:func:`dse.cost.dram.write_read_round_trip_clocks`)
     t_host = L · host_seconds_per_lookup               (the core writes one instruction per lookup)
     η = μ / E[max of R_g Poisson(μ)]: rank balance over ``psum_tags`` poolings, or the whole
     operator with table-aware scheduling.
@@ -36,10 +38,12 @@ Host baseline on the same memory system (conventional channels; CPU caches hit w
 from the same locality model, steady state because the CPU caches keep every table's hot rows)
     t_host_sls = (tRCD + CL + k·tBL)·tCK + E · L·(1-h_cpu) / (N_ch · r_channel)
 
-with r_channel from :func:`dse.cost.dram.channel_random_read`. The SLS speedup is
-t_host_sls / t_nmp (memory system only: ``host_seconds_per_lookup`` = 0). Memory energy per
-operator counts activates, read bursts, I/O (channel or on-DIMM), RankCache accesses, pooling
-adds and the ranks' background power over the operator's share of time.
+with r_channel from :func:`dse.cost.dram.channel_random_read` (the cost model's host gathers on
+an NMP platform use the same rate, dse/cost/gather.py). The SLS speedup is t_host_sls / t_nmp
+(memory system only: ``host_seconds_per_lookup`` = 0), the paper's "memory latency speedup".
+:func:`nmp_gather_times` evaluates the timing for a whole array of batch sizes at once.
+Memory energy per operator counts activates, read bursts, I/O (channel or on-DIMM), RankCache
+accesses, pooling adds and the ranks' background power over the operator's share of time.
 """
 
 from __future__ import annotations
@@ -195,6 +199,62 @@ def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Lay
     return _rank_cache_hit(nmp.locality, _table_rows(op), capacity, lookups, threshold, persists)
 
 
+#: Names of the resources that can bind an NMP operator, in the order ties are broken.
+NMP_RESOURCES = ("host packets", "rank DRAM", "rank pooling", "channel bus")
+
+
+def _nmp_work(
+    op: Op, memory: MemorySpec, nmp: NmpSpec, b: np.ndarray, engines: int, host_seconds_per_lookup: float
+) -> tuple[Layout, np.ndarray, dict[str, np.ndarray], float, float]:
+    """The RecNMP timing of ``op`` over an array of batch sizes ``b`` (all > 0): the layout, the
+    RankCache hit rate per batch, each resource's seconds per operator (already in the wave, see
+    :func:`nmp_sls_time`), the fixed latency and the profiling overhead factor."""
+    t = memory.timing
+    tck = t.tCK_ns * 1e-9
+    k = dram.bursts_per_row(memory, op.row_bytes)
+    lay = layout(op, memory, nmp, engines)
+    g = lay.group_ranks
+    lookups = b * op.rows_per_item
+
+    # hit rates come from the memoised scalar model (one per distinct batch size)
+    hit = np.array([_rank_cache(op, memory, nmp, float(x), lay) for x in b])
+    misses = lookups * (1.0 - hit)
+
+    # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
+    # per table (then the whole operator is the balancing window)
+    window = lookups if nmp.table_aware_scheduling else np.minimum(lookups, nmp.psum_tags * op.rows_per_item)
+    eta_dram = np.array([balance_efficiency(float(w), g) for w in window * (1.0 - hit)])
+    eta_pool = np.array([balance_efficiency(float(w), g) for w in window])
+
+    # one operator alone on its ranks ...
+    rank = dram.rank_random_read(memory, op.row_bytes)
+    t_rank = (misses / g) / rank.lookups_per_s / eta_dram
+    f_nmp = nmp.clock_mhz * 1e6
+    cycles_per_row = math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes))
+    t_pool = (lookups / g) * cycles_per_row / f_nmp / eta_pool
+    # the channel: one NMP-Inst per command clock over C/A + DQ, partial sums read back (k bursts
+    # and a rank switch each), and a write -> read -> write turnaround every psum_tags poolings
+    # (a DIMM holds that many partial sums, so the host must read them back at least that often)
+    returns = b * lay.returns_per_pooling
+    instruction_clocks = lookups / nmp.instructions_per_clock
+    return_clocks = returns * (k * t.tBL + t.tRTRS)
+    turnaround_clocks = returns / nmp.psum_tags * dram.write_read_round_trip_clocks(memory)
+    t_bus = (instruction_clocks + return_clocks + turnaround_clocks) * lay.channel_share * tck
+
+    # ... and with the operators in flight: an engine's wave of sls_in_flight operators ends when
+    # the busiest group / channel is done; each operator is charged its share of the wave
+    per_op = 1.0 / nmp.sls_in_flight
+    work = {
+        "host packets": lookups * host_seconds_per_lookup,
+        "rank DRAM": lay.group_load * t_rank * per_op,
+        "rank pooling": lay.group_load * t_pool * per_op,
+        "channel bus": lay.channel_load * t_bus * per_op,
+    }
+    overhead = nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0
+    latency = (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp
+    return lay, hit, work, latency, overhead
+
+
 def nmp_sls_time(
     op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1, host_seconds_per_lookup: float = 0.0
 ) -> SlsTime:
@@ -206,49 +266,17 @@ def nmp_sls_time(
     _check_op(op)
     nmp.check_against(memory)
     b = float(batch)
-    if b <= 0:
+    if not b > 0:
         raise DseError(f"batch: {batch} must be positive")
     engines = max(1, int(engines))
-    t = memory.timing
-    tck = t.tCK_ns * 1e-9
     k = dram.bursts_per_row(memory, op.row_bytes)
-    lay = layout(op, memory, nmp, engines)
-    g = lay.group_ranks
+    lay, hits, arrays, latency, overhead = _nmp_work(op, memory, nmp, np.array([b]), engines, host_seconds_per_lookup)
+    hit = float(hits[0])
+    work = {name: float(arrays[name][0]) for name in NMP_RESOURCES}
     lookups = b * op.rows_per_item
-
-    hit = _rank_cache(op, memory, nmp, b, lay)
     misses = lookups * (1.0 - hit)
-
-    # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
-    # per table (then the whole operator is the balancing window)
-    window = lookups if nmp.table_aware_scheduling else min(lookups, nmp.psum_tags * op.rows_per_item)
-    eta_dram = balance_efficiency(window * (1.0 - hit), g)
-    eta_pool = balance_efficiency(window, g)
-
-    # one operator alone on its ranks ...
-    rank = dram.rank_random_read(memory, op.row_bytes)
-    t_rank = (misses / g) / rank.lookups_per_s / eta_dram
-    f_nmp = nmp.clock_mhz * 1e6
-    cycles_per_row = math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes))
-    t_pool = (lookups / g) * cycles_per_row / f_nmp / eta_pool
     returns = b * lay.returns_per_pooling
-    packets = lookups / nmp.instructions_per_packet
-    t_bus = (packets * t.tBL + returns * (k * t.tBL + t.tRTRS)) * lay.channel_share * tck
-    t_cmd = (packets + returns * k) * lay.channel_share * tck
-
-    # ... and with the operators in flight: an engine's wave of sls_in_flight operators ends when
-    # the busiest group / channel is done; each operator is charged its share of the wave
-    per_op = 1.0 / nmp.sls_in_flight
-    work = {
-        "host packets": lookups * host_seconds_per_lookup,
-        "rank DRAM": lay.group_load * t_rank * per_op,
-        "rank pooling": lay.group_load * t_pool * per_op,
-        "channel bus": lay.channel_load * t_bus * per_op,
-        "channel commands": lay.channel_load * t_cmd * per_op,
-    }
     bound = max(work, key=work.__getitem__)
-    overhead = nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0
-    latency = (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp
     busy = work[bound] * (1.0 + overhead)
     seconds = latency + busy
     terms = dict(work)
@@ -419,9 +447,7 @@ def nmp_gather_time(
     )
     out = _NMP_TIMES.get(key)
     if out is None:
-        out = np.array(
-            [nmp_sls_time(op, memory, nmp, float(x), engines, host_seconds_per_lookup).seconds for x in b.reshape(-1)]
-        )
+        out = nmp_gather_times(op, memory, nmp, b.reshape(-1), engines, host_seconds_per_lookup)
         if len(_NMP_TIMES) > 4096:
             _NMP_TIMES.clear()
         _NMP_TIMES[key] = out
@@ -429,6 +455,28 @@ def nmp_gather_time(
 
 
 _NMP_TIMES: dict[tuple, np.ndarray] = {}
+
+
+def nmp_gather_times(
+    op: Op,
+    memory: MemorySpec,
+    nmp: NmpSpec,
+    batches: np.ndarray,
+    engines: int = 1,
+    host_seconds_per_lookup: float = 0.0,
+) -> np.ndarray:
+    """Seconds of ``op`` on RecNMP DIMMs at every batch size of the 1-D array ``batches``: the
+    same model as :func:`nmp_sls_time`, evaluated for the whole array at once (no energy)."""
+    _check_op(op)
+    nmp.check_against(memory)
+    b = np.asarray(batches, dtype=float).reshape(-1)
+    if b.size == 0:
+        return b
+    if not np.all(b > 0):
+        raise DseError("batch sizes must be positive")
+    _, _, work, latency, overhead = _nmp_work(op, memory, nmp, b, max(1, int(engines)), host_seconds_per_lookup)
+    busy = np.max(np.stack([work[name] for name in NMP_RESOURCES]), axis=0)
+    return latency + busy * (1.0 + overhead)
 
 
 def offloads(op: Op) -> bool:

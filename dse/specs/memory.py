@@ -51,6 +51,9 @@ class DramTiming(_Strict):
     burst_length: PositiveInt = 8
     #: Rank-to-rank switch bubble on the shared data bus (Ramulator DDR4 nRTRS = 2).
     tRTRS: NonNegativeInt = 2
+    #: Write-to-read delay, different bank group, from the end of the write burst to the read
+    #: command (Ramulator DDR4 nWTRS = 3; JEDEC JESD79-4: max(2 nCK, 2.5 ns) = 3 clocks at 2400).
+    tWTR_S: PositiveInt = 3
     #: Refresh interval and refresh cycle time (JEDEC: 7.8 µs; 350 ns for 8 Gb) in clocks.
     tREFI: PositiveInt = 9360
     tRFC: PositiveInt = 420
@@ -190,8 +193,10 @@ class NmpSpec(_Strict):
     - ``pipeline_depth``: cycles through decode -> read -> pool (latency only).
     - ``instruction_bits``: one compressed NMP instruction (DDR command, vector size, DRAM address,
       locality bit, psum tag) replaces an ACT/RD/PRE sequence; 79 bits *(secondary)*.
-    - ``packet_bytes``: instructions travel to the DIMM packed in write bursts of this size
-      (one DDR4 burst, 64 B).
+    - ``interface_pins``: the C/A and DQ pins an instruction is sent over together, one command
+      clock per transfer (C/A runs at one transfer per clock): the paper sizes NMP-Inst to the
+      standard 84-pin C/A + DQ interface *(secondary)*, so ``interface_pins // instruction_bits``
+      = 1 instruction per clock per channel.
     - ``psum_tags``: partial sums a rank can hold in flight (4-bit tag -> 16); bounds how far ranks
       can run ahead of each other without table-aware scheduling.
     - ``rank_cache_kb``: RankCache per rank (paper: 128 KB recommended; 8 KB gave 24.9% hits).
@@ -218,7 +223,7 @@ class NmpSpec(_Strict):
     adder_lanes: PositiveInt = 16
     pipeline_depth: PositiveInt = 8
     instruction_bits: PositiveInt = 79
-    packet_bytes: PositiveInt = 64
+    interface_pins: PositiveInt = 84
     psum_tags: PositiveInt = 16
     rank_cache_kb: NonNegativeFloat = 128.0
     hot_entry_profiling: bool = True
@@ -252,17 +257,18 @@ class NmpSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _packet_holds_an_instruction(self) -> "NmpSpec":
-        if self.packet_bytes * 8 < self.instruction_bits:
+    def _interface_carries_an_instruction(self) -> "NmpSpec":
+        if self.interface_pins < self.instruction_bits:
             raise ValueError(
-                f"packet_bytes ({self.packet_bytes} B) cannot hold one {self.instruction_bits}-bit instruction"
+                f"interface_pins ({self.interface_pins}) cannot carry one {self.instruction_bits}-bit "
+                "instruction per clock"
             )
         return self
 
     @property
-    def instructions_per_packet(self) -> int:
-        """NMP instructions packed into one packet."""
-        return (self.packet_bytes * 8) // self.instruction_bits
+    def instructions_per_clock(self) -> int:
+        """NMP instructions one channel carries per command clock (C/A + DQ transfer)."""
+        return self.interface_pins // self.instruction_bits
 
     @property
     def rank_cache_bytes(self) -> float:
@@ -273,11 +279,7 @@ class NmpSpec(_Strict):
         dimm_bytes = memory.dimm_capacity_gb * 1e9
         if self.rank_cache_bytes * memory.ranks_per_dimm > dimm_bytes:
             raise DseError(
-                f"{where}.rank_cache_kb: {self.rank_cache_kb:g} KB per rank × {memory.ranks_per_dimm} ranks "
+                f"{where}.rank_cache_kb: {self.rank_cache_kb:g} KB per rank × {memory.ranks_per_dimm} "
+                f"rank{'s' if memory.ranks_per_dimm != 1 else ''} "
                 f"is larger than the {memory.dimm_capacity_gb:g} GB DIMM"
-            )
-        if memory.burst_bytes != self.packet_bytes:
-            raise DseError(
-                f"{where}.packet_bytes: {self.packet_bytes} B must equal one burst of the memory "
-                f"system ({memory.burst_bytes} B = bus width × burst length)"
             )
