@@ -1,6 +1,7 @@
 """DeepRecSched speed and results: optimised (model, configuration) points per second.
 
     python benchmarks/bench_optimize.py [--study studies/nmp.yaml] [--points 300] [--skip-table]
+                                        [--sizes lognormal:5.1,0.2 | heavytail]
 
 Two parts, both with ``method="analytic"`` on one core:
 
@@ -29,14 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "dien"]
 
 
-def table(level: float = 1.5) -> None:
+def table(level: float = 1.5, sizes: str = "lognormal:5.1,0.2") -> None:
     from dse.graph import load_graph
     from dse.sched.deeprecsched import DEFAULT_BATCHES, build_curves, optimize
     from dse.specs.hardware import load_platform
 
     cpu, gpu = load_platform("skylake"), load_platform("gtx1080ti")
     n = cpu.compute.engine_slots
-    print(f"DeepRecSched on skylake ({n} engines), SLA = {level} x t_cpu(167 items); analytic")
+    print(f"DeepRecSched on skylake ({n} engines), SLA = {level} x t_cpu(167 items), sizes {sizes}; analytic")
     print(f"{'model':10s} {'SLA ms':>7s} {'b':>4s} {'QPS':>9s} {'gain':>5s} {'gap':>5s} | "
           f"{'b':>4s} {'Q':>4s} {'QPS+GPU':>9s} {'xGPU':>5s} {'gap':>5s} {'QPS/W':>6s} | ms/call")
     for model in MODELS:
@@ -44,9 +45,9 @@ def table(level: float = 1.5) -> None:
         curves = build_curves(g, cpu, gpu, n, [*DEFAULT_BATCHES, 32], 1024)
         sla = level * float(curves.cpu(np.array([167.0]))[0])
         t0 = time.perf_counter()
-        r0 = optimize(g, cpu, None, sla_s=sla, workers=n)
+        r0 = optimize(g, cpu, None, sizes=sizes, sla_s=sla, workers=n)
         t1 = time.perf_counter()
-        r1 = optimize(g, cpu, gpu, sla_s=sla, workers=n, curves=curves)
+        r1 = optimize(g, cpu, gpu, sizes=sizes, sla_s=sla, workers=n, curves=curves)
         t2 = time.perf_counter()
         print(
             f"{model:10s} {sla * 1e3:7.2f} {r0.batch:4d} {r0.max_qps:9.0f} {r0.gain or math.nan:5.2f} {r0.gap:5.3f} | "
@@ -100,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", default=str(ROOT / "studies" / "nmp.yaml"))
     parser.add_argument("--points", type=int, default=300, help="configurations for the sweep rate")
     parser.add_argument("--skip-table", action="store_true", help="only the sweep rate")
+    parser.add_argument("--sizes", default="lognormal:5.1,0.2", help="query sizes of the table (heavytail: the findings' setting)")
     args = parser.parse_args(argv)
     if not args.skip_table:
-        table()
+        table(sizes=args.sizes)
         print()
     sweep_rate(args.study, args.points)
     return 0

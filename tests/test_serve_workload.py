@@ -122,3 +122,21 @@ def test_trace_replay(tmp_path):
         load_trace(bad)
     with pytest.raises(DseError, match="cannot read"):
         load_trace(tmp_path / "none.csv")
+
+
+def test_named_heavytail_spec():
+    """``heavytail`` (docs/serving.md): lognormal(4.65, 1.0), the public default's mean, a long tail."""
+    d = parse_sizes("heavytail")
+    assert (d.kind, d.params, d.spec) == ("lognormal", (4.65, 1.0), "heavytail")
+    assert parse_sizes(" HeavyTail ").params == d.params
+    p = d.pmf()
+    sizes = np.arange(p.size)
+    assert d.mean() == pytest.approx(parse_sizes("lognormal:5.1,0.2").mean(), rel=0.01)
+    cdf = np.cumsum(p)
+    assert int(np.searchsorted(cdf, 0.5)) == 105 and int(np.searchsorted(cdf, 0.9)) == 377
+    assert p[1024] == pytest.approx(0.0113, abs=5e-4)
+    big = sizes >= 256
+    assert p[big].sum() == pytest.approx(0.186, abs=0.002)
+    assert (sizes * p)[big].sum() / d.mean() == pytest.approx(0.53, abs=0.01)
+    with pytest.raises(DseError, match="heavytail"):
+        parse_sizes("heavy")

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
         accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
         workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
-        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH"),
+        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
         batches: str = typer.Option(",".join(map(str, DEFAULT_BATCHES)), "--batches", help="Batch sizes b to walk, in order."),
         thresholds: str = typer.Option(",".join(map(str, DEFAULT_THRESHOLDS)), "--thresholds", help="Offload thresholds Q to walk, in order."),
         method: str = typer.Option("analytic", "--method", help="analytic (fast) or des (simulation per load point)."),

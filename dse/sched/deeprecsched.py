@@ -18,8 +18,9 @@ The exhaustive **grid** over every ``(b, Q)`` of the lists (Q = off included) is
 the climber's points, and with ``method="analytic"`` many policies are solved in one vectorised
 search (:mod:`dse.sched.fastcap`).
 
-**Baseline**: the static policy of the public DeepRecSys scripts (``sub_task_batch_size=64``,
-no offload): ``gain = max_qps / baseline_qps``.
+**Baseline**: the static policy of the public DeepRecInfra run without the scheduler
+(``run_DeepRecInfra.sh``: ``sub_task_batch_size=32``, no offload; ``run_Scheduler.sh`` uses 64):
+``gain = max_qps / baseline_qps``.
 
 **Unreachable SLA**: when no ``(b, Q)`` meets the SLA at any load, the result is ``feasible =
 False``, ``max_qps = 0``, and ``batch``, ``threshold``, ``p95_s`` name the policy with the best
