@@ -225,3 +225,19 @@ def test_shipped_studies_expand_and_evaluate(name, min_hw):
     for config in (configs[0], configs[len(configs) // 2], configs[-1]):
         row = evaluate(config)
         assert row["feasible"] and row["max_qps"] > 0 and row["p95_ms"] <= config["workload"]["sla_ms"]
+
+
+def test_dram_standby_power_counts_every_rank():
+    """P_mem = sockets * ranks * VDD * IDD3N * devices per rank (DDR4 datasheet currents in the spec)."""
+    from dse.sched.power import memory_standby_power, serving_power
+    from dse.specs.hardware import load_platform
+
+    base = load_platform("skylake_recnmp")
+    big = load_platform("skylake_recnmp", ["memory.ranks_per_dimm=8", "memory.dimms_per_channel=4"])
+    m = base.memory
+    by_hand = base.compute.sockets * m.ranks * m.power.vdd_v * m.power.idd3n_ma * 1e-3 * m.devices_per_rank
+    assert memory_standby_power(base) == pytest.approx(by_hand)
+    assert memory_standby_power(big) == pytest.approx(by_hand * big.memory.ranks / m.ranks)
+    assert memory_standby_power(load_platform("skylake")) == 0.0  # no DRAM topology described
+    draw = serving_power(base, None, 4, 0.5, 0.0)
+    assert draw.total_w == pytest.approx(draw.cpu_w + by_hand)

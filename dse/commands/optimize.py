@@ -155,6 +155,7 @@ def _text(res, model: str, hw: str, accel: str | None, sla_ms: float) -> str:  #
     lines.append(
         f"power {res.power_w:.1f} W (CPU {res.cpu_power_w:.1f} W at {100 * res.cpu_utilization:.0f}% engine utilisation"
         + (f", accelerator {res.accel_power_w:.1f} W at {100 * res.accel_utilization:.0f}%" if accel else "")
+        + (f", DRAM standby {res.memory_power_w:.1f} W" if res.memory_power_w else "")
         + f") -> {res.qps_per_watt:.2f} queries/s/W, {1e3 * (res.energy_per_query_j or math.nan):.2f} mJ/query"
     )
     return "\n".join(lines)

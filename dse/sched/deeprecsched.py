@@ -127,6 +127,7 @@ class OptimizeResult:
     power_w: float
     cpu_power_w: float
     accel_power_w: float
+    memory_power_w: float
     qps_per_watt: float
     energy_per_query_j: float | None
     cpu_utilization: float
@@ -420,6 +421,7 @@ def optimize(
         power_w=power,
         cpu_power_w=draw.cpu_w,
         accel_power_w=draw.accel_w,
+        memory_power_w=draw.memory_w,
         qps_per_watt=float(max_qps / power) if power > 0 else 0.0,
         energy_per_query_j=float(power / max_qps) if max_qps > 0 else None,
         cpu_utilization=float(cpu_u),
