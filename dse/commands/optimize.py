@@ -9,12 +9,20 @@ from typing import Optional
 import typer
 
 from dse.commands import handle_errors, parse_int_list, print_json
-from dse.commands.serve import _costs
+from dse.commands.serve import (
+    ACCEL_OPTION,
+    COLOCATION_OPTION,
+    COSTS_OPTION,
+    JITTER_OPTION,
+    QUERY_OVERHEAD_OPTION,
+    SUBBATCH_OVERHEAD_OPTION,
+    HW_ARGUMENT,
+    MODEL_ARGUMENT,
+    WORKERS_OPTION,
+    _costs,
+)
 from dse.errors import DseError
 from dse.serve.workload import DEFAULT_SIZES
-
-_MODEL = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
-_HW = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
 
 
 def _ms(x: float | None) -> str:
@@ -31,11 +39,11 @@ def register(app: typer.Typer) -> None:
     @app.command("optimize")
     @handle_errors
     def optimize_cmd(
-        model: str = _MODEL,
-        hw: str = _HW,
+        model: str = MODEL_ARGUMENT,
+        hw: str = HW_ARGUMENT,
         sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
-        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        accel: Optional[str] = ACCEL_OPTION,
+        workers: Optional[int] = WORKERS_OPTION,
         sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
         batches: str = typer.Option(",".join(map(str, DEFAULT_BATCHES)), "--batches", help="Batch sizes b to walk, in order."),
         thresholds: str = typer.Option(",".join(map(str, DEFAULT_THRESHOLDS)), "--thresholds", help="Offload thresholds Q to walk, in order."),
@@ -45,11 +53,11 @@ def register(app: typer.Typer) -> None:
         stop_tol: float = typer.Option(0.0, "--stop-tol", help="A walk stops when throughput drops by more than this fraction."),
         queries: int = typer.Option(20_000, "--queries", help="Simulated queries per load point (des)."),
         seed: int = typer.Option(0, "--seed", help="Random seed (des)."),
-        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
-        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
-        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
-        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
-        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        costs: Optional[Path] = COSTS_OPTION,
+        jitter: Optional[float] = JITTER_OPTION,
+        query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
+        subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
+        colocation: Optional[float] = COLOCATION_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report: latency against load, (b, Q) heatmap."),
     ) -> None:

@@ -17,8 +17,17 @@ from dse.serve.des import simulate
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import DEFAULT_MAX_SIZE, DEFAULT_SIZES, load_trace
 
-_MODEL = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
-_HW = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
+MODEL_ARGUMENT = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
+HW_ARGUMENT = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
+
+# Options shared by serve, capacity and optimize (one definition, one help text).
+ACCEL_OPTION = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q.")
+WORKERS_OPTION = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores).")
+COSTS_OPTION = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md).")
+JITTER_OPTION = typer.Option(None, "--jitter", help="Service-time coefficient of variation.")
+QUERY_OVERHEAD_OPTION = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query.")
+SUBBATCH_OVERHEAD_OPTION = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch.")
+COLOCATION_OPTION = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa).")
 
 
 class _Setup:
@@ -91,23 +100,23 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     @handle_errors
     def serve_cmd(
-        model: str = _MODEL,
-        hw: str = _HW,
-        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
+        model: str = MODEL_ARGUMENT,
+        hw: str = HW_ARGUMENT,
+        accel: Optional[str] = ACCEL_OPTION,
         qps: Optional[float] = typer.Option(None, "--qps", help="Arrival rate, queries/s (Poisson)."),
         batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
         threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        workers: Optional[int] = WORKERS_OPTION,
         sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
         trace: Optional[Path] = typer.Option(None, "--trace", help="Replay a CSV of arrival_s,size instead of Poisson arrivals."),
         queries: int = typer.Option(100_000, "--queries", help="Simulated queries (des)."),
         method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
-        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
-        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
-        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
-        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        costs: Optional[Path] = COSTS_OPTION,
+        jitter: Optional[float] = JITTER_OPTION,
+        query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
+        subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
+        colocation: Optional[float] = COLOCATION_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
@@ -146,22 +155,22 @@ def register(app: typer.Typer) -> None:
     @app.command("capacity")
     @handle_errors
     def capacity_cmd(
-        model: str = _MODEL,
-        hw: str = _HW,
+        model: str = MODEL_ARGUMENT,
+        hw: str = HW_ARGUMENT,
         sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
-        accel: Optional[str] = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q."),
+        accel: Optional[str] = ACCEL_OPTION,
         batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
         threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores)."),
+        workers: Optional[int] = WORKERS_OPTION,
         sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
         queries: int = typer.Option(100_000, "--queries", help="Simulated queries per load (des)."),
         method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        costs: Optional[Path] = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md)."),
-        jitter: Optional[float] = typer.Option(None, "--jitter", help="Service-time coefficient of variation."),
-        query_overhead_ms: Optional[float] = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query."),
-        subbatch_overhead_ms: Optional[float] = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch."),
-        colocation: Optional[float] = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa)."),
+        costs: Optional[Path] = COSTS_OPTION,
+        jitter: Optional[float] = JITTER_OPTION,
+        query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
+        subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
+        colocation: Optional[float] = COLOCATION_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
