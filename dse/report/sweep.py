@@ -59,6 +59,11 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[good]
 
 
+def _qps(value: float) -> str:
+    """Queries per second for prose: thousands separated, no exponent."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _label(row: pd.Series, axes: list[str]) -> str:
     return ", ".join(f"{a}={row[a]}" for a in axes) or "base"
 
@@ -255,7 +260,7 @@ def build_sweep_report(results_dir: Path | str, x: str | None = None, y: str | N
         summary.append(
             f"{model}: {row['speedup']:.2f}× over the baseline (best within {TIE_TOLERANCE:.1%}, smallest such "
             f"configuration) at {_label(row, axes)} — "
-            f"{row['max_qps']:.4g} QPS with p95 {row.get('p95_ms', float('nan')):.3g} ms at b={row.get('batch')}, {q_text}."
+            f"{_qps(row['max_qps'])} QPS with p95 {row.get('p95_ms', float('nan')):.3g} ms at b={row.get('batch')}, {q_text}."
         )
 
     sections = [Section("Throughput against power or cost", "Each point is one model × configuration; lines join the Pareto-optimal ones.",
