@@ -12,6 +12,17 @@ PROJECT_ROOT = Path(os.environ.get("DSE_HOME", Path(__file__).resolve().parents[
 MODELSPECS_DIR = PROJECT_ROOT / "modelspecs"
 HWSPECS_DIR = PROJECT_ROOT / "hwspecs"
 STUDIES_DIR = PROJECT_ROOT / "studies"
+#: Measured runs (FACTS.md section 5): the shared folder beside the checkout, and the copy of its
+#: small files kept in the repository so that the project stands alone. The shared one wins.
+SHARED_MEASURED_DIR = PROJECT_ROOT.parent / "shared" / "data" / "measured"
+BUNDLED_MEASURED_DIR = PROJECT_ROOT / "data" / "measured"
+
+
+def default_measured_dir() -> Path:
+    """``$DSE_MEASURED``, else the shared measured data when present, else the repository's copy."""
+    if os.environ.get("DSE_MEASURED"):
+        return Path(os.environ["DSE_MEASURED"])
+    return SHARED_MEASURED_DIR if SHARED_MEASURED_DIR.is_dir() else BUNDLED_MEASURED_DIR
 
 
 def list_specs(directory: Path) -> list[str]:

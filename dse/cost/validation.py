@@ -14,7 +14,6 @@ shipped spec are skipped. Each row is one median over repetitions; the error of 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +23,11 @@ import pandas as pd
 from dse.cost.model import predict_latency
 from dse.errors import DseError
 from dse.graph.lower import load_graph
-from dse.paths import MODELSPECS_DIR, PROJECT_ROOT, list_specs
+from dse.paths import MODELSPECS_DIR, default_measured_dir, list_specs
 from dse.specs.hardware import Platform, load_platform
 
-#: Where the shared measurements live (override with ``DSE_MEASURED``).
-MEASURED_DIR = Path(os.environ.get("DSE_MEASURED", PROJECT_ROOT.parent / "shared" / "data" / "measured"))
+#: Where the measurements are read from (``DSE_MEASURED``, else ../shared, else the repository's copy).
+MEASURED_DIR = default_measured_dir()
 
 
 @dataclass(frozen=True)

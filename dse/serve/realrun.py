@@ -2,7 +2,7 @@
 
 Data (``h200_serving_wnd_summary.csv``, ``h200_models.csv``; the queries file when present) is read
 from ``../shared/data/measured`` beside the checkout when it exists, else from the copy in
-``tests/data/serving`` (the wnd rows only) so that the repository stands alone.
+``data/measured`` (the small files of the shared folder) so that the repository stands alone.
 
 Derived, not fitted (docs/serving.md):
 
@@ -30,7 +30,7 @@ from scipy import optimize
 
 from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
-from dse.paths import PROJECT_ROOT
+from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR
 from dse.serve.api import PointEvaluator
 from dse.serve.des import ServeResult
 from dse.serve.policy import Policy, ServerCosts
@@ -40,7 +40,7 @@ SUMMARY = "h200_serving_wnd_summary.csv"
 MODELS = "h200_models.csv"
 QUERIES = "h200_serving_wnd_queries.csv.gz"
 #: Where measured data is looked for, in order.
-DATA_DIRS = (PROJECT_ROOT.parent / "shared" / "data" / "measured", PROJECT_ROOT / "tests" / "data" / "serving")
+DATA_DIRS = (SHARED_MEASURED_DIR, BUNDLED_MEASURED_DIR)
 #: Points with a measured p95 below this are "below saturation" (the rest are transient overloads
 #: of the 5 s runs, p95 of hundreds of ms and more).
 BELOW_SATURATION_S = 0.05

@@ -1,0 +1,31 @@
+"""The repository's copy of the measured data (data/measured) is the shared data, byte for byte."""
+
+import pytest
+
+from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR, default_measured_dir
+
+BUNDLED = sorted(p.name for p in BUNDLED_MEASURED_DIR.iterdir())
+
+
+def test_bundled_copy_has_every_small_file():
+    assert BUNDLED == [
+        "ci_cpu_env.json", "ci_cpu_micro.csv", "ci_cpu_models.csv",
+        "h200_env.json", "h200_micro.csv", "h200_models.csv", "h200_serving_wnd_summary.csv",
+    ]
+
+
+@pytest.mark.skipif(not SHARED_MEASURED_DIR.is_dir(), reason="no ../shared beside the checkout")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_copy_equals_shared(name):
+    assert (BUNDLED_MEASURED_DIR / name).read_bytes() == (SHARED_MEASURED_DIR / name).read_bytes()
+
+
+def test_measured_dir_falls_back_to_the_copy(monkeypatch, tmp_path):
+    import dse.paths as paths
+
+    monkeypatch.delenv("DSE_MEASURED", raising=False)
+    monkeypatch.setattr(paths, "SHARED_MEASURED_DIR", tmp_path / "missing")
+    assert paths.default_measured_dir() == BUNDLED_MEASURED_DIR
+    monkeypatch.setenv("DSE_MEASURED", str(tmp_path))
+    assert paths.default_measured_dir() == tmp_path
+    assert default_measured_dir  # the public name is importable
