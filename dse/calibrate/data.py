@@ -4,7 +4,7 @@ Two kinds of file, told apart by their columns:
 
 - **micro** (``tag, kind, threads, m, k, n, rows, seconds, flops, bytes``): one microbenchmark per
   row (``gemm``, ``copy``, ``gather``, ``gather_cold``, ``tiny_op``, ``h2d_pinned``,
-  ``h2d_pageable``, ``d2h``), seconds per call;
+  ``h2d_pageable``, ``d2h``, ``alloc_fresh``, ``alloc_reuse``), seconds per call;
 - **models** (``tag, model, batch, threads, transfer, [cold,] median_ms, p10_ms, p90_ms, reps``):
   one forward pass per row, milliseconds.
 
@@ -44,6 +44,8 @@ MICRO_KINDS = {
     "h2d_pinned": ("m",),
     "h2d_pageable": ("m",),
     "d2h": ("m",),
+    "alloc_fresh": ("m", "bytes"),
+    "alloc_reuse": ("m", "bytes"),
 }
 
 

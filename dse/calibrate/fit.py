@@ -7,8 +7,12 @@ Every measured row is costed with the *same* functions that predict models (:mod
   for m samples; ``gather`` the same over the rows it really touches (the same indices every call
   keep only ``R·(1 − e^(−m·k/R))`` distinct rows in play); ``tiny_op`` a one-element add;
   ``copy`` a stream of the bytes read and written; ``h2d_pageable``/``d2h`` a host-link copy (model
-  inputs are pageable tensors, so pinned copies are not used). On a GPU every timed call also
-  ends with one synchronisation (``dispatch.inference_us``).
+  inputs are pageable tensors, so pinned copies are not used); ``alloc_fresh`` (allocate and
+  fill m bytes) the measured ``alloc_reuse`` time of the same size (fill a preallocated tensor)
+  plus the allocator term (:mod:`dse.cost.alloc`) of one m-byte tensor, so those rows see
+  ``allocator.page_fault_ns_per_kib`` alone. ``allocator.fresh_threshold_mib`` is a step, not a
+  smooth parameter: it is chosen by a scan over the measured sizes (:func:`alloc_threshold`). On
+  a GPU every timed call also ends with one synchronisation (``dispatch.inference_us``).
 - a model row becomes the model's service curve at its batch (``transfer=1`` rows include the
   host↔device copies). By default only ``cold=1`` rows are used: fresh uniform-random indices
   every repetition, as in serving and as the cost model assumes.
@@ -35,6 +39,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from dse.calibrate.data import Measurements
+from dse.cost.alloc import alloc_time
 from dse.cost.model import op_times, service_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
@@ -53,7 +58,7 @@ class Param:
     path: str
     lo: float
     hi: float
-    what: str  # gemm | stream | gather | overhead | host_link
+    what: str  # gemm | stream | gather | overhead | host_link | alloc
     start: float | None = None  # where to start when the spec leaves the term switched off
 
     @property
@@ -91,6 +96,8 @@ CPU_PARAMS: tuple[Param, ...] = (
     Param("dispatch.per_kind_us.embedding", 0.5, 60.0, "overhead"),
     Param("dispatch.step_us", 0.3, 80.0, "overhead"),
     Param("dispatch.inference_us", 0.0, 1000.0, "overhead"),
+    # fault + zeroing per KiB of freshly mapped memory: 4 KiB pages at ~0.2-8 us each
+    Param("allocator.page_fault_ns_per_kib", 50.0, 2000.0, "alloc", start=300.0),
     Param(HARNESS_CALL, 0.0, 100.0, "overhead"),
 )
 
@@ -116,7 +123,10 @@ GPU_PARAMS: tuple[Param, ...] = (
 )
 
 #: Microbenchmark kinds the fit uses (pinned host copies are left out: model inputs are pageable).
-FIT_MICRO_KINDS = ("gemm", "gather", "gather_cold", "tiny_op", "copy", "h2d_pageable", "d2h")
+FIT_MICRO_KINDS = ("gemm", "gather", "gather_cold", "tiny_op", "copy", "h2d_pageable", "d2h", "alloc_fresh")
+#: The allocator's threshold, the one allocator parameter that is scanned rather than fitted.
+ALLOC_THRESHOLD = "allocator.fresh_threshold_mib"
+ALLOC_RATE = "allocator.page_fault_ns_per_kib"
 
 
 def default_params(platform: Platform) -> tuple[Param, ...]:
@@ -204,7 +214,68 @@ def micro_rows(meas: Measurements, platform: Platform, warm_gathers: bool | None
         warm_gathers = not (keep & (df["kind"] == "gather_cold")).any()
     if not warm_gathers:
         keep &= df["kind"] != "gather"  # cold gathers describe what the cost model assumes
-    return df[keep].reset_index(drop=True)
+    out = df[keep].reset_index(drop=True)
+    fresh = out["kind"] == "alloc_fresh"
+    if fresh.any():
+        # an alloc_fresh row is costed on top of the alloc_reuse row of the same size and file
+        reuse = df[(df["kind"] == "alloc_reuse") & (df["threads"] == platform.compute.engine_cores)]
+        base = {(r.origin, float(r.m)): float(r.seconds) for r in reuse.itertuples()}
+        out["baseline_s"] = [base.get((r.origin, float(r.m)), np.nan) if r.kind == "alloc_fresh" else np.nan for r in out.itertuples()]
+        missing = fresh & out["baseline_s"].isna()
+        if missing.any():
+            r = out[missing].iloc[0]
+            raise DseError(f"{r['origin']}: alloc_fresh m={int(r['m'])} has no alloc_reuse row of the same size to compare with")
+    return out
+
+
+def alloc_op() -> Op:
+    """The tensor an ``alloc_fresh`` row allocates: one byte per item, batch = its size in bytes."""
+    return Op("alloc", OpKind.ELEMENTWISE, allocations=((1.0, 1),))
+
+
+def fit_alloc_rate(rows: pd.DataFrame, threshold_mib: float, param: Param, prior: float) -> float:
+    """``allocator.page_fault_ns_per_kib`` fitted to ``alloc_fresh`` rows (their ``baseline_s``
+    plus the term) with the main fit's loss, bounds and log residuals."""
+    m = rows["m"].to_numpy(dtype=float)
+    fresh_kib = np.where(m > threshold_mib * 2**20, m / 1024.0, 0.0)
+    meas = rows["seconds"].to_numpy(dtype=float)
+    base = rows["baseline_s"].to_numpy(dtype=float)
+    if not fresh_kib.any():
+        raise DseError(f"alloc_fresh rows: none above the {threshold_mib:g} MiB threshold, so no page-fault rate can be fitted")
+    z0 = math.log(param.start or 300.0)
+
+    def res(z: np.ndarray) -> np.ndarray:
+        return np.r_[np.log((base + math.exp(z[0]) * fresh_kib * 1e-9) / meas), prior * (z[0] - z0)]
+
+    out = least_squares(res, [z0], bounds=([math.log(param.lo)], [math.log(param.hi)]), loss="soft_l1", f_scale=0.1)
+    return float(math.exp(out.x[0]))
+
+
+def alloc_threshold(micro: pd.DataFrame) -> tuple[float, float, float] | None:
+    """The allocator threshold (MiB) the ``alloc_fresh`` rows support, and the bracket of measured
+    sizes it lies in: for every split of the sorted sizes, the rows above it pay the median excess
+    per KiB over their ``alloc_reuse`` time and the rows below pay none; the split with the least
+    squared log error wins, placed at the largest size below it (``size > threshold`` is fresh).
+    None when no split has measured sizes on both sides."""
+    rows = micro[micro["kind"] == "alloc_fresh"]
+    if rows.empty:
+        return None
+    sizes = np.sort(np.unique(rows["m"].to_numpy(dtype=float)))
+    meas = rows["seconds"].to_numpy(dtype=float)
+    base = rows["baseline_s"].to_numpy(dtype=float)
+    m = rows["m"].to_numpy(dtype=float)
+    best: tuple[float, int] | None = None
+    for i in range(len(sizes) - 1):
+        above = m > sizes[i]
+        rate = float(np.median((meas[above] - base[above]) / (m[above] / 1024.0)))
+        pred = base + np.where(above, max(rate, 0.0) * m / 1024.0, 0.0)
+        err = float(np.sum(np.log(pred / meas) ** 2))
+        if best is None or err < best[0]:
+            best = (err, i)
+    if best is None:
+        return None
+    i = best[1]
+    return sizes[i] / 2**20, sizes[i] / 2**20, sizes[i + 1] / 2**20
 
 
 def known_models() -> set[str]:
@@ -247,6 +318,9 @@ class Predictor:
         sync += call_us * 1e-6
         link = platform.host_link
         for i, (row, made) in enumerate(zip(self.micro.itertuples(), self._micro_ops)):
+            if row.kind == "alloc_fresh":
+                out[i] = row.baseline_s + float(alloc_time(alloc_op(), platform, [row.m])[0])
+                continue
             if made is None:
                 if link is None:
                     raise DseError(f"{platform.name}: host-link rows need a host_link section")
@@ -411,6 +485,10 @@ def calibrate(
             + ("" if platform.kind == "gpu" else f" with threads={platform.compute.engine_cores}")
             + (" and cold=1 model rows" if cold else "")
         )
+    # the allocator term is fitted first, on its own rows (they see nothing else: their baseline is
+    # measured), then held fixed: the main fit below is the same with or without these rows
+    alloc_micro = micro[micro["kind"] == "alloc_fresh"].reset_index(drop=True) if len(micro) else micro
+    micro = micro[micro["kind"] != "alloc_fresh"].reset_index(drop=True) if len(micro) else micro
     predictor = Predictor(micro, models)
     is_hold = models["model"].isin(holdout).to_numpy() if len(models) else np.zeros(0, dtype=bool)
     meas_micro = micro["seconds"].to_numpy(dtype=float)
@@ -424,10 +502,31 @@ def calibrate(
     for p in params:  # a per-kind entry must exist before it can be fitted
         if p.path.startswith("dispatch.per_kind_us."):
             base_data["dispatch"]["per_kind_us"].setdefault(p.path.rsplit(".", 1)[1], base_data["dispatch"]["op_us"])
+    threshold = alloc_threshold(alloc_micro) if platform.kind != "gpu" and len(alloc_micro) else None
+    threshold_before = get_value(base_data, ALLOC_THRESHOLD)
+    if threshold is not None:
+        set_value(base_data, ALLOC_THRESHOLD, threshold[0])
+    alloc_rate = next((p for p in params if p.path == ALLOC_RATE), None)
+    alloc_detail: list[dict[str, Any]] = []
+    alloc_before = get_value(base_data, ALLOC_RATE)
+    if alloc_rate is not None and len(alloc_micro) and threshold is not None:
+        rate = fit_alloc_rate(alloc_micro, threshold[0], alloc_rate, prior)
+        set_value(base_data, ALLOC_RATE, rate)
+        alloc_detail = [
+            {"path": ALLOC_RATE, "class": "alloc", "before": alloc_before, "after": rate, "lo": alloc_rate.lo,
+             "hi": alloc_rate.hi, "at_bound": bool(np.isclose(rate, alloc_rate.lo, rtol=1e-4) or np.isclose(rate, alloc_rate.hi, rtol=1e-4))},
+            {"path": ALLOC_THRESHOLD, "class": "alloc", "before": threshold_before, "after": float(threshold[0]),
+             "lo": float(threshold[1]), "hi": float(threshold[2]), "at_bound": False},
+        ]
+    elif threshold is not None:
+        set_value(base_data, ALLOC_THRESHOLD, threshold_before)
+    params = tuple(p for p in params if p.path != ALLOC_RATE)
     switch = [p for p in params if p.start is not None]
+    switched: dict[str, float] = {}
     if switch and get_value(base_data, switch[0].path) == 0:
         # the spec leaves this term off: start every parameter of it where the term is active
         for p in switch:
+            switched[p.path] = get_value(base_data, p.path)
             set_value(base_data, p.path, min(get_value(base_data, p.path), p.start) if p is not switch[0] else p.start)
     start = Platform.model_validate(base_data)
 
@@ -472,6 +571,12 @@ def calibrate(
             continue
         if np.max(np.abs(r1 - r0)) > 1e-6:
             free.append(p)
+    if switched and not any(p.path == switch[0].path for p in free):
+        # no fitted row sees the switched-on term: leave it as the spec has it (off)
+        for path, v in switched.items():
+            set_value(base_data, path, v)
+        free = [p for p in free if p.path not in switched]
+        r0 = raw_residuals((Platform.model_validate(base_data), nuisance))
     n_rows = int(len(labels))
     if n_rows < 3 or n_rows < len(free):
         raise DseError(
@@ -546,16 +651,33 @@ def calibrate(
                 }
             )
         )
+    if len(alloc_micro):
+        alloc_pred = Predictor(alloc_micro, models.iloc[0:0])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "set": "micro",
+                    "cls": alloc_micro["kind"].to_numpy(),
+                    "model": "",
+                    "batch": alloc_micro["m"].to_numpy(),
+                    "role": "fit",
+                    "measured_s": alloc_micro["seconds"].to_numpy(dtype=float),
+                    "before_s": alloc_pred.predict_micro(platform),
+                    "after_s": alloc_pred.predict_micro(fitted),
+                    "origin": alloc_micro["origin"].to_numpy(),
+                }
+            )
+        )
     rows = pd.concat(frames, ignore_index=True)
     used = rows[rows["role"] == "fit"]
     origins = list(dict.fromkeys(used["origin"]))
-    fw_rows = pd.concat([micro[["origin", "framework"]], models[["origin", "framework"]] if len(models) else micro[[]]])
+    fw_rows = pd.concat([micro[["origin", "framework"]], alloc_micro[["origin", "framework"]] if len(alloc_micro) else micro[[]], models[["origin", "framework"]] if len(models) else micro[[]]])
     frameworks = sorted(set(fw_rows["framework"].dropna().astype(str)))
     details = [
         {
             "path": p.path,
             "class": p.what,
-            "before": value(p.path),
+            "before": switched.get(p.path, value(p.path)),
             "after": float(x),
             "lo": p.lo,
             "hi": p.hi,
@@ -564,6 +686,12 @@ def calibrate(
         for p, x in zip(free_t, x_fit)
     ]
     notes = [f"{k} = {v:.3g} (the harness's own cost per timed call; not a platform number)" for k, v in extra.items() if any(p.path == k for p in free_t)]
+    if alloc_detail:
+        details.extend(alloc_detail)
+        notes.append(
+            f"{ALLOC_RATE} = {alloc_detail[0]['after']:.4g}, {ALLOC_THRESHOLD} = {threshold[0]:.4g} (fitted first, on the "
+            f"alloc_fresh rows alone; rows of {threshold[1]:.4g} MiB and below pay no fault, {threshold[2]:.4g} MiB and above do)"
+        )
     left = [p.path for p in params if p not in free_t]
     if left:
         notes.append("not constrained by the data (kept): " + ", ".join(left))

@@ -9,7 +9,9 @@ inputs to the device and of the outputs back as part of the pass.
 
 ``measure_micro`` times the microbenchmarks of FACTS.md section 5 (``gemm``, ``copy``,
 ``gather``, ``gather_cold``, ``tiny_op``; on a GPU also ``h2d_pinned``, ``h2d_pageable``,
-``d2h``). Both write the CSV formats of FACTS.md section 5 with two more columns,
+``d2h``) and, on a CPU, the allocator pair ``alloc_fresh`` (allocate a tensor of ``m`` bytes and
+fill it: the first touch of freshly mapped pages when the allocator maps it fresh) and
+``alloc_reuse`` (fill a preallocated tensor of the same size). Both write the CSV formats of FACTS.md section 5 with two more columns,
 ``framework`` and ``framework_version``, so every measurement says what took it.
 """
 
@@ -160,6 +162,10 @@ def measure_model(
     return pd.DataFrame(rows)
 
 
+#: Microbenchmark kinds ``measure_micro`` can run (``kinds``); ``alloc`` is the pair
+#: ``alloc_fresh``/``alloc_reuse`` (CPU only) and ``link`` the host-link copies (GPU only).
+MICRO_GROUPS = ("gemm", "copy", "gather", "tiny_op", "alloc", "link")
+
 #: Microbenchmark sets: (gemm (k, n) shapes, gemm batches, gather rows, gather dims, gather batches, copy elements)
 MICRO_SETS = {
     "full": {
@@ -170,6 +176,8 @@ MICRO_SETS = {
         "gather_m": [(1, 80), (64, 80), (1024, 80), (4096, 20)],
         "copy_elems": 64 * 2**20,
         "link_bytes": [4096, 65536, 2**20, 16 * 2**20],
+        # MiB; dense around glibc's 32 MiB ceiling of the mmap threshold to bracket the step
+        "alloc_mib": [1, 2, 4, 8, 16, 24, 28, 31, 32, 48, 64, 128, 256],
     },
     "quick": {
         "gemm_shapes": [(256, 256), (1024, 1024), (512, 256)],
@@ -179,6 +187,7 @@ MICRO_SETS = {
         "gather_m": [(1, 80), (64, 80), (512, 80)],
         "copy_elems": 8 * 2**20,
         "link_bytes": [4096, 2**20],
+        "alloc_mib": [1, 16, 64],
     },
 }
 
@@ -211,8 +220,10 @@ def measure_micro(
     reps: int = 5,
     budget_s: float = 0.05,
     progress: Callable[[str], None] | None = None,
+    kinds: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Time the microbenchmarks of FACTS.md section 5 on one device."""
+    """Time the microbenchmarks of FACTS.md section 5 on one device (``kinds``: a subset of
+    :data:`MICRO_GROUPS`, default all)."""
     torch = require_torch()
     from torch.nn import functional as F
 
@@ -221,6 +232,10 @@ def measure_micro(
         raise DseError(f"--size: '{size}' is not one of {', '.join(MICRO_SETS)}")
     if threads < 1:
         raise DseError(f"--threads: {threads} must be at least 1")
+    groups = set(kinds or MICRO_GROUPS)
+    bad = sorted(groups - set(MICRO_GROUPS))
+    if bad:
+        raise DseError(f"--kinds: unknown microbenchmark group(s) {', '.join(bad)} (known: {', '.join(MICRO_GROUPS)})")
     torch.set_num_threads(threads)
     cfg = MICRO_SETS[size]
     tag = "gpu" if device == "cuda" else "cpu"
@@ -236,7 +251,7 @@ def measure_micro(
 
     gen = torch.Generator().manual_seed(2)
     with torch.inference_mode():
-        for k, n in cfg["gemm_shapes"]:
+        for k, n in cfg["gemm_shapes"] if "gemm" in groups else []:
             lin = torch.nn.Linear(k, n).to(device)
             for m in cfg["gemm_m"]:
                 if k * n >= 4096 * 4096 and m > 256 and device == "cpu":
@@ -244,12 +259,13 @@ def measure_micro(
                 x = torch.randn(m, k, device=device)
                 t = _time_call(torch, device, lambda: lin(x), reps, budget_s)
                 add("gemm", t, m, k, n, flops=2.0 * m * k * n, nbytes=4.0 * (k * n + n + m * (k + n)))
-        elems = cfg["copy_elems"]
-        src = torch.empty(elems, device=device).uniform_()
-        dst = torch.empty_like(src)
-        add("copy", _time_call(torch, device, lambda: dst.copy_(src), min(reps, 3), budget_s), elems, nbytes=8.0 * elems)
-        del src, dst
-        for table_rows in cfg["gather_rows"]:
+        if "copy" in groups:
+            elems = cfg["copy_elems"]
+            src = torch.empty(elems, device=device).uniform_()
+            dst = torch.empty_like(src)
+            add("copy", _time_call(torch, device, lambda: dst.copy_(src), min(reps, 3), budget_s), elems, nbytes=8.0 * elems)
+            del src, dst
+        for table_rows in cfg["gather_rows"] if "gather" in groups else []:
             for dim in cfg["gather_dims"]:
                 weight = torch.empty(table_rows, dim, device=device).uniform_(-0.05, 0.05)
                 for m, k in cfg["gather_m"]:
@@ -264,9 +280,21 @@ def measure_micro(
                     cold = _time_call(torch, device, lambda: F.embedding_bag(box["idx"], weight, mode="sum"), reps, budget_s, fresh)
                     add("gather_cold", cold, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
                 del weight
-        one = torch.ones(1, device=device)
-        add("tiny_op", _time_call(torch, device, lambda: one + one, max(reps, 20), budget_s))
-        if device == "cuda":
+        if "tiny_op" in groups:
+            one = torch.ones(1, device=device)
+            add("tiny_op", _time_call(torch, device, lambda: one + one, max(reps, 20), budget_s))
+        if "alloc" in groups and device == "cpu":
+            # fresh: allocate m bytes and fill them (the tensor is freed when the call returns, as an
+            # eager framework frees its intermediates); reuse: fill a preallocated tensor of m bytes.
+            # Their difference is the allocator's cost of a fresh mapping: page faults and zeroing.
+            for mib in cfg["alloc_mib"]:
+                nbytes = mib * 2**20
+                elems = nbytes // 4
+                kept = torch.empty(elems)
+                add("alloc_reuse", _time_call(torch, device, lambda: kept.fill_(1.0), max(reps, 9), budget_s), nbytes, nbytes=nbytes)
+                del kept
+                add("alloc_fresh", _time_call(torch, device, lambda: torch.empty(elems).fill_(1.0), max(reps, 9), budget_s), nbytes, nbytes=nbytes)
+        if device == "cuda" and "link" in groups:
             for nbytes in cfg["link_bytes"]:
                 pinned = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
                 pageable = torch.empty(nbytes, dtype=torch.uint8)

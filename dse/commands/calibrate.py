@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
         transfer: bool = typer.Option(False, "--transfer", help="cuda: time the input and output copies too."),
         reps: int = typer.Option(20, "--reps", help="Timed repetitions per batch (micro: at least this many)."),
         size: str = typer.Option("full", "--size", help="Microbenchmark set: full or quick."),
+        kinds: str = typer.Option("", "--kinds", help="--micro: comma-separated groups to run (gemm, copy, gather, tiny_op, alloc, link; default all)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write the CSV here (default: stdout)."),
         append: bool = typer.Option(False, "--append", help="Append to --out instead of replacing it."),
     ) -> None:
@@ -131,7 +132,10 @@ def register(app: typer.Typer) -> None:
         if micro:
             if model is not None:
                 raise DseError("--micro takes no MODEL")
-            df = harness.measure_micro(device=device, threads=threads, size=size, reps=max(1, min(reps, 20)), progress=progress)
+            groups = [g.strip() for g in kinds.split(",") if g.strip()] or None
+            df = harness.measure_micro(
+                device=device, threads=threads, size=size, reps=max(1, min(reps, 20)), progress=progress, kinds=groups
+            )
         else:
             if model is None:
                 raise DseError("give a MODEL to measure, or --micro")

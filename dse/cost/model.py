@@ -4,8 +4,11 @@ For each operator at batch b, on one engine while ``engines`` engines run at onc
 
     device   = max(compute, stream, gather)                 (roofline with an irregular term)
     device   = compute + stream + gather                    (a node that is a chain of framework ops)
-    time     = dispatch + device                            (CPU: dispatch runs on the same core)
+    time     = dispatch + device + alloc                    (CPU: dispatch runs on the same core)
     time     = max(dispatch, device)                        (GPU: launches overlap execution)
+
+``alloc`` (``dse/cost/alloc.py``, CPU only, off unless ``allocator.page_fault_ns_per_kib`` > 0):
+page faults and zeroing of the per-call tensors above the allocator's fresh-mapping threshold.
 
 Graph inputs on an accelerator cost their host-to-device copy; the outputs come back in one
 device-to-host copy (the pseudo-operator ``output.d2h``); every forward pass pays a fixed
@@ -25,6 +28,7 @@ import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike
 
+from dse.cost.alloc import alloc_time
 from dse.cost.curve import DEFAULT_BATCH_GRID, ServiceCurve
 from dse.cost.gather import gather_time
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
@@ -39,7 +43,13 @@ from dse.specs.hardware import Platform
 #: Operator kinds whose rows are gathered at data-dependent addresses.
 GATHER_KINDS = {OpKind.EMBEDDING_BAG, OpKind.EMBEDDING}
 #: Names of the terms, in the order ties are broken when naming an operator's bound.
-TERMS = ("overhead", "compute", "stream", "gather", "transfer")
+TERMS = ("overhead", "compute", "stream", "gather", "transfer", "alloc")
+
+
+def single_term(term: str, seconds: np.ndarray) -> dict[str, np.ndarray]:
+    """Terms of a pseudo-operator whose whole time is ``term`` (the others zero)."""
+    zero = np.zeros_like(seconds)
+    return {t: (seconds if t == term else zero) for t in TERMS}
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class OpTimes:
 
     @property
     def bound(self) -> list[str]:
-        """The largest term at each batch size ("overhead", "compute", "stream", "gather", "transfer")."""
+        """The largest term at each batch size ("overhead", "compute", "stream", "gather", "transfer", "alloc")."""
         stacked = np.stack([np.broadcast_to(self.terms[t], self.time.shape) for t in TERMS])
         return [TERMS[i] for i in np.argmax(stacked, axis=0)]
 
@@ -128,8 +138,7 @@ def op_times(
     zero = np.zeros_like(b)
     if op.kind is OpKind.INPUT:
         moved = input_transfer_time(op, platform, b) if transfer else zero
-        terms = {"overhead": zero, "compute": zero, "stream": zero, "gather": zero, "transfer": moved}
-        return OpTimes(op.name, op.kind.value, moved, terms)
+        return OpTimes(op.name, op.kind.value, moved, single_term("transfer", moved))
     overhead = np.full_like(b, dispatch_time(op, platform))
     terms = {
         "overhead": overhead,
@@ -137,12 +146,14 @@ def op_times(
         "stream": stream_time(op, platform, b, engines),
         "gather": gather_time(op, platform, b, engines, table_footprint) if op.kind in GATHER_KINDS else zero,
         "transfer": zero,
+        "alloc": alloc_time(op, platform, b),
     }
     if composite(op):
         device = terms["compute"] + terms["stream"] + terms["gather"]
     else:
         device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
     time = np.maximum(overhead, device) if platform.dispatch.overlap else overhead + device
+    time = time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
     return OpTimes(op.name, op.kind.value, time, terms)
 
 
@@ -153,14 +164,13 @@ def graph_op_times(
     accelerator with ``transfer``, the copy of the outputs back to the host."""
     b = np.asarray(batches, dtype=float).reshape(-1)
     _check(b, engines)
-    zero = np.zeros_like(b)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     out = [op_times(op, platform, b, int(engines), transfer, footprint) for op in ordered_ops(graph)]
     fixed = np.full_like(b, inference_time(platform))
-    out.append(OpTimes("(forward)", "overhead", fixed, {"overhead": fixed, "compute": zero, "stream": zero, "gather": zero, "transfer": zero}))
+    out.append(OpTimes("(forward)", "overhead", fixed, single_term("overhead", fixed)))
     if transfer and platform.is_accelerator:
         back = output_transfer_time(float(graph.graph.get("output_bytes_per_item", 0.0)), platform, b)
-        out.append(OpTimes("output.d2h", "transfer", back, {"overhead": zero, "compute": zero, "stream": zero, "gather": zero, "transfer": back}))
+        out.append(OpTimes("output.d2h", "transfer", back, single_term("transfer", back)))
     return out
 
 

@@ -14,6 +14,11 @@ Conventions (docs/graph.md gives the derivations):
   twice (written, then read: 2 passes).
 - ``gathered_bytes(b)`` = embedding rows fetched at data-dependent addresses (irregular).
 - ``launches`` = framework operator dispatches (kernel launches on a GPU) per call.
+- ``allocations`` = the tensors an eager framework allocates per call (its output and every
+  intermediate it materialises; views such as ``expand`` or ``chunk`` allocate nothing), as
+  ``(bytes per item, how many)`` pairs: a tensor of ``bytes per item × b`` bytes, that many times.
+  Used by the allocator page-fault term (``dse/cost/alloc.py``): a tensor above the allocator's
+  threshold is mapped fresh on every call and its pages fault in on first touch.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Op:
     launches: int = 1
     sequential_steps: int = 1
     shape: dict[str, Any] = field(default_factory=dict)
+    allocations: tuple[tuple[float, int], ...] = ()
 
     def flops(self, batch: ArrayLike) -> np.ndarray | float:
         """FLOPs for a batch of ``batch`` items."""
@@ -76,6 +82,10 @@ class Op:
     def gathered_bytes(self, batch: ArrayLike) -> np.ndarray | float:
         """Bytes of embedding rows fetched at data-dependent addresses."""
         return self.gathered_bytes_per_item * np.asarray(batch, dtype=float)
+
+    def allocated_bytes(self, batch: ArrayLike) -> np.ndarray | float:
+        """Bytes of all tensors allocated per call for a batch (see ``allocations``)."""
+        return sum(w * n for w, n in self.allocations) * np.asarray(batch, dtype=float)
 
     def rows_touched(self, batch: ArrayLike) -> np.ndarray | float:
         """Embedding rows fetched (with repetition) for a batch."""
@@ -123,6 +133,7 @@ def fc(name: str, k: int, n: int, precision: int) -> Op:
         weight_bytes=float((k * n + n) * precision),
         activation_bytes_per_item=float((k + n) * precision),
         shape={"k": k, "n": n},
+        allocations=((float(n * precision), 1),),  # the output
     )
 
 
@@ -157,6 +168,7 @@ def embedding_bag(
         table=table,
         irregularity=irregularity,
         shape={"rows": rows, "dim": dim, "lookups": lookups, "mode": mode},
+        allocations=((float(row_bytes), 1),),  # the pooled output
     )
 
 
@@ -184,6 +196,7 @@ def embedding(
         table=table,
         irregularity=irregularity,
         shape={"rows": rows, "dim": dim, "lookups": lookups},
+        allocations=((float(lookups * row_bytes), 1),),  # the gathered sequence
     )
 
 
@@ -195,6 +208,7 @@ def concat(name: str, widths: list[int], precision: int) -> Op:
         OpKind.INTERACTION,
         activation_bytes_per_item=float(2 * total * precision),
         shape={"op": "concat", "widths": list(widths), "out": total},
+        allocations=((float(total * precision), 1),),
     )
 
 
@@ -213,6 +227,8 @@ def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precisi
         activation_bytes_per_item=float((vectors * dim + 2 * intermediates + out) * precision),
         launches=4,  # bmm, triangular index, concat, reshape
         shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out},
+        # cat → X, bmm → Z, index → pairs, cat → output
+        allocations=tuple((float(w * precision), 1) for w in (vectors * dim, vectors * vectors, pairs, out)),
     )
 
 
@@ -225,6 +241,7 @@ def elementwise(name: str, op: str, width: int, n_inputs: int, precision: int) -
         activation_bytes_per_item=float((n_inputs + 1) * width * precision),
         launches=n_inputs - 1,
         shape={"op": op, "width": width, "inputs": n_inputs},
+        allocations=((float(width * precision), n_inputs - 1),),  # one result per binary op
     )
 
 
@@ -236,6 +253,7 @@ def activation(name: str, kind: OpKind, width: int, precision: int) -> Op:
         flops_per_item=ACTIVATION_FLOPS_PER_ELEMENT[kind] * width,
         activation_bytes_per_item=float(2 * width * precision),
         shape={"width": width},
+        allocations=((float(width * precision), 1),),
     )
 
 
@@ -267,6 +285,13 @@ def mlp_attention(name: str, steps: int, dim: int, hidden: list[int], pooled: bo
         # expand query, mul, cat, (linear, relu) per hidden layer, linear, mul, (sum when pooled)
         launches=3 + 2 * len(hidden) + 2 + (1 if pooled else 0),
         shape={"score": "mlp", "steps": steps, "dim": dim, "hidden": list(hidden), "pooled": pooled},
+        # key⊙query, the concat, per hidden layer the Linear output and the ReLU output, the
+        # scores, w·key, and the sum when pooled (the expanded query is a view)
+        allocations=tuple(
+            (float(w * precision), 1)
+            for w in (steps * dim, steps * 3 * dim, *(steps * h for h in hidden for _ in (0, 1)), steps, steps * dim)
+        )
+        + (((float(dim * precision), 1),) if pooled else ()),
     )
 
 
@@ -292,6 +317,9 @@ def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pool
         activation_bytes_per_item=float(acts * precision),
         launches=4 + (1 if pooled else 0),  # linear, bmm, softmax, mul, (sum)
         shape={"score": "bilinear", "steps": steps, "dim": key_dim, "query_dim": query_dim, "pooled": pooled},
+        # W·q, the scores, their softmax, w·h (and the sum when pooled)
+        allocations=tuple((float(w * precision), 1) for w in (key_dim, steps, steps, steps * key_dim))
+        + (((float(key_dim * precision), 1),) if pooled else ()),
     )
 
 
@@ -316,4 +344,14 @@ def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: boo
         activation_bytes_per_item=float(acts * precision),
         sequential_steps=steps,
         shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence},
+        # ATen's CPU GRU (batch first): a contiguous time-major copy of the input (S·i), the input
+        # projection of every step at once (S·3h); per step the hidden projection (3h), the new
+        # gate (h) and the new hidden state (h); the stacked outputs (S·h)
+        allocations=(
+            (float(steps * input_dim * precision), 1),
+            (float(steps * 3 * hidden * precision), 1),
+            (float(3 * hidden * precision), steps),
+            (float(hidden * precision), 2 * steps),
+            (float(steps * hidden * precision), 1),
+        ),
     )

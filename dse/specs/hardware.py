@@ -11,6 +11,7 @@ can do, and what the engines of a machine share:
 - ``gather``: the irregular-access terms of embedding lookups (per-row cost, ramp-up of
   memory-level parallelism, TLB reach);
 - ``dispatch``: fixed cost per framework operator (kernel launch on a GPU);
+- ``allocator``: page faults of tensors the allocator maps fresh on every call (CPU; off by default);
 - ``host_link``: the host<->device link of an accelerator;
 - ``tdp_w`` / ``idle_w``: power, for efficiency figures;
 - ``memory``: optional DDR topology (channels, DIMMs, ranks, timing), used by the NMP model.
@@ -157,6 +158,16 @@ class Dispatch(_Strict):
         return self.per_kind_us.get(kind.value, self.op_us) * 1e-6
 
 
+class Allocator(_Strict):
+    """Fresh pages of large per-call tensors (CPU): eager frameworks allocate every intermediate on
+    every call, and the allocator maps a tensor above ``fresh_threshold_mib`` fresh each time
+    (glibc: mmap threshold, adaptive up to 32 MiB), so each of its pages faults and is zeroed on
+    first touch. ``page_fault_ns_per_kib`` = 0 switches the term off (GPUs: caching allocator)."""
+
+    page_fault_ns_per_kib: NonNegativeFloat = Field(0.0, description="fault + zeroing time per KiB of freshly mapped memory, ns")
+    fresh_threshold_mib: PositiveFloat = Field(32.0, description="tensors larger than this are mapped fresh on every call")
+
+
 class HostLink(_Strict):
     """Host<->device link of an accelerator (PCIe, NVLink-C2C)."""
 
@@ -177,6 +188,7 @@ class Platform(_Strict):
     dram: Dram
     gather: Gather = Field(default_factory=Gather)
     dispatch: Dispatch
+    allocator: Allocator = Field(default_factory=Allocator)
     host_link: HostLink | None = None
     tdp_w: PositiveFloat
     idle_w: NonNegativeFloat
