@@ -70,14 +70,18 @@ def roofline_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], e
     return fig
 
 
-def breakdown_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> go.Figure:
-    parts = graph_op_times(graph, platform, batches, engines)
+def time_by_kind(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> dict[str, np.ndarray]:
+    """Seconds per operator kind at each batch size, the kind taking the most time first."""
     by_kind: dict[str, np.ndarray] = {}
-    for part in parts:
+    for part in graph_op_times(graph, platform, batches, engines):
         by_kind[part.kind] = by_kind.get(part.kind, 0.0) + part.time
+    return dict(sorted(by_kind.items(), key=lambda kv: -float(np.sum(kv[1]))))
+
+
+def breakdown_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> go.Figure:
     fig = go.Figure()
     labels = [str(b) for b in batches]
-    for i, (kind, seconds) in enumerate(sorted(by_kind.items(), key=lambda kv: -float(np.sum(kv[1])))):
+    for i, (kind, seconds) in enumerate(time_by_kind(graph, platform, batches, engines).items()):
         fig.add_trace(go.Bar(x=labels, y=np.asarray(seconds) * 1e3, name=kind, marker_color=_PALETTE[i % len(_PALETTE)],
                              hovertemplate=f"{kind}<br>b=%{{x}}: %{{y:.4g}} ms<extra></extra>"))
     fig.update_layout(
@@ -88,13 +92,10 @@ def breakdown_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], 
 
 
 def breakdown_fraction_table(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> pd.DataFrame:
-    parts = graph_op_times(graph, platform, batches, engines)
-    total = np.sum([p.time for p in parts], axis=0)
-    by_kind: dict[str, np.ndarray] = {}
-    for part in parts:
-        by_kind[part.kind] = by_kind.get(part.kind, 0.0) + part.time
+    by_kind = time_by_kind(graph, platform, batches, engines)
+    total = np.sum(list(by_kind.values()), axis=0)
     table = {"batch": batches, "latency_ms": total * 1e3}
-    for kind, seconds in sorted(by_kind.items(), key=lambda kv: -float(np.sum(kv[1]))):
+    for kind, seconds in by_kind.items():
         table[f"{kind} %"] = 100.0 * np.asarray(seconds) / total
     return pd.DataFrame(table)
 
