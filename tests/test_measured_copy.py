@@ -5,7 +5,10 @@ import pytest
 from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR, default_measured_dir
 
 #: Our own measurements of the CI machine kind: only in the repository, not in ../shared.
-OWN = ["ci_cpu_alloc.csv", "ci_cpu_alloc_env.json"]
+OWN = [
+    "ci_cpu_alloc.csv", "ci_cpu_alloc_env.json", "ci_cpu_gather_ramp.csv", "ci_cpu_gather_ramp_env.json",
+    "ci_cpu_batchlist.csv", "ci_cpu_batchlist_env.json",
+]
 BUNDLED = sorted(p.name for p in BUNDLED_MEASURED_DIR.iterdir() if p.name not in OWN)
 
 

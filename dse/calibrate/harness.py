@@ -179,6 +179,19 @@ MICRO_SETS = {
         # MiB; dense around glibc's 32 MiB ceiling of the mmap threshold to bracket the step
         "alloc_mib": [1, 2, 4, 8, 16, 24, 28, 31, 32, 48, 64, 128, 256],
     },
+    # the gather ramp: rows per call from 320 to 81,920 on tables of RMC1's and RMC2's sizes and row
+    # widths (4M x 128 B = 512 MiB, 500k x 256 B = 128 MiB) and a 1M-row table of each width;
+    # "full" has only 80, 5,120 and 81,920 rows per call, too few points to pin the ramp's shape
+    "ramp": {
+        "gemm_shapes": [],
+        "gemm_m": [],
+        "gather_rows": [500_000, 1_000_000, 4_000_000],
+        "gather_dims": [32, 64],
+        "gather_m": [(4, 80), (16, 80), (32, 80), (64, 80), (128, 80), (256, 80), (512, 80), (1024, 80)],
+        "copy_elems": 8 * 2**20,
+        "link_bytes": [4096],
+        "alloc_mib": [1],
+    },
     "quick": {
         "gemm_shapes": [(256, 256), (1024, 1024), (512, 256)],
         "gemm_m": [1, 8, 64, 256],
