@@ -114,14 +114,15 @@ def test_model_classes_follow_the_cost_breakdown():
 
 
 def test_batching_efficiency_separates_the_two_classes():
-    """The mechanism: per-item time at b = 32 over that at b = 512 (gathers do not amortise)."""
+    """The mechanism: per-item time at b = 32 over that at b = 512 (gathers barely amortise: RMC1
+    1.35, RMC2 1.11; RMC3 1.97, WnD 2.06)."""
     sky = load_platform("skylake")
     ratio = {}
     for model in EMBEDDING + MLP:
         c = build_curves(load_graph(model), sky, None, 40, [512, 32], 1024).cpu
         t32, t512 = c(np.array([32.0, 512.0]))
         ratio[model] = (t32 / 32) / (t512 / 512)
-    assert all(ratio[m] < 1.35 for m in EMBEDDING), ratio
+    assert all(ratio[m] < 1.45 for m in EMBEDDING), ratio
     assert all(ratio[m] > 1.8 for m in MLP), ratio
 
 
@@ -162,12 +163,12 @@ def test_gain_over_static_baseline_is_about_2x_for_mlp_dominated_models(results,
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the embedding-dominated models gain only 1.0-1.25x (heavytail, k = 1.5: RMC1 1.20, RMC2 "
-    "1.05, DIN 1.00, DIEN 1.19): on the loaded 40-engine server their gathers are bound by the "
-    "sockets' random-access DRAM bandwidth (RMC2 at b = 512 draws 120 of the 128 GB/s), so their "
-    "per-item time is nearly flat in b beyond 32 (t(32)/32 over t(512)/512: RMC1 1.26, RMC2 1.06, "
-    "DIN 1.01) and no batch size of the list can double their throughput over b = 32; "
-    "see docs/optimizer.md",
+    reason="the embedding-dominated models and DIN/DIEN gain only 1.0-1.3x (heavytail, k = 1.5: RMC1 1.27, "
+    "RMC2 1.08, DIN 1.00, DIEN 1.19): on the loaded 40-engine server RMC2's gathers are bound by the sockets' "
+    "random-row bandwidth (at b = 512 it draws 100 of the derived 112 GB/s per socket), so per-item times are "
+    "nearly flat in b beyond 32 (t(32)/32 over t(512)/512: RMC1 1.35, RMC2 1.11, DIN 1.00, DIEN 1.24); measured "
+    "on one engine of the CI machine (data/measured/ci_cpu_batchlist.csv) the best batch of the list beats b = 32 "
+    "by only 1.17x (DIN) to 1.58x (RMC2) for these four, geomean 1.73x over all eight; see docs/optimizer.md",
 )
 def test_gain_over_static_baseline_is_about_2x_for_every_model(results):
     """Finding 3 as published: about 2x on server CPUs across all eight models."""
@@ -188,14 +189,12 @@ def test_offloading_helps_fc_heavy_models_more(results):
     """Finding 2: with the heavy-tailed sizes, offloading large queries to the GTX 1080 Ti raises
     the latency-bounded throughput (grid optimum with the GPU over that without) of every
     FC-heavy model (RMC3, WnD, MT-WnD) more than that of any embedding-dominated one (RMC1,
-    RMC2), at every SLA level that binds and at the medium one (k <= 1.5). Tolerance: strict
-    (the smallest margin, MT-WnD against RMC2 at k = 1.5, is 3%; RMC3 and WnD clear it by 9% or
-    more). At the loose level (k = 3) all five gain 1.5-1.7x and MT-WnD falls 2.5% below RMC2
-    (docs/optimizer.md)."""
-    for k in (*BINDING, MEDIUM):
+    RMC2), at every SLA level. Tolerance: a margin of at least 10% (the smallest, at the loose
+    level k = 3, is 13%: MT-WnD 1.53x against RMC2 1.35x; at k <= 1.5 it is 20% or more)."""
+    for k in LEVELS:
         fc = {m: _gpu_gain(results, HEAVY, m, k) for m in FC_HEAVY}
         emb = {m: _gpu_gain(results, HEAVY, m, k) for m in EMB_HEAVY}
-        assert min(fc.values()) > max(emb.values()), (k, fc, emb)
+        assert min(fc.values()) > 1.10 * max(emb.values()), (k, fc, emb)
     # the model's mechanism: the embedding-dominated models' GPU saturates at a higher threshold
     # (less of the work offloaded) than the FC-heavy models'
     for k in (*BINDING, MEDIUM):
@@ -213,14 +212,23 @@ def test_offload_finding_does_not_depend_on_the_tail_weight(results, spec):
     assert fc > emb, (spec, fc, emb)
 
 
-def test_narrow_public_sizes_cannot_separate_the_classes(results):
+def test_narrow_public_sizes_barely_separate_the_classes(results):
     """Why the setting matters: with lognormal(5.1, 0.2) (no query above about 300 items) only
     Q = 192 offloads a useful share (28% of the items; Q = 128 sends 93% and saturates the GPU,
-    Q = 256 2%), so every model of the five gains the same 1.4-1.5x, within 5% of each other."""
+    Q = 256 2%), so RMC2 gains the same 1.4x as the FC-heavy models (within 5% at k = 1.5) and
+    the margin of finding 2 shrinks to under 10% at every level (heavy tail: 13-47%); at the loose
+    level it is gone (RMC2 1.40x, the FC-heavy models 1.39x). RMC1 gains less (1.2x at k = 1.5):
+    its CPU engines are the fastest per item relative to the GPU."""
     gains = {m: _gpu_gain(results, PUBLIC, m, MEDIUM) for m in CLASSES}
-    assert max(gains.values()) < 1.05 * min(gains.values()), gains
-    assert all(1.3 < g < 1.55 for g in gains.values()), gains
+    others = [gains[m] for m in (*FC_HEAVY, "dlrm_rmc2")]
+    assert max(others) < 1.05 * min(others), gains
+    assert all(1.3 < g < 1.55 for g in others), gains
     assert {results[PUBLIC, m, MEDIUM, True].grid_threshold for m in CLASSES} == {192}
+    for k in LEVELS:
+        fc = min(_gpu_gain(results, PUBLIC, m, k) for m in FC_HEAVY)
+        emb = max(_gpu_gain(results, PUBLIC, m, k) for m in EMB_HEAVY)
+        assert fc < 1.10 * emb, (k, fc, emb)
+    assert min(_gpu_gain(results, PUBLIC, m, LOOSE) for m in FC_HEAVY) <= _gpu_gain(results, PUBLIC, "dlrm_rmc2", LOOSE)
 
 
 def test_hill_climber_is_close_to_the_grid_optimum(results):
@@ -249,19 +257,81 @@ def _cpu_gain(platform, model, k=MEDIUM, spec=HEAVY):
 
 def test_what_finding_3_would_take_for_the_embedding_dominated_models():
     """The sensitivity of docs/optimizer.md (finding 3; benchmarks/bench_findings.py), heavy tail,
-    k = 1.5: neither a slower gather ramp (6,000 rows per call to half the misses in flight, which
-    fits RMC1's measured batching gain) nor random DRAM fetches at 80% of peak alone lifts RMC2 above
-    1.15x over b = 32; together they lift RMC1 to about 2x (>= 1.8) and RMC2 to >= 1.5x, because
-    b = 32 is then latency-bound and large batches are no longer capped by the sockets' random-fetch
-    bandwidth. DIN stays below 1.1x in every case (its attention streams spilled intermediates)."""
+    k = 1.5: RMC1 and RMC2 reach about 2x (>= 1.8x, >= 1.6x) only if the gather model's misses in
+    flight ramped up over 6,000 rows per call instead of the fitted 302; half-peak random fetches
+    instead of the DDR4 channels' derived rate lower them. DIN stays below 1.1x in every case (its
+    attention streams spilled intermediates, which no batch amortises)."""
     sky = load_platform("skylake")
     ramp = _variant(sky, "gather", ramp_rows=6000.0)
-    dram = _variant(sky, "dram", random_efficiency=0.8)
-    both = _variant(ramp, "dram", random_efficiency=0.8)
-    for platform in (sky, ramp, dram):
-        assert _cpu_gain(platform, "dlrm_rmc2") < 1.15
-        assert _cpu_gain(platform, "dlrm_rmc1") < 1.5
-    assert _cpu_gain(both, "dlrm_rmc1") >= 1.8
-    assert _cpu_gain(both, "dlrm_rmc2") >= 1.5
-    for platform in (sky, ramp, dram, both):
+    data = sky.model_dump(mode="python")
+    data["memory"] = None
+    half_dram = type(sky).model_validate(data)
+    shipped = {m: _cpu_gain(sky, m) for m in ("dlrm_rmc1", "dlrm_rmc2")}
+    assert shipped["dlrm_rmc1"] < 1.4 and shipped["dlrm_rmc2"] < 1.15, shipped
+    assert _cpu_gain(ramp, "dlrm_rmc1") >= 1.8
+    assert _cpu_gain(ramp, "dlrm_rmc2") >= 1.6
+    assert _cpu_gain(half_dram, "dlrm_rmc1") < shipped["dlrm_rmc1"]
+    for platform in (sky, ramp, half_dram):
         assert _cpu_gain(platform, "din") < 1.1
+
+
+def test_the_gather_ramp_is_short_as_measured():
+    """Why the slow ramp above is not the answer: on one engine of the CI machine a single 512 MiB
+    table's per-row gather time falls by only 1.1x from 2,560 to 40,960 rows per call
+    (data/measured/ci_cpu_gather_ramp.csv), and the calibrated model agrees within 15%; a
+    6,000-row ramp would make it fall by more than 1.5x."""
+    import pandas as pd
+
+    from dse.calibrate.fit import micro_op
+    from dse.cost.model import op_times
+    from dse.paths import BUNDLED_MEASURED_DIR
+
+    d = pd.read_csv(BUNDLED_MEASURED_DIR / "ci_cpu_gather_ramp.csv")
+    d = d[(d["kind"] == "gather_cold") & (d["rows"] == 4_000_000) & (d["n"] == 32)]
+    calls = {int(r.m): r for r in d.itertuples() if int(r.m) in (32, 512)}
+    ci = load_platform("ci_cpu")
+
+    def per_row_ratio(seconds):
+        return (seconds(calls[32]) / (32 * 80)) / (seconds(calls[512]) / (512 * 80))
+
+    def model(platform):
+        def seconds(row):
+            op, batch = micro_op(row)
+            return float(op_times(op, platform, [batch]).time[0])
+
+        return seconds
+
+    measured = per_row_ratio(lambda row: float(row.seconds))
+    assert 1.0 < measured < 1.35
+    assert per_row_ratio(model(ci)) == pytest.approx(measured, rel=0.15)
+    assert per_row_ratio(model(_variant(ci, "gather", ramp_rows=6000.0))) > 1.5
+
+
+def test_measured_batching_efficiency_bounds_the_cpu_gain():
+    """The ceiling on finding 3, measured: on one engine of the CI machine (PyTorch eager,
+    data/measured/ci_cpu_batchlist.csv, the published batch list), the per-item time at b = 32
+    over the best of the list is what any batch choice can gain over the static b = 32 once the
+    SLA no longer binds. Measured: 1.17x (DIN) to 2.80x (NCF), geometric mean 1.73x, under 2x.
+    The calibrated model (ci_cpu) gives the same ceiling: each model within 35%, the geometric
+    mean within 10%, and DIN below 1.3x in both."""
+    import pandas as pd
+
+    from dse.paths import BUNDLED_MEASURED_DIR
+
+    d = pd.read_csv(BUNDLED_MEASURED_DIR / "ci_cpu_batchlist.csv")
+    ci = load_platform("ci_cpu")
+    measured, modelled = {}, {}
+    for model, rows in d.groupby("model"):
+        rows = rows.set_index("batch")["median_ms"].sort_index()
+        b = rows.index.to_numpy(dtype=float)
+        assert sorted(b) == sorted(DEFAULT_BATCHES)
+        per_item = rows.to_numpy() / b
+        measured[model] = per_item[0] / per_item.min()
+        t = np.array([predict_latency(load_graph(model), ci, int(x), 1).latency_s for x in b]) / b
+        modelled[model] = t[0] / t.min()
+    assert set(measured) == set(MODELS)
+    for model in MODELS:
+        assert modelled[model] == pytest.approx(measured[model], rel=0.35), (model, measured[model], modelled[model])
+    assert _geomean(modelled.values()) == pytest.approx(_geomean(measured.values()), rel=0.10)
+    assert _geomean(measured.values()) < 2.0 and _geomean(modelled.values()) < 2.0
+    assert measured["din"] < 1.3 and modelled["din"] < 1.3

@@ -70,10 +70,14 @@ def test_power_model():
     sky, gpu = load_platform("skylake"), load_platform("gtx1080ti")
     assert device_power(sky, 0.0) == sky.idle_w and device_power(sky, 1.0) == sky.tdp_w
     assert device_power(sky, 2.0) == sky.tdp_w
+    from dse.sched.power import memory_standby_power
+
+    dram = memory_standby_power(sky)  # its memory: section (6 x DDR4-2666, 4 ranks per channel)
+    assert dram > 0
     half = serving_power(sky, None, 20, 1.0, 0.0)  # 20 of 40 cores busy
-    assert half.total_w == pytest.approx(sky.idle_w + 0.5 * (sky.tdp_w - sky.idle_w))
+    assert half.total_w == pytest.approx(sky.idle_w + 0.5 * (sky.tdp_w - sky.idle_w) + dram)
     both = serving_power(sky, gpu, 40, 0.0, 0.0)
-    assert both.accel_w == gpu.idle_w and both.total_w == sky.idle_w + gpu.idle_w
+    assert both.accel_w == gpu.idle_w and both.total_w == pytest.approx(sky.idle_w + gpu.idle_w + dram)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,9 @@ def test_result_bookkeeping(wnd_gpu):
     assert r.baseline_batch == 32 and r.baseline_qps == r.table[(32, None)]
     assert r.gain == pytest.approx(r.max_qps / r.baseline_qps)
     assert 0 < r.p95_s <= r.sla_s
-    assert r.power_w == pytest.approx(r.cpu_power_w + r.accel_power_w)
-    assert 75.0 + 15.0 < r.power_w <= 250.0 + 250.0
+    assert r.memory_power_w > 0  # skylake describes its DIMMs
+    assert r.power_w == pytest.approx(r.cpu_power_w + r.accel_power_w + r.memory_power_w)
+    assert 75.0 + 15.0 < r.power_w <= 250.0 + 250.0 + r.memory_power_w
     assert r.qps_per_watt == pytest.approx(r.max_qps / r.power_w)
     assert r.energy_per_query_j == pytest.approx(r.power_w / r.max_qps)
     assert [p[:2] for p in r.climb][0] == (512, None)
@@ -117,7 +122,7 @@ def test_unreachable_sla_reports_the_best_p95():
         other = optimize("dlrm_rmc2", "skylake", sla_s=0.002, batches=[b], grid=False)
         assert other.p95_s >= r.p95_s * (1 - 1e-3)
     assert r.qps_per_watt == 0.0 and r.energy_per_query_j is None
-    assert r.power_w == pytest.approx(load_platform("skylake").idle_w)
+    assert r.power_w == pytest.approx(load_platform("skylake").idle_w + r.memory_power_w)
 
 
 def test_cli_reports_an_unreachable_sla_clearly():
@@ -238,6 +243,10 @@ def test_dram_standby_power_counts_every_rank():
     by_hand = base.compute.sockets * m.ranks * m.power.vdd_v * m.power.idd3n_ma * 1e-3 * m.devices_per_rank
     assert memory_standby_power(base) == pytest.approx(by_hand)
     assert memory_standby_power(big) == pytest.approx(by_hand * big.memory.ranks / m.ranks)
-    assert memory_standby_power(load_platform("skylake")) == 0.0  # no DRAM topology described
+    assert memory_standby_power(load_platform("ci_cpu")) == 0.0  # no DRAM topology described
+    sky = load_platform("skylake")  # 2 sockets x 6 channels x 2 DIMMs x 2 ranks
+    assert memory_standby_power(sky) == pytest.approx(
+        2 * 24 * sky.memory.power.vdd_v * sky.memory.power.idd3n_ma * 1e-3 * sky.memory.devices_per_rank
+    )
     draw = serving_power(base, None, 4, 0.5, 0.0)
     assert draw.total_w == pytest.approx(draw.cpu_w + by_hand)

@@ -26,8 +26,11 @@ class CvCase:
 
 
 PLAN = {
-    # ci_cpu_alloc.csv: our own allocator microbenchmarks of the CI machine kind (data/measured only)
-    "ci_cpu": CvCase("ci_cpu", ("ci_cpu_micro.csv", "ci_cpu_models.csv", "ci_cpu_alloc.csv"), "dlrm_rmc3"),
+    # ci_cpu_alloc.csv, ci_cpu_gather_ramp.csv: our own allocator and gather-ramp microbenchmarks of
+    # the CI machine kind (data/measured only)
+    "ci_cpu": CvCase(
+        "ci_cpu", ("ci_cpu_micro.csv", "ci_cpu_models.csv", "ci_cpu_alloc.csv", "ci_cpu_gather_ramp.csv"), "dlrm_rmc3"
+    ),
     "h200_host": CvCase("h200_host", ("h200_micro.csv", "h200_models.csv"), "wnd"),
     "h200": CvCase("h200", ("h200_micro.csv", "h200_models.csv"), "dlrm_rmc1"),
 }

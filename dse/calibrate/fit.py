@@ -90,6 +90,7 @@ CPU_PARAMS: tuple[Param, ...] = (
     Param("gather.ramp_rows", 1.0, 50000.0, "gather"),
     Param("gather.tlb_miss_ns", 0.0, 200.0, "gather"),
     Param("gather.tlb_reach_mib", 8.0, 16384.0, "gather"),
+    Param("gather.walk_line_ns", 0.0, 1000.0, "gather", start=20.0),
     Param("dispatch.op_us", 0.3, 50.0, "overhead"),
     Param("dispatch.per_kind_us.fc", 0.5, 50.0, "overhead"),
     Param("dispatch.per_kind_us.embedding_bag", 0.5, 60.0, "overhead"),

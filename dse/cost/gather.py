@@ -17,6 +17,10 @@ Gathers are not streams. Per looked-up row (``R = op.rows_touched(b)`` rows per 
   ``mlp(R) = max(1, outstanding_misses · R / (R + ramp_rows))``: a call with few rows cannot fill
   the miss queue; ``B_random_share`` is the engine's share of the socket's random-fetch bandwidth,
   which is where N co-located engines slow each other down.
+- Page walks across tables (CPU): a call on a table whose page-table lines the model's other
+  tables evicted first-touches ``P (1 - exp(-R / P))`` of its ``P`` page-table lines, each at
+  ``walk_line_ns`` where the tables miss the caches (:func:`page_walk_call_time`). Fitted on the
+  CI machine (a KVM guest: two-dimensional walks); the bare-metal server specs set it to 0.
 - TLB: a table larger than the TLB reach pays ``tlb_miss_ns · (1 - reach / table_bytes)`` per row
   (one call's lookups stay inside its table), and ``tlb_call_us · (1 - reach / table_bytes)`` once
   per call when the model's other tables evicted this table's translations since its last call:
@@ -59,22 +63,26 @@ def dram_row_time(op: Op, platform: Platform, rows: ArrayLike, engines: int = 1)
     """Seconds per row fetched from DRAM at random, for a call of ``rows`` rows.
 
     The bandwidth term is the engine's share of the socket's random-fetch bandwidth, each line a
-    random fetch. On a platform that describes its DDR channels for near-memory processing (an
-    ``nmp:`` section with a ``memory:`` topology: the RecNMP platform and its host-only
-    baseline) the share is instead that of the channels' derived random-row rate
-    (:func:`dse.cost.dram.channel_random_read`): the lines of one row lie in one DRAM page, so a
-    row costs one activate and k bursts rather than k activates — the same derivation as the
-    RecNMP model's host baseline (:func:`dse.cost.nmp.host_sls_time`)."""
+    random fetch. On a platform that describes its DDR channels (a ``memory:`` section: the
+    HPCA 2020 servers, the RecNMP platform and its host-only baseline) the share is instead that
+    of the channels' derived random-row rate (:func:`dse.cost.dram.channel_random_read`): the
+    lines of one row lie in one DRAM page, so a row costs one activate and k bursts rather than k
+    activates — the same derivation as the RecNMP model's host baseline
+    (:func:`dse.cost.nmp.host_sls_time`), scaled by ``dram.peak_bandwidth_gbs`` over the
+    channels' own peak (1 for a consistent spec; a sweep over the DRAM peak moves it)."""
     d = platform.dram
     lines = lines_per_row(op, platform)
     # every line of a random row is a miss that holds a fill buffer for a whole latency (the
     # adjacent-line prefetcher's help is folded into the fitted parallelism)
     latency_bound = lines * d.latency_ns * 1e-9 / memory_parallelism(platform, rows)
     memory = getattr(platform, "memory", None)
-    if memory is not None and getattr(platform, "nmp", None) is not None and op.row_bytes > 0:
+    if memory is not None and op.row_bytes > 0:
         from dse.cost.dram import channel_random_read
 
         rows_per_s = memory.channels * channel_random_read(memory, op.row_bytes).lookups_per_s
+        # the channels give the efficiency for this row size; the socket's DRAM peak gives the scale
+        # (equal for a consistent spec), so that a sweep over dram.peak_bandwidth_gbs moves gathers too
+        rows_per_s *= d.peak_bandwidth_gbs * 1e9 / (memory.channels * memory.channel_peak_bandwidth)
         bandwidth_bound = engines_per_socket(platform, engines) / rows_per_s
     else:
         bandwidth_bound = lines * d.line_bytes / dram_random_bandwidth(platform, engines)
@@ -133,6 +141,31 @@ def translation_call_time(op: Op, platform: Platform, footprint_bytes: float | N
     return g.tlb_call_us * 1e-6 * op.irregularity * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
 
 
+def page_walk_call_time(
+    op: Op, platform: Platform, rows: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+) -> np.ndarray:
+    """Seconds per call spent fetching page-table lines that the model's other tables evicted (CPU).
+
+    Between two calls on a table, the calls on the model's other tables evict the cache lines of
+    its page table along with its data. A call of ``R`` random rows on a table of ``P`` page-table
+    lines (``table_bytes / page`` entries of 8 B, 8 to a 64 B line) first-touches
+    ``P (1 - exp(-R / P))`` of them; each costs ``walk_line_ns`` where the tables' footprint
+    misses the caches (the DRAM fraction of a random access to ``footprint_bytes``). Later rows on
+    the same page-table line find it cached, so the cost per row falls as the call grows: this is
+    why a model with many large tables gains more from batching than a single-table
+    microbenchmark shows (one table called over and over keeps its page table cached; no cost).
+    """
+    g = platform.gather
+    r = np.asarray(rows, dtype=float)
+    table = max(op.table_bytes, 1.0)
+    if g.walk_line_ns <= 0 or op.rows_per_item <= 0 or not footprint_bytes or footprint_bytes <= table * (1 + 1e-9):
+        return np.zeros_like(r)
+    pt_lines = max(1.0, table / (g.page_kib * 1024.0) / (platform.dram.line_bytes / 8.0))
+    touched = pt_lines * -np.expm1(-op.irregularity * r / pt_lines)
+    missing = level_fractions(np.full_like(r, float(footprint_bytes)), platform, engines)[-1]
+    return g.walk_line_ns * 1e-9 * touched * missing
+
+
 def host_gather_time(
     op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
 ) -> np.ndarray:
@@ -144,7 +177,7 @@ def host_gather_time(
     irr = op.irregularity
     per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes)
     per_row = per_row + (1.0 - irr) * local_row_time(op, platform, engines)
-    return rows * per_row + translation_call_time(op, platform, footprint_bytes)
+    return rows * per_row + translation_call_time(op, platform, footprint_bytes) + page_walk_call_time(op, platform, rows, engines, footprint_bytes)
 
 
 def gather_time(

@@ -126,6 +126,15 @@ class Gather(_Strict):
     ramp_rows: NonNegativeFloat = Field(0.0, description="rows per call at which half the outstanding misses are in use")
     tlb_reach_mib: PositiveFloat = Field(1024.0, description="address range the TLBs cover; beyond it rows pay a page walk")
     tlb_miss_ns: NonNegativeFloat = Field(0.0, description="extra time of a row access whose translation misses")
+    walk_line_ns: NonNegativeFloat = Field(
+        0.0,
+        description=(
+            "CPU: time per page-table line a call first touches on a table whose page table the model's other "
+            "tables evicted from the caches (8 entries per 64 B line); a call of R rows on a table of P such lines "
+            "touches P (1 - exp(-R / P)) of them (dse/cost/gather.py)"
+        ),
+    )
+    page_kib: PositiveFloat = Field(4.0, description="page size of the embedding tables, KiB (walk_line_ns)")
     tlb_call_us: NonNegativeFloat = Field(
         0.0,
         description=(
