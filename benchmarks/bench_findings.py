@@ -32,23 +32,18 @@ MODELS = ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "
 SHORT = {"dlrm_rmc1": "RMC1", "dlrm_rmc2": "RMC2", "dlrm_rmc3": "RMC3", "ncf": "NCF", "wnd": "WnD", "mtwnd": "MT-WnD", "din": "DIN", "dien": "DIEN"}
 
 
-def _with(platform, section: str, **values):  # noqa: ANN001, ANN202
-    """A copy of ``platform`` with fields of one section replaced (validated like a spec)."""
-    data = platform.model_dump(mode="python")
-    data[section].update(values)
-    return type(platform).model_validate(data)
-
-
-def variants(base):  # noqa: ANN001, ANN201
-    """(label, platform, engines, baseline batch) for each setting compared."""
-    n = base.compute.engine_slots
+def variants():  # noqa: ANN201
+    """(label, platform, engines, baseline batch) for each setting compared; the changed fields go
+    through ``--set`` overrides, except the removal of the memory: section, which none can express."""
     from dse.specs.hardware import load_platform
 
-    kvm_walks = _with(base, "gather", walk_line_ns=load_platform("ci_cpu").gather.walk_line_ns)
+    base = load_platform("skylake")
+    n = base.compute.engine_slots
+    kvm_walks = load_platform("skylake", [f"gather.walk_line_ns={load_platform('ci_cpu').gather.walk_line_ns}"])
     data = base.model_dump(mode="python")
     data["memory"] = None
     half_dram = type(base).model_validate(data)
-    ramp = _with(base, "gather", ramp_rows=6000.0)
+    ramp = load_platform("skylake", ["gather.ramp_rows=6000"])
     return [
         ("shipped (40 engines, b=32)", base, n, 32),
         ("engines 32", base, 32, 32),
@@ -111,8 +106,6 @@ def findings_table(sizes: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dse.specs.hardware import load_platform
-
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="heavytail")
     parser.add_argument("--levels", default="1,1.5,3", help="SLA levels k (SLA = k x t_cpu(167 items))")
@@ -124,11 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             print()
         return 0
     levels = [float(x) for x in args.levels.split(",")]
-    base = load_platform("skylake")
     print(f"gain of DeepRecSched's grid optimum (no offload) over the static baseline on skylake, sizes {args.sizes}")
     head = " ".join(f"{SHORT[m]:>6s}" for m in MODELS)
     print(f"{'variant':28s} {'k':>4s} {head} {'geomean':>7s}")
-    for label, platform, engines, baseline in variants(base):
+    for label, platform, engines, baseline in variants():
         for k in levels:
             g = gains(platform, engines, baseline, args.sizes, k)
             geo = math.exp(sum(math.log(v) for v in g.values()) / len(g))

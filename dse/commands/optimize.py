@@ -18,11 +18,13 @@ from dse.commands.serve import (
     SUBBATCH_OVERHEAD_OPTION,
     HW_ARGUMENT,
     MODEL_ARGUMENT,
+    SIZES_OPTION,
+    SLA_MS_OPTION,
     WORKERS_OPTION,
     _costs,
+    check_sla_ms,
 )
 from dse.errors import DseError
-from dse.serve.workload import DEFAULT_SIZES
 
 
 def _ms(x: float | None) -> str:
@@ -41,10 +43,10 @@ def register(app: typer.Typer) -> None:
     def optimize_cmd(
         model: str = MODEL_ARGUMENT,
         hw: str = HW_ARGUMENT,
-        sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
+        sla_ms: float = SLA_MS_OPTION,
         accel: Optional[str] = ACCEL_OPTION,
         workers: Optional[int] = WORKERS_OPTION,
-        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
+        sizes: str = SIZES_OPTION,
         batches: str = typer.Option(",".join(map(str, DEFAULT_BATCHES)), "--batches", help="Batch sizes b to walk, in order."),
         thresholds: str = typer.Option(",".join(map(str, DEFAULT_THRESHOLDS)), "--thresholds", help="Offload thresholds Q to walk, in order."),
         method: str = typer.Option("analytic", "--method", help="analytic (fast) or des (simulation per load point)."),
@@ -66,8 +68,7 @@ def register(app: typer.Typer) -> None:
         QPS per watt). An unreachable SLA is reported (exit status 0) with the best p95 achievable."""
         from dse.sched.deeprecsched import optimize
 
-        if not (sla_ms > 0 and math.isfinite(sla_ms)):
-            raise DseError(f"--sla-ms: {sla_ms} must be a positive number")
+        check_sla_ms(sla_ms)
         if queries < 1000:
             raise DseError(f"--queries: {queries} must be >= 1000")
         if not (0.0 <= stop_tol < 1.0):

@@ -28,6 +28,14 @@ JITTER_OPTION = typer.Option(None, "--jitter", help="Service-time coefficient of
 QUERY_OVERHEAD_OPTION = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query.")
 SUBBATCH_OVERHEAD_OPTION = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch.")
 COLOCATION_OPTION = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa).")
+SIZES_OPTION = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail")
+SLA_MS_OPTION = typer.Option(..., "--sla-ms", help="p95 latency target, ms.")
+
+
+def check_sla_ms(sla_ms: float) -> None:
+    """Fail before any work on a latency target that no system can meet (capacity, optimize)."""
+    if not (sla_ms > 0 and math.isfinite(sla_ms)):
+        raise DseError(f"--sla-ms: {sla_ms} must be a positive number")
 
 
 class _Setup:
@@ -107,7 +115,7 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
         threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
         workers: Optional[int] = WORKERS_OPTION,
-        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
+        sizes: str = SIZES_OPTION,
         trace: Optional[Path] = typer.Option(None, "--trace", help="Replay a CSV of arrival_s,size instead of Poisson arrivals."),
         queries: int = typer.Option(100_000, "--queries", help="Simulated queries (des)."),
         method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
@@ -157,12 +165,12 @@ def register(app: typer.Typer) -> None:
     def capacity_cmd(
         model: str = MODEL_ARGUMENT,
         hw: str = HW_ARGUMENT,
-        sla_ms: float = typer.Option(..., "--sla-ms", help="p95 latency target, ms."),
+        sla_ms: float = SLA_MS_OPTION,
         accel: Optional[str] = ACCEL_OPTION,
         batch: int = typer.Option(..., "--batch", "-b", help="CPU sub-batch size b (items)."),
         threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
         workers: Optional[int] = WORKERS_OPTION,
-        sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail"),
+        sizes: str = SIZES_OPTION,
         queries: int = typer.Option(100_000, "--queries", help="Simulated queries per load (des)."),
         method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -175,8 +183,7 @@ def register(app: typer.Typer) -> None:
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
         """Latency-bounded throughput: the highest arrival rate whose p95 meets --sla-ms."""
-        if not (sla_ms > 0 and math.isfinite(sla_ms)):
-            raise DseError(f"--sla-ms: {sla_ms} must be a positive number")
+        check_sla_ms(sla_ms)
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
                        query_overhead_ms, subbatch_overhead_ms, colocation)
         res = capacity(sla_ms / 1e3, setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)

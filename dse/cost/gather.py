@@ -126,6 +126,13 @@ def local_row_time(op: Op, platform: Platform, engines: int = 1) -> float:
     return op.row_bytes / dram_stream_bandwidth(platform, engines)
 
 
+def _other_tables_compete(op: Op, footprint_bytes: float | None) -> bool:
+    """Whether other tables of the model evict ``op``'s translations between its calls: it looks
+    rows up and the tables' footprint is larger than its own table."""
+    table = max(op.table_bytes, 1.0)
+    return op.rows_per_item > 0 and bool(footprint_bytes) and footprint_bytes > table * (1 + 1e-9)
+
+
 def translation_call_time(op: Op, platform: Platform, footprint_bytes: float | None = None) -> float:
     """Seconds per call spent waiting for the page walks of a table beyond the TLB reach.
 
@@ -136,7 +143,7 @@ def translation_call_time(op: Op, platform: Platform, footprint_bytes: float | N
     """
     g = platform.gather
     table = max(op.table_bytes, 1.0)
-    if g.tlb_call_us <= 0 or op.rows_per_item <= 0 or not footprint_bytes or footprint_bytes <= table * (1 + 1e-9):
+    if g.tlb_call_us <= 0 or not _other_tables_compete(op, footprint_bytes):
         return 0.0
     return g.tlb_call_us * 1e-6 * op.irregularity * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
 
@@ -158,7 +165,7 @@ def page_walk_call_time(
     g = platform.gather
     r = np.asarray(rows, dtype=float)
     table = max(op.table_bytes, 1.0)
-    if g.walk_line_ns <= 0 or op.rows_per_item <= 0 or not footprint_bytes or footprint_bytes <= table * (1 + 1e-9):
+    if g.walk_line_ns <= 0 or not _other_tables_compete(op, footprint_bytes):
         return np.zeros_like(r)
     pt_lines = max(1.0, table / (g.page_kib * 1024.0) / (platform.dram.line_bytes / 8.0))
     touched = pt_lines * -np.expm1(-op.irregularity * r / pt_lines)
