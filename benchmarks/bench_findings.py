@@ -57,8 +57,9 @@ def variants():  # noqa: ANN201
 def gains(platform, engines: int, baseline: int, sizes: str, level: float) -> dict[str, float]:  # noqa: ANN001
     """Model -> grid optimum over the static baseline, SLA = level x t_cpu(167) on this platform."""
     from dse.graph import load_graph
-    from dse.sched.deeprecsched import DEFAULT_BATCHES, build_curves, optimize
+    from dse.sched.deeprecsched import build_curves, optimize
     from dse.serve.workload import parse_sizes
+    from dse.settings import DEFAULT_BATCHES, OptimizerSettings, WorkloadSettings
 
     out = {}
     dist = parse_sizes(sizes)
@@ -66,7 +67,8 @@ def gains(platform, engines: int, baseline: int, sizes: str, level: float) -> di
         g = load_graph(model)
         curves = build_curves(g, platform, None, engines, [*DEFAULT_BATCHES, baseline], dist.max_size)
         sla = level * float(curves.cpu(np.array([167.0]))[0])
-        r = optimize(g, platform, None, sizes=dist, sla_s=sla, workers=engines, curves=curves, baseline_batch=baseline)
+        r = optimize(g, platform, None, workload=WorkloadSettings(sizes=sizes), sla_s=sla, workers=engines, curves=curves,
+                     search=OptimizerSettings(baseline_batch=baseline))
         out[model] = r.grid_max_qps / r.baseline_qps if r.baseline_qps > 0 else math.nan
     return out
 
@@ -76,8 +78,9 @@ def findings_table(sizes: str) -> None:
     per model, t_cpu(167), the grid optimum's b without offload at each SLA level, the gain over
     b = 32 at k = 1.5 and 3, the GPU gain at k = 0.5, 1, 1.5, 3, the best Q, the worst gap."""
     from dse.graph import load_graph
-    from dse.sched.deeprecsched import DEFAULT_BATCHES, build_curves, optimize
+    from dse.sched.deeprecsched import build_curves, optimize
     from dse.serve.workload import parse_sizes
+    from dse.settings import DEFAULT_BATCHES, WorkloadSettings
     from dse.specs.hardware import load_platform
 
     cpu, gpu = load_platform("skylake"), load_platform("gtx1080ti")
@@ -96,7 +99,8 @@ def findings_table(sizes: str) -> None:
         res = {}
         for k in levels:
             for accel, curves in ((False, cpu_only), (True, with_gpu)):
-                res[k, accel] = optimize(g, cpu, gpu if accel else None, sizes=dist, sla_s=k * t, workers=n, curves=curves)
+                res[k, accel] = optimize(g, cpu, gpu if accel else None, workload=WorkloadSettings(sizes=sizes), sla_s=k * t,
+                                         workers=n, curves=curves)
         best_b = ", ".join(str(res[k, False].grid_batch) for k in levels)
         gains = ", ".join(f"{res[k, False].gain:.2f}" for k in (1.5, 3.0))
         gpu_gain = ", ".join(f"{res[k, True].grid_max_qps / res[k, False].grid_max_qps:.2f}" for k in (0.5, 1.0, 1.5, 3.0))

@@ -32,7 +32,8 @@ MODELS = ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "
 
 def table(level: float = 1.5, sizes: str = "lognormal:5.1,0.2") -> None:
     from dse.graph import load_graph
-    from dse.sched.deeprecsched import DEFAULT_BATCHES, build_curves, optimize
+    from dse.sched.deeprecsched import build_curves, optimize
+    from dse.settings import DEFAULT_BATCHES, WorkloadSettings
     from dse.specs.hardware import load_platform
 
     cpu, gpu = load_platform("skylake"), load_platform("gtx1080ti")
@@ -45,9 +46,9 @@ def table(level: float = 1.5, sizes: str = "lognormal:5.1,0.2") -> None:
         curves = build_curves(g, cpu, gpu, n, [*DEFAULT_BATCHES, 32], 1024)
         sla = level * float(curves.cpu(np.array([167.0]))[0])
         t0 = time.perf_counter()
-        r0 = optimize(g, cpu, None, sizes=sizes, sla_s=sla, workers=n)
+        r0 = optimize(g, cpu, None, workload=WorkloadSettings(sizes=sizes), sla_s=sla, workers=n)
         t1 = time.perf_counter()
-        r1 = optimize(g, cpu, gpu, sizes=sizes, sla_s=sla, workers=n, curves=curves)
+        r1 = optimize(g, cpu, gpu, workload=WorkloadSettings(sizes=sizes), sla_s=sla, workers=n, curves=curves)
         t2 = time.perf_counter()
         print(
             f"{model:10s} {sla * 1e3:7.2f} {r0.batch:4d} {r0.max_qps:9.0f} {r0.gain or math.nan:5.2f} {r0.gap:5.3f} | "

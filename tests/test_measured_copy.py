@@ -2,7 +2,7 @@
 
 import pytest
 
-from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR, default_measured_dir
+from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR
 
 #: Our own measurements of the CI machine kind: only in the repository, not in ../shared.
 OWN = [
@@ -34,4 +34,3 @@ def test_measured_dir_falls_back_to_the_copy(monkeypatch, tmp_path):
     assert paths.default_measured_dir() == BUNDLED_MEASURED_DIR
     monkeypatch.setenv("DSE_MEASURED", str(tmp_path))
     assert paths.default_measured_dir() == tmp_path
-    assert default_measured_dir  # the public name is importable

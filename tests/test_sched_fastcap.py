@@ -7,7 +7,8 @@ import pytest
 
 from dse.cost import service_curve
 from dse.graph import load_graph
-from dse.sched.curves import curve_batches, total_curve
+from dse.cost.model import total_curve
+from dse.sched.curves import curve_batches
 from dse.sched.fastcap import PolicySet, queue_state
 from dse.serve import Policy, ServerCosts, capacity
 from dse.serve.analytic import analytic, batch_queue
@@ -113,4 +114,4 @@ def test_curve_batches():
     b = curve_batches(512, [384, 48, 1000])
     assert b[0] == 1 and b[-1] == 512 and {384.0, 48.0} <= set(b) and 1000.0 not in b
     assert np.all(np.diff(b) > 0)
-    assert np.array_equal(curve_batches(20, [], ratio=1.0), np.arange(1, 21))
+    assert np.array_equal(curve_batches(20, [], CurveGrid(ratio=1.0)), np.arange(1, 21))

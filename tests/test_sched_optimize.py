@@ -13,6 +13,7 @@ from dse.errors import DseError
 from dse.sched import optimize
 from dse.sched.deeprecsched import hill_climb
 from dse.sched.power import device_power, serving_power
+from dse.settings import OptimizerSettings
 from dse.specs.hardware import load_platform
 
 runner = CliRunner()
@@ -119,7 +120,7 @@ def test_unreachable_sla_reports_the_best_p95():
     assert (r.batch, r.threshold) == (r.best_p95_batch, r.best_p95_threshold)
     # the best p95 is the lowest zero-load p95 over the list: every other b does worse
     for b in (512, 128, 64):
-        other = optimize("dlrm_rmc2", "skylake", sla_s=0.002, batches=[b], grid=False)
+        other = optimize("dlrm_rmc2", "skylake", sla_s=0.002, search=OptimizerSettings(batches=[b]), grid=False)
         assert other.p95_s >= r.p95_s * (1 - 1e-3)
     assert r.qps_per_watt == 0.0 and r.energy_per_query_j is None
     assert r.power_w == pytest.approx(load_platform("skylake").idle_w + r.memory_power_w)
@@ -180,9 +181,9 @@ def test_accelerator_as_host_is_refused():
 
 
 def test_des_method_agrees_with_analytic():
-    kw = dict(sla_s=0.015, batches=[512, 128], grid=False, baseline_batch=128)
-    a = optimize("wnd", "skylake", method="analytic", **kw)
-    d = optimize("wnd", "skylake", method="des", n_queries=5000, **kw)
+    kw = dict(batches=[512, 128], baseline_batch=128)
+    a = optimize("wnd", "skylake", sla_s=0.015, grid=False, search=OptimizerSettings(method="analytic", **kw))
+    d = optimize("wnd", "skylake", sla_s=0.015, grid=False, search=OptimizerSettings(method="des", queries=5000, **kw))
     assert d.method == "des" and d.batch == a.batch
     assert d.max_qps == pytest.approx(a.max_qps, rel=0.15)
     assert 0 < d.p95_s <= 0.015

@@ -51,3 +51,30 @@ def parse_int_list(text: str, option: str) -> list[int]:
     if not values:
         raise DseError(f"{option}: empty list")
     return values
+
+
+S = TypeVar("S")
+
+
+def build_settings(cls: type[S], options: dict[str, str], **values: Any) -> S:
+    """``cls(**values)`` for a settings model of :mod:`dse.settings`; a value out of its range is
+    a :class:`DseError` naming the CLI option (``options`` maps field -> option)."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        raise DseError(f"{options.get(field, field)}: {error['msg']} (got {error.get('input')!r})") from None
+
+
+def option_help(cls: Any, field: str) -> str:
+    """The help text of a settings field (its description in :mod:`dse.settings`)."""
+    return str(cls.model_fields[field].description or "")
+
+
+def option_default(cls: Any, field: str) -> Any:
+    """The default of a settings field, as a CLI option shows it (lists joined by commas)."""
+    value = cls.model_fields[field].default
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands import build_settings, handle_errors, option_default, option_help, parse_int_list, print_json
 from dse.commands.serve import (
     ACCEL_OPTION,
     COLOCATION_OPTION,
@@ -19,12 +19,20 @@ from dse.commands.serve import (
     HW_ARGUMENT,
     MODEL_ARGUMENT,
     SIZES_OPTION,
+    SEED_OPTION,
     SLA_MS_OPTION,
     WORKERS_OPTION,
+    WORKLOAD_OPTIONS,
     _costs,
     check_sla_ms,
 )
 from dse.errors import DseError
+from dse.settings import OptimizerSettings, WorkloadSettings
+
+#: CLI option of each optimiser setting (for error messages).
+SEARCH_OPTIONS = {"batches": "--batches", "thresholds": "--thresholds", "baseline_batch": "--baseline-batch",
+                  "method": "--method", "queries": "--queries", "stop_tol": "--stop-tol"}
+O = OptimizerSettings
 
 
 def _ms(x: float | None) -> str:
@@ -36,8 +44,6 @@ def _q(q: int | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    from dse.sched.deeprecsched import DEFAULT_BASELINE_BATCH, DEFAULT_BATCHES, DEFAULT_THRESHOLDS
-
     @app.command("optimize")
     @handle_errors
     def optimize_cmd(
@@ -47,14 +53,15 @@ def register(app: typer.Typer) -> None:
         accel: Optional[str] = ACCEL_OPTION,
         workers: Optional[int] = WORKERS_OPTION,
         sizes: str = SIZES_OPTION,
-        batches: str = typer.Option(",".join(map(str, DEFAULT_BATCHES)), "--batches", help="Batch sizes b to walk, in order."),
-        thresholds: str = typer.Option(",".join(map(str, DEFAULT_THRESHOLDS)), "--thresholds", help="Offload thresholds Q to walk, in order."),
-        method: str = typer.Option("analytic", "--method", help="analytic (fast) or des (simulation per load point)."),
-        baseline_batch: int = typer.Option(DEFAULT_BASELINE_BATCH, "--baseline-batch", help="b of the static baseline (no offload)."),
+        batches: str = typer.Option(option_default(O, "batches"), "--batches", help=option_help(O, "batches")),
+        thresholds: str = typer.Option(option_default(O, "thresholds"), "--thresholds", help=option_help(O, "thresholds")),
+        method: str = typer.Option(option_default(O, "method"), "--method", help=option_help(O, "method")),
+        baseline_batch: int = typer.Option(option_default(O, "baseline_batch"), "--baseline-batch",
+                                           help=option_help(O, "baseline_batch")),
         no_grid: bool = typer.Option(False, "--no-grid", help="Skip the exhaustive (b, Q) grid reference."),
-        stop_tol: float = typer.Option(0.0, "--stop-tol", help="A walk stops when throughput drops by more than this fraction."),
-        queries: int = typer.Option(20_000, "--queries", help="Simulated queries per load point (des)."),
-        seed: int = typer.Option(0, "--seed", help="Random seed (des)."),
+        stop_tol: float = typer.Option(option_default(O, "stop_tol"), "--stop-tol", help=option_help(O, "stop_tol")),
+        queries: int = typer.Option(option_default(O, "queries"), "--queries", help=option_help(O, "queries")),
+        seed: int = SEED_OPTION,
         costs: Optional[Path] = COSTS_OPTION,
         jitter: Optional[float] = JITTER_OPTION,
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
@@ -69,19 +76,15 @@ def register(app: typer.Typer) -> None:
         from dse.sched.deeprecsched import optimize
 
         check_sla_ms(sla_ms)
-        if queries < 1000:
-            raise DseError(f"--queries: {queries} must be >= 1000")
-        if not (0.0 <= stop_tol < 1.0):
-            raise DseError(f"--stop-tol: {stop_tol} must be in [0, 1)")
-        if baseline_batch < 1:
-            raise DseError(f"--baseline-batch: {baseline_batch} must be >= 1")
-        blist = parse_int_list(batches, "--batches")
-        qlist = parse_int_list(thresholds, "--thresholds")
-        server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
-        res = optimize(
-            model, hw, accel, sizes, sla_ms / 1e3, workers, blist, qlist, method, baseline_batch,
-            server_costs, grid=not no_grid, n_queries=queries, seed=seed, stop_tol=stop_tol,
+        search = build_settings(
+            OptimizerSettings, SEARCH_OPTIONS, batches=parse_int_list(batches, "--batches"),
+            thresholds=parse_int_list(thresholds, "--thresholds"), baseline_batch=baseline_batch, method=method,
+            queries=queries, stop_tol=stop_tol,
         )
+        workload = build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed)
+        server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
+        res = optimize(model, hw, accel, sla_s=sla_ms / 1e3, workload=workload, search=search, workers=workers,
+                       costs=server_costs, grid=not no_grid)
         if not res.feasible:
             typer.echo(
                 f"warning: infeasible: no (b, Q) meets p95 <= {sla_ms:g} ms at any load; the best p95 is "

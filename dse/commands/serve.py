@@ -10,12 +10,18 @@ from typing import Optional
 
 import typer
 
-from dse.commands import handle_errors, print_json
+from dse.commands import build_settings, handle_errors, option_default, option_help, print_json
 from dse.errors import DseError
-from dse.serve.api import METHODS, PointEvaluator, capacity
+from dse.serve.api import PointEvaluator, capacity
 from dse.serve.des import simulate
 from dse.serve.policy import Policy, ServerCosts
-from dse.serve.workload import DEFAULT_MAX_SIZE, DEFAULT_SIZES, load_trace
+from dse.serve.workload import load_trace
+from dse.settings import MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
+
+#: CLI option of each workload and simulation setting (for error messages).
+WORKLOAD_OPTIONS = {"sizes": "--sizes", "seed": "--seed", "locality": "--locality"}
+SIMULATION_OPTIONS = {"method": "--method", "queries": "--queries", "warmup": "--warmup"}
+W, S = WorkloadSettings, SimulationSettings
 
 MODEL_ARGUMENT = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
 HW_ARGUMENT = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
@@ -28,7 +34,10 @@ JITTER_OPTION = typer.Option(None, "--jitter", help="Service-time coefficient of
 QUERY_OVERHEAD_OPTION = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query.")
 SUBBATCH_OVERHEAD_OPTION = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch.")
 COLOCATION_OPTION = typer.Option(None, "--colocation", help="Co-location slowdown at full load (kappa).")
-SIZES_OPTION = typer.Option(DEFAULT_SIZES, "--sizes", help="lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail")
+SIZES_OPTION = typer.Option(option_default(W, "sizes"), "--sizes", help=option_help(W, "sizes"))
+SEED_OPTION = typer.Option(option_default(W, "seed"), "--seed", help=option_help(W, "seed"))
+QUERIES_OPTION = typer.Option(option_default(S, "queries"), "--queries", help=option_help(S, "queries"))
+METHOD_OPTION = typer.Option(option_default(S, "method"), "--method", help=option_help(S, "method"))
 SLA_MS_OPTION = typer.Option(..., "--sla-ms", help="p95 latency target, ms.")
 
 
@@ -50,10 +59,8 @@ class _Setup:
         from dse.graph import load_graph
         from dse.specs.hardware import load_platform
 
-        if method not in METHODS:
-            raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
-        if queries < 1000:
-            raise DseError(f"--queries: {queries} must be >= 1000")
+        build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
+        build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed)
         if batch < 1:
             raise DseError(f"--batch: {batch} must be >= 1")
         graph = load_graph(model)
@@ -117,9 +124,9 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = WORKERS_OPTION,
         sizes: str = SIZES_OPTION,
         trace: Optional[Path] = typer.Option(None, "--trace", help="Replay a CSV of arrival_s,size instead of Poisson arrivals."),
-        queries: int = typer.Option(100_000, "--queries", help="Simulated queries (des)."),
-        method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
-        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        queries: int = QUERIES_OPTION,
+        method: str = METHOD_OPTION,
+        seed: int = SEED_OPTION,
         costs: Optional[Path] = COSTS_OPTION,
         jitter: Optional[float] = JITTER_OPTION,
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
@@ -135,7 +142,7 @@ def register(app: typer.Typer) -> None:
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
                        query_overhead_ms, subbatch_overhead_ms, colocation)
         if trace is not None:
-            wl = load_trace(trace, DEFAULT_MAX_SIZE)
+            wl = load_trace(trace, MAX_QUERY_SIZE)
             if len(wl) < 100:
                 raise DseError(f"{trace}: a trace needs at least 100 queries")
             res = simulate(wl, setup.policy, setup.cpu_curve, setup.accel_curve, seed)
@@ -171,9 +178,9 @@ def register(app: typer.Typer) -> None:
         threshold: Optional[int] = typer.Option(None, "--threshold", "-Q", help="Offload queries of n >= Q items to --accel."),
         workers: Optional[int] = WORKERS_OPTION,
         sizes: str = SIZES_OPTION,
-        queries: int = typer.Option(100_000, "--queries", help="Simulated queries per load (des)."),
-        method: str = typer.Option("des", "--method", help="des (simulation) or analytic."),
-        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        queries: int = QUERIES_OPTION,
+        method: str = METHOD_OPTION,
+        seed: int = SEED_OPTION,
         costs: Optional[Path] = COSTS_OPTION,
         jitter: Optional[float] = JITTER_OPTION,
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,

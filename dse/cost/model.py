@@ -21,6 +21,9 @@ operations per operator.
 
 from __future__ import annotations
 
+import json
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,8 +169,14 @@ def graph_op_times(
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     out = [op_times(op, platform, b, int(engines), transfer, footprint) for op in ordered_ops(graph)]
+    return out + _per_inference(graph, platform, b, transfer)
+
+
+def _per_inference(graph: nx.DiGraph, platform: Platform, b: np.ndarray, transfer: bool) -> list[OpTimes]:
+    """The costs that belong to the inference rather than an operator: the fixed forward cost
+    and, on an accelerator with ``transfer``, the copy of the outputs back to the host."""
     fixed = np.full_like(b, inference_time(platform))
-    out.append(OpTimes("(forward)", "overhead", fixed, single_term("overhead", fixed)))
+    out = [OpTimes("(forward)", "overhead", fixed, single_term("overhead", fixed))]
     if transfer and platform.is_accelerator:
         back = output_transfer_time(float(graph.graph.get("output_bytes_per_item", 0.0)), platform, b)
         out.append(OpTimes("output.d2h", "transfer", back, single_term("transfer", back)))
@@ -216,4 +225,54 @@ def predict_latency(
         engines=int(engines),
         latency_s=float(sum(op.time_s for op in ops)),
         ops=ops,
+    )
+
+
+# -- the total alone, each distinct operator once (the optimiser's curves) ---------------------
+
+
+def _op_key(op: Op) -> str:
+    fields = {k: v for k, v in op.__dict__.items() if k not in ("name", "table")}
+    fields["kind"] = op.kind.value
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+_GROUPS: "weakref.WeakKeyDictionary[nx.DiGraph, list[tuple[Op, int]]]" = weakref.WeakKeyDictionary()
+
+
+def op_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:
+    """The graph's operators in execution order, identical ones merged: [(op, count)] (cached
+    per graph object)."""
+    hit = _GROUPS.get(graph)
+    if hit is not None:
+        return hit
+    groups: OrderedDict[str, list] = OrderedDict()
+    for op in ordered_ops(graph):
+        key = _op_key(op)
+        if key in groups:
+            groups[key][1] += 1
+        else:
+            groups[key] = [op, 1]
+    out = [(op, count) for op, count in groups.values()]
+    _GROUPS[graph] = out
+    return out
+
+
+def total_curve(
+    graph: nx.DiGraph, platform: Platform, batches: np.ndarray, engines: int = 1, transfer: bool = True
+) -> ServiceCurve:
+    """t(b) of ``graph`` on ``platform``: :func:`service_curve`'s total without the per-operator
+    breakdown, each *distinct* operator evaluated once and multiplied (RMC2 has 32 identical
+    embedding tables; an operator's time depends on its kind, sizes and shape, never on its name
+    or table name). Equal to ``service_curve(...).seconds`` (tested); the optimiser's curves."""
+    b = np.unique(np.asarray(batches, dtype=float).reshape(-1))
+    _check(b, engines)
+    footprint = float(graph.graph.get("table_bytes", 0.0)) or None
+    total = np.zeros_like(b)
+    for op, count in op_groups(graph):
+        total += count * op_times(op, platform, b, int(engines), transfer, footprint).time
+    for part in _per_inference(graph, platform, b, transfer):
+        total += part.time
+    return ServiceCurve(
+        model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b, seconds=total, engines=int(engines)
     )

@@ -19,9 +19,6 @@ from typing import Any
 from dse.sched.capacity import CapacityResult, max_qps_under_sla
 
 _LAZY = {
-    "DEFAULT_BASELINE_BATCH": "dse.sched.deeprecsched",
-    "DEFAULT_BATCHES": "dse.sched.deeprecsched",
-    "DEFAULT_THRESHOLDS": "dse.sched.deeprecsched",
     "CapacityTable": "dse.sched.deeprecsched",
     "Curves": "dse.sched.deeprecsched",
     "OptimizeResult": "dse.sched.deeprecsched",

@@ -45,21 +45,17 @@ import networkx as nx
 
 from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
-from dse.sched.capacity import max_qps_under_sla
-from dse.sched.curves import curve_batches, total_curve
+from dse.cost.model import total_curve
+from dse.sched.curves import curve_batches
 from dse.sched.fastcap import PolicySet
 from dse.sched.power import serving_power
-from dse.serve.api import METHODS, PointEvaluator
+from dse.serve.api import PointEvaluator
+from dse.sched.capacity import max_qps_under_sla
 from dse.serve.load import offered_load
 from dse.serve.policy import Policy, ServerCosts
-from dse.serve.workload import DEFAULT_SIZES, SizeDistribution, parse_sizes
+from dse.serve.workload import SizeDistribution, parse_sizes
+from dse.settings import CurveGrid, OptimizerSettings, WorkloadSettings
 from dse.specs.hardware import Platform, load_platform
-
-#: DeepRecSched's published search lists (FACTS.md section 2).
-DEFAULT_BATCHES: tuple[int, ...] = (512, 384, 256, 192, 128, 96, 64, 48, 32)
-DEFAULT_THRESHOLDS: tuple[int, ...] = (96, 128, 192, 256, 384, 512)
-#: The static policy of the public DeepRecInfra run without the scheduler (run_DeepRecInfra.sh: sub_task_batch_size=32).
-DEFAULT_BASELINE_BATCH = 32
 
 Key = tuple[int, int | None]
 
@@ -75,18 +71,18 @@ class Curves:
 
 def cpu_curve(
     graph: nx.DiGraph, platform: Platform, workers: int, batches: Iterable[int], max_size: int,
-    dense: int = 16, ratio: float = 2 ** 0.25,
+    grid: CurveGrid = CurveGrid(),
 ) -> ServiceCurve:
     """The CPU engines' curve at ``engines=workers`` on sizes 1..max(batches) (capped at the
     largest query size); see :func:`dse.sched.curves.curve_batches` for the grid."""
     b = sorted({int(x) for x in batches})
     top = max(1, min(max(b), int(max_size)))
-    return total_curve(graph, platform, curve_batches(top, b, dense, ratio), engines=int(workers))
+    return total_curve(graph, platform, curve_batches(top, b, grid), engines=int(workers))
 
 
-def accel_curve(graph: nx.DiGraph, accel: Platform, max_size: int, dense: int = 16, ratio: float = 2 ** 0.25) -> ServiceCurve:
+def accel_curve(graph: nx.DiGraph, accel: Platform, max_size: int, grid: CurveGrid = CurveGrid()) -> ServiceCurve:
     """The accelerator's curve (one engine, host-device copies included) on sizes 1..max_size."""
-    return total_curve(graph, accel, curve_batches(int(max_size), (), dense, ratio), engines=1)
+    return total_curve(graph, accel, curve_batches(int(max_size), (), grid), engines=1)
 
 
 def build_curves(
@@ -96,12 +92,12 @@ def build_curves(
     workers: int,
     batches: Iterable[int],
     max_size: int,
-    dense: int = 16,
-    ratio: float = 2 ** 0.25,
+    grid: CurveGrid = CurveGrid(),
 ) -> Curves:
-    """Both curves an optimisation reads (``ratio=1``: every integer size, no interpolation)."""
-    cpu = cpu_curve(graph, platform, workers, batches, max_size, dense, ratio)
-    acc = accel_curve(graph, accel, max_size, dense, ratio) if accel is not None else None
+    """Both curves an optimisation reads (``CurveGrid(ratio=1)``: every integer size, no
+    interpolation)."""
+    cpu = cpu_curve(graph, platform, workers, batches, max_size, grid)
+    acc = accel_curve(graph, accel, max_size, grid) if accel is not None else None
     return Curves(cpu, acc, int(workers))
 
 
@@ -198,14 +194,12 @@ class CapacityTable:
         curves: Curves,
         sla_s: float,
         has_accel: bool,
-        method: str = "analytic",
-        costs: ServerCosts | None = None,
-        n_queries: int = 20_000,
-        seed: int = 0,
+        method: str,
+        costs: ServerCosts | None,
+        n_queries: int,
+        seed: int,
         rel_tol: float | None = None,
     ) -> None:
-        if method not in METHODS:
-            raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
         self.dist = dist
         self.curves = curves
         self.sla_s = float(sla_s)
@@ -309,83 +303,84 @@ def _load_inputs(graph: nx.DiGraph | str, platform: Platform | str, accel: Platf
     return g, p, a
 
 
-def _check_list(values: Iterable[int], option: str) -> list[int]:
-    out = []
-    for v in values:
-        if isinstance(v, bool) or int(v) != v or int(v) < 1:
-            raise DseError(f"{option}: {v} must be a positive integer")
-        out.append(int(v))
-    if len(set(out)) != len(out):
-        raise DseError(f"{option}: duplicate entries")
-    return out
+def _check_sla(sla_s: float) -> None:
+    if not (isinstance(sla_s, (int, float)) and sla_s > 0 and math.isfinite(sla_s)):
+        raise DseError(f"--sla-ms: {sla_s * 1e3 if isinstance(sla_s, (int, float)) else sla_s} must be a positive number")
 
 
 def optimize(
     graph: nx.DiGraph | str,
     platform: Platform | str,
     accel: Platform | str | None = None,
-    sizes: SizeDistribution | str = DEFAULT_SIZES,
-    sla_s: float = 0.025,
+    *,
+    sla_s: float,
+    workload: WorkloadSettings = WorkloadSettings(),
+    search: OptimizerSettings = OptimizerSettings(),
     workers: int | None = None,
-    batches: Sequence[int] = DEFAULT_BATCHES,
-    thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
-    method: str = "analytic",
-    baseline_batch: int = DEFAULT_BASELINE_BATCH,
     costs: ServerCosts | None = None,
     grid: bool = True,
-    n_queries: int = 20_000,
-    seed: int = 0,
     curves: Curves | None = None,
     rel_tol: float | None = None,
-    stop_tol: float = 0.0,
 ) -> OptimizeResult:
     """Run DeepRecSched for ``graph`` on ``platform`` (+ ``accel``) under a p95 SLA of ``sla_s``.
 
-    ``graph``/``platform``/``accel`` may be names or loaded objects. ``workers``: CPU engines
-    (default: the platform's engine slots). ``grid=False`` skips the exhaustive reference (the
-    sweep's setting). ``curves``: precomputed :func:`build_curves` (for callers that cache them).
-    ``method``: ``analytic`` (fast, :mod:`dse.sched.fastcap`) or ``des`` (each capacity searched
-    with the simulator, ``n_queries`` per load point, starting from the analytic answer).
-    ``stop_tol``: a walk stops only when throughput drops by more than this fraction (see
-    :func:`hill_climb`; 0 = the published rule, any decrease).
+    ``graph``/``platform``/``accel`` may be names or loaded objects. ``workload``: query sizes and
+    seed; ``search``: the lists walked, the baseline, the evaluation method (``analytic``, fast,
+    :mod:`dse.sched.fastcap`; or ``des``, each capacity searched with the simulator from the
+    analytic answer) and the walk's stop tolerance (see :func:`hill_climb`). ``workers``: CPU
+    engines (default: the platform's engine slots). ``grid=False`` skips the exhaustive reference
+    (the sweep's setting). ``curves``: precomputed :func:`build_curves` (for callers that cache
+    them).
     """
-    if not (0.0 <= stop_tol < 1.0):
-        raise DseError(f"--stop-tol: {stop_tol} must be in [0, 1)")
-    if not (isinstance(sla_s, (int, float)) and sla_s > 0 and math.isfinite(sla_s)):
-        raise DseError(f"--sla-ms: {sla_s * 1e3 if isinstance(sla_s, (int, float)) else sla_s} must be a positive number")
-    if method not in METHODS:
-        raise DseError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
-    batches = _check_list(batches, "--batches")
-    thresholds = _check_list(thresholds, "--thresholds")
-    if not batches:
-        raise DseError("--batches: empty list")
-    baseline_batch = _check_list([baseline_batch], "--baseline-batch")[0]
+    _check_sla(sla_s)
     g, p, a = _load_inputs(graph, platform, accel)
-    dist = parse_sizes(sizes) if isinstance(sizes, str) else sizes
+    dist = parse_sizes(workload.sizes)
     n = p.compute.engine_slots if workers is None else int(workers)
     if n < 1:
         raise DseError(f"--workers: {n} must be >= 1")
     if curves is None:
-        curves = build_curves(g, p, a, n, [*batches, baseline_batch], dist.max_size)
+        curves = build_curves(g, p, a, n, [*search.batches, search.baseline_batch], dist.max_size)
     elif curves.workers != n:
         raise DseError(f"curves were built for {curves.workers} engines, not {n}")
-    table = CapacityTable(dist, curves, sla_s, a is not None, method, costs, n_queries, seed, rel_tol)
-    qs: list[int | None] = [None, *thresholds] if a is not None else [None]
+    table = CapacityTable(dist, curves, sla_s, a is not None, search.method, costs, search.queries, workload.seed, rel_tol)
+    walked = _walk(table, search, grid)
+    return _result(g, p, a, dist, table, search, walked)
+
+
+@dataclass
+class _Walked:
+    """What the walks and the grid found (see :func:`optimize`)."""
+
+    chosen: Key
+    path: list[tuple[int, int | None, float]]
+    baseline_qps: float
+    grid_best: Key | None
+    grid_max: float | None
+    max_qps: float
+    best_p95: float | None
+    best_key: Key | None
+
+
+def _walk(table: CapacityTable, search: OptimizerSettings, grid: bool) -> _Walked:
+    """DeepRecSched's walks, the static baseline, the grid reference, and the best p95 when
+    nothing meets the SLA."""
+    batches, thresholds = list(search.batches), list(search.thresholds)
+    qs: list[int | None] = [None, *thresholds] if table.has_accel else [None]
     grid_keys = [(b, q) for b in batches for q in qs]
     # analytic: solve what the walk may need in one vectorised pass (everything when gridding);
     # des: each capacity is a search of its own, so the walk asks for them one at a time
-    if method == "analytic":
-        table.prefetch(grid_keys if grid else [(b, None) for b in batches] + [(baseline_batch, None)])
-    chosen, path = hill_climb(table, batches, thresholds, stop_tol)
-    baseline_qps = table.get((baseline_batch, None))
+    if search.method == "analytic":
+        table.prefetch(grid_keys if grid else [(b, None) for b in batches] + [(search.baseline_batch, None)])
+    chosen, path = hill_climb(table, batches, thresholds, search.stop_tol)
+    baseline_qps = table.get((search.baseline_batch, None))
     grid_best: Key | None = None
     grid_max: float | None = None
     if grid:
         table.prefetch(grid_keys)
         grid_best = max(grid_keys, key=lambda k: table.values[k])  # first of equals, list order
-        if table.values[grid_best] <= 0:
-            grid_best = None
-            grid_max = 0.0
+        grid_max = table.values[grid_best]
+        if grid_max <= 0:
+            grid_best, grid_max = None, 0.0
     max_qps = table.get(chosen)
     best_p95 = best_key = None
     if max_qps <= 0:
@@ -395,44 +390,50 @@ def optimize(
         best_key = min(grid_keys, key=lambda k: p95s[k])
         best_p95 = p95s[best_key]
         chosen = best_key
-    pol = table.policy(chosen)
-    p95 = best_p95 if best_p95 is not None else table.p95(chosen)
-    load = offered_load(max_qps if max_qps > 0 else 1e-300, dist.pmf(), pol, curves.cpu, curves.accel)
-    cpu_u = load.cpu_utilization if max_qps > 0 else 0.0
-    acc_u = load.accel_utilization if max_qps > 0 else 0.0
-    draw = serving_power(p, a, n, cpu_u, acc_u)
+    return _Walked(chosen, path, baseline_qps, grid_best, grid_max, max_qps, best_p95, best_key)
+
+
+def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistribution, table: CapacityTable,
+            search: OptimizerSettings, w: _Walked) -> OptimizeResult:
+    """The result record: the choice, its p95 and load, power, the baseline and the grid."""
+    pol = table.policy(w.chosen)
+    p95 = w.best_p95 if w.best_p95 is not None else table.p95(w.chosen)
+    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, dist.pmf(), pol, table.curves.cpu, table.curves.accel)
+    cpu_u = load.cpu_utilization if w.max_qps > 0 else 0.0
+    acc_u = load.accel_utilization if w.max_qps > 0 else 0.0
+    draw = serving_power(p, a, table.curves.workers, cpu_u, acc_u)
     power = draw.total_w
     return OptimizeResult(
         model=str(g.graph.get("model", "?")),
         platform=p.name,
         accelerator=a.name if a is not None else None,
-        sla_s=float(sla_s),
-        method=method,
-        workers=n,
+        sla_s=float(table.sla_s),
+        method=search.method,
+        workers=table.curves.workers,
         sizes=dist.spec or dist.kind,
-        feasible=bool(max_qps > 0),
-        batch=int(chosen[0]),
-        threshold=chosen[1],
-        max_qps=float(max_qps),
+        feasible=bool(w.max_qps > 0),
+        batch=int(w.chosen[0]),
+        threshold=w.chosen[1],
+        max_qps=float(w.max_qps),
         p95_s=float(p95),
-        baseline_batch=int(baseline_batch),
-        baseline_qps=float(baseline_qps),
-        gain=float(max_qps / baseline_qps) if baseline_qps > 0 else None,
+        baseline_batch=int(search.baseline_batch),
+        baseline_qps=float(w.baseline_qps),
+        gain=float(w.max_qps / w.baseline_qps) if w.baseline_qps > 0 else None,
         power_w=power,
         cpu_power_w=draw.cpu_w,
         accel_power_w=draw.accel_w,
         memory_power_w=draw.memory_w,
-        qps_per_watt=float(max_qps / power) if power > 0 else 0.0,
-        energy_per_query_j=float(power / max_qps) if max_qps > 0 else None,
+        qps_per_watt=float(w.max_qps / power) if power > 0 else 0.0,
+        energy_per_query_j=float(power / w.max_qps) if w.max_qps > 0 else None,
         cpu_utilization=float(cpu_u),
         accel_utilization=float(acc_u),
         accel_fraction=float(load.accel_fraction),
-        grid_max_qps=float(table.values[grid_best]) if grid_best is not None else grid_max,
-        grid_batch=int(grid_best[0]) if grid_best is not None else None,
-        grid_threshold=grid_best[1] if grid_best is not None else None,
-        best_p95_s=best_p95,
-        best_p95_batch=int(best_key[0]) if best_key is not None else None,
-        best_p95_threshold=best_key[1] if best_key is not None else None,
-        climb=path,
+        grid_max_qps=w.grid_max,
+        grid_batch=int(w.grid_best[0]) if w.grid_best is not None else None,
+        grid_threshold=w.grid_best[1] if w.grid_best is not None else None,
+        best_p95_s=w.best_p95,
+        best_p95_batch=int(w.best_key[0]) if w.best_key is not None else None,
+        best_p95_threshold=w.best_key[1] if w.best_key is not None else None,
+        climb=w.path,
         table=dict(table.values),
     )

@@ -11,8 +11,9 @@ What an axis path targets is read from its first component:
 ==========================  ===========================================================
 ``memory.ranks_per_dimm``   a field of the base platform's hwspec (``platform.`` prefix optional)
 ``accel.link.bandwidth``    a field of the accelerator's hwspec (the study needs an accelerator)
-``workload.sla_ms``         a field of ``workload`` (sizes, sla_ms, workers, queries, seed)
-``optimizer.thresholds``    a field of ``optimizer`` (batches, thresholds, method)
+``workload.sla_ms``         a field of ``workload`` (sizes, locality, seed, sla_ms, workers)
+``optimizer.thresholds``    a field of ``optimizer`` (batches, thresholds, baseline_batch, method,
+                            queries, stop_tol)
 ``platform``                the base hwspec itself: values are hwspec names or paths
 ``accelerator``             the accelerator hwspec itself: names, paths or ``null`` for none
 ==========================  ===========================================================
@@ -49,18 +50,13 @@ from pydantic import (
 
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, MODELSPECS_DIR, resolve_spec
+from dse.settings import OptimizerSettings, WorkloadSettings
 from dse.specs.loading import load_yaml, validate_spec, validation_message
 
-#: First path components that select a namespace other than the base platform.
-NAMESPACES = ("accel", "workload", "optimizer", "platform")
 #: Axis paths that select a whole hwspec rather than a field in one.
 SPEC_AXES = ("platform", "accelerator")
 #: Metric names a study may ask for (columns of the results table).
 OBJECTIVES = ("max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j", "gain", "speedup", "qps_per_dollar")
-
-#: DeepRecSched's published search lists (FACTS.md section 2).
-DEFAULT_BATCHES = [512, 384, 256, 192, 128, 96, 64, 48, 32]
-DEFAULT_THRESHOLDS = [96, 128, 192, 256, 384, 512]
 
 Scalar = int | float | str | bool | None
 
@@ -244,24 +240,22 @@ class Combine(_Strict):
         return self
 
 
-class WorkloadSpec(_Strict):
-    """The served load: query sizes, p95 target, CPU engines, and the length of a simulated run."""
+class WorkloadSpec(WorkloadSettings):
+    """The served load (:class:`dse.settings.WorkloadSettings`: sizes, locality, seed) with the
+    study's p95 target and CPU engines."""
 
-    sizes: str = Field("lognormal:5.1,0.2", min_length=1, description="Query-size distribution spec string.")
     sla_ms: PositiveFloat | dict[str, PositiveFloat] = Field(
         ..., description="p95 latency target in ms, one number or one per model."
     )
     workers: PositiveInt | None = Field(None, description="CPU engines (default: what the platform has).")
-    queries: PositiveInt = Field(20000, description="Queries per simulated load point (method des).")
-    seed: NonNegativeInt = 0
+
+    def settings(self) -> WorkloadSettings:
+        """The workload settings alone (without the SLA and the engine count)."""
+        return WorkloadSettings(**{k: getattr(self, k) for k in WorkloadSettings.model_fields})
 
 
-class OptimizerSpec(_Strict):
-    """DeepRecSched settings: the lists it searches and how a load point is evaluated."""
-
-    batches: list[PositiveInt] = Field(default_factory=lambda: list(DEFAULT_BATCHES), min_length=1)
-    thresholds: list[PositiveInt] = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS), min_length=1)
-    method: Literal["des", "analytic"] = "analytic"
+#: The optimiser section of a study: :class:`dse.settings.OptimizerSettings` as it is.
+OptimizerSpec = OptimizerSettings
 
 
 class BaselineSpec(_Strict):

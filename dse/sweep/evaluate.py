@@ -22,43 +22,43 @@ vary only the accelerator, reuse them.
 
 from __future__ import annotations
 
-import importlib
 import math
 from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError
+
 from dse.errors import DseError
+from dse.graph import load_graph
+from dse.sched.deeprecsched import Curves, accel_curve, cpu_curve, optimize
+from dse.serve.workload import parse_sizes
+from dse.settings import OptimizerSettings
+from dse.specs.hardware import load_platform
+from dse.specs.loading import validation_message
+from dse.specs.study import WorkloadSpec
 
 #: Goes into every configuration hash: bump it when the numbers this function returns change.
 EVALUATOR_VERSION = "3"  # 2: power includes DRAM standby power; 3: DDR-derived random-row rate, page-walk term
 
 
-def _optimizer() -> Any:
+def _settings(config: dict[str, Any]) -> tuple[WorkloadSpec, OptimizerSettings]:
+    """The typed workload and optimiser settings of a configuration (validated)."""
     try:
-        sched = importlib.import_module("dse.sched")
-    except ImportError:
-        return None
-    return getattr(sched, "optimize", None)
+        return WorkloadSpec.model_validate(config.get("workload") or {}), OptimizerSettings.model_validate(
+            config.get("optimizer") or {})
+    except ValidationError as exc:
+        raise DseError(validation_message("configuration", exc)) from None
 
 
 def check_configs(configs: list[dict[str, Any]]) -> None:
-    """Refuse before any work when the pieces the evaluation needs are missing or a setting is
-    unusable (one line naming the problem)."""
-    if _optimizer() is None:
-        raise DseError("dse sweep needs the DeepRecSched optimiser (dse.sched.optimize), which is not available")
-    from dse.serve.workload import parse_sizes
-
+    """Refuse before any work when a setting is unusable (one line naming the problem)."""
     seen: set[str] = set()
     for config in configs:
-        workload = config.get("workload") or {}
-        spec = str(workload.get("sizes", ""))
-        if spec not in seen:
-            seen.add(spec)
-            if not spec.startswith("file:"):
-                parse_sizes(spec)
-        method = (config.get("optimizer") or {}).get("method", "analytic")
-        if method not in ("analytic", "des"):
-            raise DseError(f"optimizer.method: '{method}' is not one of analytic, des")
+        workload, _ = _settings(config)
+        if workload.sizes not in seen:
+            seen.add(workload.sizes)
+            if not workload.sizes.startswith("file:"):
+                parse_sizes(workload.sizes)
 
 
 # -- per-process caches ----------------------------------------------------------------------
@@ -66,15 +66,11 @@ def check_configs(configs: list[dict[str, Any]]) -> None:
 
 @lru_cache(maxsize=32)
 def _graph(model_file: str, digest: str | None):  # noqa: ANN202
-    from dse.graph import load_graph
-
     return load_graph(model_file)
 
 
 @lru_cache(maxsize=16)
 def _base_platform(path: str, digest: str | None):  # noqa: ANN202
-    from dse.specs.hardware import load_platform
-
     platform = load_platform(path)
     return platform, platform.model_dump(mode="python")
 
@@ -100,23 +96,17 @@ def _platform(path: str, digest: str | None, overrides: tuple[str, ...]):  # noq
 
 @lru_cache(maxsize=64)
 def _dist(spec: str):  # noqa: ANN202
-    from dse.serve.workload import parse_sizes
-
     return parse_sizes(spec)
 
 
 @lru_cache(maxsize=256)
 def _cpu_curve(model: tuple[str, str | None], platform: tuple[str, str | None, tuple[str, ...]], workers: int,
                batches: tuple[int, ...], max_size: int):  # noqa: ANN202
-    from dse.sched.deeprecsched import cpu_curve
-
     return cpu_curve(_graph(*model), _platform(*platform), workers, batches, max_size)
 
 
 @lru_cache(maxsize=256)
 def _accel_curve(model: tuple[str, str | None], accel: tuple[str, str | None, tuple[str, ...]], max_size: int):  # noqa: ANN202
-    from dse.sched.deeprecsched import accel_curve
-
     return accel_curve(_graph(*model), _platform(*accel), max_size)
 
 
@@ -126,8 +116,7 @@ def _finite(x: float | None) -> float | None:
 
 def evaluate(config: dict[str, Any]) -> dict[str, Any]:
     """One optimised point; see the module docstring."""
-    from dse.sched.deeprecsched import DEFAULT_BASELINE_BATCH, Curves, optimize
-
+    workload, search = _settings(config)
     specs = config.get("specs") or {}
     model_key = (str(config.get("model_file") or config["model"]), specs.get("model"))
     plat_key = (str(config.get("platform_file") or config["platform"]), specs.get("platform"),
@@ -137,27 +126,19 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
     if accel_name is not None:
         accel_key = (str(config.get("accelerator_file") or accel_name), specs.get("accelerator"),
                      tuple(config.get("accel_overrides") or ()))
-    workload = config.get("workload") or {}
-    opt = config.get("optimizer") or {}
-    dist = _dist(str(workload.get("sizes", "lognormal:5.1,0.2")))
+    dist = _dist(workload.sizes)
     platform = _platform(*plat_key)
     accel = _platform(*accel_key) if accel_key is not None else None
-    workers = workload.get("workers") or platform.compute.engine_slots
-    batches = tuple(int(b) for b in opt.get("batches") or ())
-    thresholds = tuple(int(q) for q in opt.get("thresholds") or ())
-    if not batches:
-        raise DseError("optimizer.batches: empty list")
-    needed = tuple(sorted({*batches, DEFAULT_BASELINE_BATCH}))
+    workers = int(workload.workers or platform.compute.engine_slots)
+    needed = tuple(sorted({*search.batches, search.baseline_batch}))
     curves = Curves(
-        _cpu_curve(model_key, plat_key, int(workers), needed, dist.max_size),
+        _cpu_curve(model_key, plat_key, workers, needed, dist.max_size),
         _accel_curve(model_key, accel_key, dist.max_size) if accel_key is not None else None,
-        int(workers),
+        workers,
     )
-    sla_ms = float(workload["sla_ms"])
     res = optimize(
-        _graph(*model_key), platform, accel, dist, sla_ms / 1e3, int(workers), batches, thresholds,
-        method=str(opt.get("method", "analytic")), grid=False, n_queries=int(workload.get("queries", 20000)),
-        seed=int(workload.get("seed", 0)), curves=curves,
+        _graph(*model_key), platform, accel, sla_s=float(workload.sla_ms) / 1e3, workload=workload.settings(),
+        search=search, workers=workers, grid=False, curves=curves,
     )
     return {
         "batch": res.batch,
