@@ -32,9 +32,12 @@ Method = Literal["des", "analytic"]
 DEFAULT_SIZES = "lognormal:5.1,0.2"
 #: Largest query size of the DeepRecSys scripts (items); sizes are clipped to it.
 MAX_QUERY_SIZE = 1024
-#: Index-stream locality: Zipf 1.05 reproduces RecNMP's 24.9% hit rate of an 8 KB RankCache
-#: (docs/nmp.md); the same stream feeds the host caches' hit rates.
-DEFAULT_LOCALITY = "zipf:1.05"
+#: Embedding index stream by default: uniform random indices, what DeepRecSys's synthetic inputs
+#: and every measured run of data/measured (dse measure) use.
+DEFAULT_LOCALITY = "uniform"
+#: The index stream of RecNMP's production traces: Zipf 1.05 reproduces the paper's 24.9% hit
+#: rate of an 8 KB RankCache (docs/nmp.md); ``dse nmp`` and studies/nmp.yaml use it.
+RECNMP_LOCALITY = "zipf:1.05"
 #: Fewest simulated queries per load point: the p95 confidence interval needs 20 batches of 50.
 MIN_QUERIES = 1000
 #: DeepRecSched's published search lists (FACTS.md section 2).
@@ -57,6 +60,14 @@ class WorkloadSettings(_Settings):
     locality: str = Field(DEFAULT_LOCALITY, min_length=1,
                           description="Embedding index stream: uniform | zipf:ALPHA | file:PATH (one index per line).")
     seed: NonNegativeInt = Field(0, description="Seed of the simulated arrivals, sizes and jitter.")
+
+    @field_validator("locality", mode="before")
+    @classmethod
+    def _alpha_shorthand(cls, value: object) -> object:
+        """A bare number is a Zipf exponent (sweep axes vary numbers): 1.05 -> ``zipf:1.05``."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"zipf:{value:g}"
+        return value
 
 
 class SimulationSettings(_Settings):

@@ -17,6 +17,7 @@ from dse.commands.serve import (
     QUERY_OVERHEAD_OPTION,
     SUBBATCH_OVERHEAD_OPTION,
     HW_ARGUMENT,
+    LOCALITY_OPTION,
     MODEL_ARGUMENT,
     SIZES_OPTION,
     SEED_OPTION,
@@ -24,6 +25,7 @@ from dse.commands.serve import (
     WORKERS_OPTION,
     WORKLOAD_OPTIONS,
     _costs,
+    check_locality,
     check_sla_ms,
 )
 from dse.errors import DseError
@@ -62,6 +64,7 @@ def register(app: typer.Typer) -> None:
         stop_tol: float = typer.Option(option_default(O, "stop_tol"), "--stop-tol", help=option_help(O, "stop_tol")),
         queries: int = typer.Option(option_default(O, "queries"), "--queries", help=option_help(O, "queries")),
         seed: int = SEED_OPTION,
+        locality: str = LOCALITY_OPTION,
         costs: Optional[Path] = COSTS_OPTION,
         jitter: Optional[float] = JITTER_OPTION,
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
@@ -81,7 +84,8 @@ def register(app: typer.Typer) -> None:
             thresholds=parse_int_list(thresholds, "--thresholds"), baseline_batch=baseline_batch, method=method,
             queries=queries, stop_tol=stop_tol,
         )
-        workload = build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed)
+        workload = build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed, locality=locality)
+        check_locality(locality)
         server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
         res = optimize(model, hw, accel, sla_s=sla_ms / 1e3, workload=workload, search=search, workers=workers,
                        costs=server_costs, grid=not no_grid)
@@ -92,14 +96,15 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
         if html is not None:
-            typer.echo(f"report: {_write_report(res, model, hw, accel, sizes, server_costs, queries, seed, html)}", err=True)
+            typer.echo(f"report: {_write_report(res, model, hw, accel, workload, server_costs, queries, html)}", err=True)
         if as_json:
             print_json(res.as_json())
             return
         typer.echo(_text(res, model, hw, accel, sla_ms))
 
 
-def _write_report(res, model: str, hw: str, accel: str | None, sizes: str, costs, queries: int, seed: int, path: Path) -> Path:  # noqa: ANN001
+def _write_report(res, model: str, hw: str, accel: str | None, workload: WorkloadSettings, costs, queries: int,  # noqa: ANN001
+                  path: Path) -> Path:
     """The serving report of the chosen policy, with the (b, Q) grid the optimiser evaluated."""
     import pandas as pd
 
@@ -112,10 +117,10 @@ def _write_report(res, model: str, hw: str, accel: str | None, sizes: str, costs
     from dse.specs.hardware import load_platform
 
     graph = load_graph(model)
-    cpu_curve = service_curve(graph, load_platform(hw), engines=res.workers)
-    accel_curve = service_curve(graph, load_platform(accel), engines=1) if accel else None
+    cpu_curve = service_curve(graph, load_platform(hw), engines=res.workers, locality=workload.locality)
+    accel_curve = service_curve(graph, load_platform(accel), engines=1, locality=workload.locality) if accel else None
     policy = Policy(res.batch, res.threshold, res.workers, 1 if accel else 0, costs)
-    evaluator = PointEvaluator(policy, cpu_curve, accel_curve, sizes, res.method, queries, seed)
+    evaluator = PointEvaluator(policy, cpu_curve, accel_curve, workload.sizes, res.method, queries, workload.seed)
     grid = pd.DataFrame([{"batch": b, "threshold": q, "max_qps": v} for (b, q), v in res.table.items()])
     extra = [f"DeepRecSched chose b={res.batch}, Q={_q(res.threshold)}; static baseline (b={res.baseline_batch}) "
              f"{res.baseline_qps:.4g} queries/s" + (f", gain {res.gain:.2f}×." if res.gain is not None else ".")]

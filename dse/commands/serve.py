@@ -38,6 +38,7 @@ SIZES_OPTION = typer.Option(option_default(W, "sizes"), "--sizes", help=option_h
 SEED_OPTION = typer.Option(option_default(W, "seed"), "--seed", help=option_help(W, "seed"))
 QUERIES_OPTION = typer.Option(option_default(S, "queries"), "--queries", help=option_help(S, "queries"))
 METHOD_OPTION = typer.Option(option_default(S, "method"), "--method", help=option_help(S, "method"))
+LOCALITY_OPTION = typer.Option(option_default(W, "locality"), "--locality", help=option_help(W, "locality"))
 SLA_MS_OPTION = typer.Option(..., "--sla-ms", help="p95 latency target, ms.")
 
 
@@ -54,13 +55,15 @@ class _Setup:
         self, model: str, hw: str, accel: Optional[str], batch: int, threshold: Optional[int], workers: Optional[int],
         sizes: str, queries: int, method: str, seed: int, costs_file: Optional[Path], jitter: Optional[float],
         query_overhead_ms: Optional[float], subbatch_overhead_ms: Optional[float], colocation: Optional[float],
+        locality: str,
     ) -> None:
         from dse.cost import service_curve
         from dse.graph import load_graph
         from dse.specs.hardware import load_platform
 
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
-        build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed)
+        build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed, locality=locality)
+        check_locality(locality)
         if batch < 1:
             raise DseError(f"--batch: {batch} must be >= 1")
         graph = load_graph(model)
@@ -70,12 +73,22 @@ class _Setup:
             raise DseError(f"--workers: {n} must be >= 1")
         costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
         self.policy = Policy(batch, threshold, n, 1 if accel else 0, costs)
-        self.cpu_curve = service_curve(graph, platform, engines=n)
-        self.accel_curve = service_curve(graph, load_platform(accel), engines=1) if accel else None
+        self.cpu_curve = service_curve(graph, platform, engines=n, locality=locality)
+        self.accel_curve = service_curve(graph, load_platform(accel), engines=1, locality=locality) if accel else None
         self.sizes = sizes
         self.queries = queries
         self.method = method
         self.seed = seed
+
+
+def check_locality(locality: str) -> None:
+    """Fail before any work on an index-stream spec that cannot be read (``--locality``)."""
+    from dse.cost.locality import parse_locality
+
+    try:
+        parse_locality(locality)
+    except DseError as exc:
+        raise DseError(f"--locality: {exc}") from None
 
 
 def _costs(
@@ -132,6 +145,7 @@ def register(app: typer.Typer) -> None:
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
         subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
         colocation: Optional[float] = COLOCATION_OPTION,
+        locality: str = LOCALITY_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
@@ -140,7 +154,7 @@ def register(app: typer.Typer) -> None:
         if trace is not None and method != "des":
             raise DseError("--trace replays arrivals in the simulator; use --method des")
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
-                       query_overhead_ms, subbatch_overhead_ms, colocation)
+                       query_overhead_ms, subbatch_overhead_ms, colocation, locality)
         if trace is not None:
             wl = load_trace(trace, MAX_QUERY_SIZE)
             if len(wl) < 100:
@@ -186,13 +200,14 @@ def register(app: typer.Typer) -> None:
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
         subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
         colocation: Optional[float] = COLOCATION_OPTION,
+        locality: str = LOCALITY_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
         """Latency-bounded throughput: the highest arrival rate whose p95 meets --sla-ms."""
         check_sla_ms(sla_ms)
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
-                       query_overhead_ms, subbatch_overhead_ms, colocation)
+                       query_overhead_ms, subbatch_overhead_ms, colocation, locality)
         res = capacity(sla_ms / 1e3, setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
         if html is not None:
             from dse.report.html import write_report

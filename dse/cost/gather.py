@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike
 from dse.cost.share import MIB, engines_per_socket, dram_random_bandwidth, dram_stream_bandwidth, level_fractions
 from dse.cost.nmp import host_cache_fractions
 from dse.graph.ops import Op
+from dse.settings import DEFAULT_LOCALITY
 from dse.specs.hardware import Platform
 
 
@@ -90,7 +91,8 @@ def dram_row_time(op: Op, platform: Platform, rows: ArrayLike, engines: int = 1)
 
 
 def random_row_time(
-    op: Op, platform: Platform, rows: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+    op: Op, platform: Platform, rows: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
+    locality: str = DEFAULT_LOCALITY,
 ) -> np.ndarray:
     """Seconds per independent random row: TLB, cache hits by level, DRAM misses.
 
@@ -106,7 +108,7 @@ def random_row_time(
     # other tables left, so their hit rate follows all the tables
     tlb = g.tlb_miss_ns * 1e-9 * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
     fractions = level_fractions(np.full_like(np.asarray(rows, dtype=float), competing), platform, engines)
-    fractions = host_cache_fractions(op, platform, engines, competing, fractions)  # skewed indices (NMP specs)
+    fractions = host_cache_fractions(op, platform, engines, competing, fractions, locality)  # skewed index streams
     dram = dram_row_time(op, platform, rows, engines)
     t = tlb + fractions[-1] * dram
     # a hit is never slower than the level behind it: fitted line times of neighbouring levels
@@ -174,7 +176,8 @@ def page_walk_call_time(
 
 
 def host_gather_time(
-    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
+    locality: str = DEFAULT_LOCALITY,
 ) -> np.ndarray:
     """Seconds to gather ``op``'s rows through the platform's own cache hierarchy and DRAM."""
     b = np.asarray(batch, dtype=float)
@@ -182,18 +185,20 @@ def host_gather_time(
     if op.rows_per_item <= 0:
         return np.zeros_like(b)
     irr = op.irregularity
-    per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes)
+    per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes, locality)
     per_row = per_row + (1.0 - irr) * local_row_time(op, platform, engines)
     return rows * per_row + translation_call_time(op, platform, footprint_bytes) + page_walk_call_time(op, platform, rows, engines, footprint_bytes)
 
 
 def gather_time(
-    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None
+    op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
+    locality: str = DEFAULT_LOCALITY,
 ) -> np.ndarray:
     """Seconds of irregular gathering for an embedding op at each batch size on one engine.
 
     ``footprint_bytes`` (optional): bytes of all the tables that compete for the caches (the
     operator model passes the model's total table memory); default: this op's table.
+    ``locality``: the workload's index stream (``uniform``, ``zipf:ALPHA``, ``file:PATH``).
 
     The hook for near-memory processing: a platform of kind ``nmp`` with an NMP unit runs the
     pooled lookups in the DIMMs (dse/cost/nmp.py); other ops gather like on its host.
@@ -202,5 +207,6 @@ def gather_time(
 
     if runs_in_memory(op, platform):
         per_lookup = platform.gather.row_overhead_ns * 1e-9  # the core writes one instruction per lookup
-        return nmp_gather_time(op, platform.memory, platform.nmp, batch, engines_per_socket(platform, engines), per_lookup)
-    return host_gather_time(op, platform, batch, engines, footprint_bytes)
+        return nmp_gather_time(op, platform.memory, platform.nmp, batch, engines_per_socket(platform, engines), per_lookup,
+                               locality)
+    return host_gather_time(op, platform, batch, engines, footprint_bytes, locality)

@@ -39,6 +39,7 @@ from dse.cost.overhead import dispatch_time, inference_time
 from dse.cost.roofline import compute_time, stream_time
 from dse.cost.transfer import input_transfer_time, output_transfer_time
 from dse.errors import DseError
+from dse.settings import DEFAULT_LOCALITY
 from dse.graph.lower import ordered_ops
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
@@ -131,11 +132,13 @@ def op_times(
     engines: int = 1,
     transfer: bool = True,
     table_footprint: float | None = None,
+    locality: str = DEFAULT_LOCALITY,
 ) -> OpTimes:
     """Time of ``op`` at every batch size in ``batches`` (seconds), with its terms.
 
     ``table_footprint``: bytes of all embedding tables competing for the caches (the model's
-    table memory); default: the op's own table.
+    table memory); default: the op's own table. ``locality``: the workload's embedding index
+    stream (:class:`dse.settings.WorkloadSettings`; ``uniform`` by default).
     """
     b = np.asarray(batches, dtype=float)
     zero = np.zeros_like(b)
@@ -147,7 +150,7 @@ def op_times(
         "overhead": overhead,
         "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines),
         "stream": stream_time(op, platform, b, engines),
-        "gather": gather_time(op, platform, b, engines, table_footprint) if op.kind in GATHER_KINDS else zero,
+        "gather": gather_time(op, platform, b, engines, table_footprint, locality) if op.kind in GATHER_KINDS else zero,
         "transfer": zero,
         "alloc": alloc_time(op, platform, b),
     }
@@ -161,14 +164,15 @@ def op_times(
 
 
 def graph_op_times(
-    graph: nx.DiGraph, platform: Platform, batches: ArrayLike, engines: int = 1, transfer: bool = True
+    graph: nx.DiGraph, platform: Platform, batches: ArrayLike, engines: int = 1, transfer: bool = True,
+    locality: str = DEFAULT_LOCALITY,
 ) -> list[OpTimes]:
     """Every operator of ``graph`` in execution order, plus the fixed forward cost and, on an
     accelerator with ``transfer``, the copy of the outputs back to the host."""
     b = np.asarray(batches, dtype=float).reshape(-1)
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
-    out = [op_times(op, platform, b, int(engines), transfer, footprint) for op in ordered_ops(graph)]
+    out = [op_times(op, platform, b, int(engines), transfer, footprint, locality) for op in ordered_ops(graph)]
     return out + _per_inference(graph, platform, b, transfer)
 
 
@@ -189,14 +193,15 @@ def service_curve(
     batches: ArrayLike | None = None,
     engines: int = 1,
     transfer: bool = True,
+    locality: str = DEFAULT_LOCALITY,
 ) -> ServiceCurve:
     """t(b): seconds for one engine to serve a sub-batch of b items while ``engines`` engines
     run concurrently, on ``batches`` (default :data:`DEFAULT_BATCH_GRID`), with the per-operator
     breakdown and bound. ``transfer=False`` leaves out host<->device copies (inputs already on
-    the device)."""
+    the device); ``locality``: the workload's embedding index stream."""
     b = np.asarray(DEFAULT_BATCH_GRID if batches is None else batches, dtype=float).reshape(-1)
     b = np.unique(b)
-    parts = graph_op_times(graph, platform, b, engines, transfer)
+    parts = graph_op_times(graph, platform, b, engines, transfer, locality)
     seconds = np.sum([p.time for p in parts], axis=0)
     return ServiceCurve(
         model=str(graph.graph.get("model", "?")),
@@ -210,10 +215,12 @@ def service_curve(
 
 
 def predict_latency(
-    graph: nx.DiGraph, platform: Platform, batch: int, engines: int = 1, transfer: bool = True
+    graph: nx.DiGraph, platform: Platform, batch: int, engines: int = 1, transfer: bool = True,
+    locality: str = DEFAULT_LOCALITY,
 ) -> Prediction:
-    """Latency of one inference of ``batch`` items, per operator, while ``engines`` engines run."""
-    parts = graph_op_times(graph, platform, [batch], engines, transfer)
+    """Latency of one inference of ``batch`` items, per operator, while ``engines`` engines run
+    and the embedding indices follow ``locality``."""
+    parts = graph_op_times(graph, platform, [batch], engines, transfer, locality)
     ops = [
         OpCost(p.name, p.kind, float(p.time[0]), p.bound[0], {t: float(v[0]) for t, v in p.terms.items()})
         for p in parts
@@ -259,7 +266,8 @@ def op_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:
 
 
 def total_curve(
-    graph: nx.DiGraph, platform: Platform, batches: np.ndarray, engines: int = 1, transfer: bool = True
+    graph: nx.DiGraph, platform: Platform, batches: np.ndarray, engines: int = 1, transfer: bool = True,
+    locality: str = DEFAULT_LOCALITY,
 ) -> ServiceCurve:
     """t(b) of ``graph`` on ``platform``: :func:`service_curve`'s total without the per-operator
     breakdown, each *distinct* operator evaluated once and multiplied (RMC2 has 32 identical
@@ -270,7 +278,7 @@ def total_curve(
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     total = np.zeros_like(b)
     for op, count in op_groups(graph):
-        total += count * op_times(op, platform, b, int(engines), transfer, footprint).time
+        total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality).time
     for part in _per_inference(graph, platform, b, transfer):
         total += part.time
     return ServiceCurve(

@@ -60,6 +60,7 @@ from scipy.stats import poisson
 from dse.cost import dram
 from dse.cost.locality import PopularityStream, Stream, cache_rows, parse_locality
 from dse.errors import DseError
+from dse.settings import DEFAULT_LOCALITY
 from dse.graph.ops import Op, OpKind
 from dse.specs.memory import MemorySpec, NmpSpec
 
@@ -180,12 +181,15 @@ def layout(op: Op, memory: MemorySpec, nmp: NmpSpec, engines: int = 1) -> Layout
     )
 
 
-def rank_cache_hit_rate(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1) -> float:
-    """RankCache hit rate of one embedding_bag operator at ``batch`` items."""
-    return _rank_cache(op, memory, nmp, batch, layout(op, memory, nmp, engines))
+def rank_cache_hit_rate(
+    op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1, locality: str = DEFAULT_LOCALITY
+) -> float:
+    """RankCache hit rate of one embedding_bag operator at ``batch`` items for the index stream
+    ``locality`` (a workload property, :class:`dse.settings.WorkloadSettings`)."""
+    return _rank_cache(op, memory, nmp, batch, layout(op, memory, nmp, engines), locality)
 
 
-def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Layout) -> float:
+def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Layout, locality: str) -> float:
     lookups = float(batch) * op.rows_per_item
     per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
     if per_rank <= 0 or lookups <= 0:
@@ -196,7 +200,7 @@ def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Lay
     capacity = lay.group_ranks * per_rank / sharing
     threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
     persists = lay.group_load <= 1.0
-    return _rank_cache_hit(nmp.locality, _table_rows(op), capacity, lookups, threshold, persists)
+    return _rank_cache_hit(locality, _table_rows(op), capacity, lookups, threshold, persists)
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
@@ -204,7 +208,8 @@ NMP_RESOURCES = ("host packets", "rank DRAM", "rank pooling", "channel bus")
 
 
 def _nmp_work(
-    op: Op, memory: MemorySpec, nmp: NmpSpec, b: np.ndarray, engines: int, host_seconds_per_lookup: float
+    op: Op, memory: MemorySpec, nmp: NmpSpec, b: np.ndarray, engines: int, host_seconds_per_lookup: float,
+    locality: str,
 ) -> tuple[Layout, np.ndarray, dict[str, np.ndarray], float, float]:
     """The RecNMP timing of ``op`` over an array of batch sizes ``b`` (all > 0): the layout, the
     RankCache hit rate per batch, each resource's seconds per operator (already in the wave, see
@@ -217,7 +222,7 @@ def _nmp_work(
     lookups = b * op.rows_per_item
 
     # hit rates come from the memoised scalar model (one per distinct batch size)
-    hit = np.array([_rank_cache(op, memory, nmp, float(x), lay) for x in b])
+    hit = np.array([_rank_cache(op, memory, nmp, float(x), lay, locality) for x in b])
     misses = lookups * (1.0 - hit)
 
     # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
@@ -256,9 +261,11 @@ def _nmp_work(
 
 
 def nmp_sls_time(
-    op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1, host_seconds_per_lookup: float = 0.0
+    op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, engines: int = 1, host_seconds_per_lookup: float = 0.0,
+    locality: str = DEFAULT_LOCALITY,
 ) -> SlsTime:
-    """Time, hit rate and memory energy of ``op`` on RecNMP DIMMs at ``batch`` items.
+    """Time, hit rate and memory energy of ``op`` on RecNMP DIMMs at ``batch`` items, for the
+    index stream ``locality``.
 
     ``host_seconds_per_lookup``: the engine's core walks the index list and writes one NMP
     instruction per lookup (the cost model passes the platform's per-row gather overhead); this
@@ -270,7 +277,8 @@ def nmp_sls_time(
         raise DseError(f"batch: {batch} must be positive")
     engines = max(1, int(engines))
     k = dram.bursts_per_row(memory, op.row_bytes)
-    lay, hits, arrays, latency, overhead = _nmp_work(op, memory, nmp, np.array([b]), engines, host_seconds_per_lookup)
+    lay, hits, arrays, latency, overhead = _nmp_work(op, memory, nmp, np.array([b]), engines, host_seconds_per_lookup,
+                                                     locality)
     hit = float(hits[0])
     work = {name: float(arrays[name][0]) for name in NMP_RESOURCES}
     lookups = b * op.rows_per_item
@@ -398,18 +406,20 @@ def sls_speedup(
     batch: float,
     engines: int = 1,
     cpu_cache_bytes: float = 0.0,
+    locality: str = DEFAULT_LOCALITY,
 ) -> dict[str, float]:
     """SparseLengthsSum speedup of RecNMP over the host on the same memory system, summed over
     the embedding_bag operators of one inference at ``batch`` items, with the lookup-weighted
-    RankCache and CPU-cache hit rates and the memory energy of both (J per batch)."""
+    RankCache and CPU-cache hit rates for the index stream ``locality`` and the memory energy of
+    both (J per batch)."""
     bags = [op for op in ops if op.kind is OpKind.EMBEDDING_BAG]
     if not bags:
         raise DseError("the model has no embedding_bag (SparseLengthsSum) operators to offload")
     # co-located engines run separate copies of the model (DeepRecSys engines are processes),
     # so the CPU caches hold the hot rows of ``engines`` copies of the tables
-    cpu_hits = cpu_cache_hit_rates(bags, cpu_cache_bytes / max(1, int(engines)), nmp.locality)
+    cpu_hits = cpu_cache_hit_rates(bags, cpu_cache_bytes / max(1, int(engines)), locality)
     host = [host_sls_time(op, memory, batch, engines, cpu_hits[op.name]) for op in bags]
-    near = [nmp_sls_time(op, memory, nmp, batch, engines) for op in bags]
+    near = [nmp_sls_time(op, memory, nmp, batch, engines, locality=locality) for op in bags]
     lookups = sum(x.lookups for x in near)
     t_host = sum(x.seconds for x in host)
     t_nmp = sum(x.seconds for x in near)
@@ -434,6 +444,7 @@ def nmp_gather_time(
     batch: np.ndarray | float,
     engines: int = 1,
     host_seconds_per_lookup: float = 0.0,
+    locality: str = DEFAULT_LOCALITY,
 ) -> np.ndarray:
     """:func:`nmp_sls_time` seconds over an array of batch sizes (for the cost model).
 
@@ -443,11 +454,11 @@ def nmp_gather_time(
     key = (
         op.kind, op.row_bytes, op.rows_per_item, op.table_bytes, _table_rows(op), op.shape.get("dim"),
         memory.model_dump_json(), nmp.model_dump_json(), tuple(b.reshape(-1).tolist()), int(engines),
-        float(host_seconds_per_lookup),
+        float(host_seconds_per_lookup), locality,
     )
     out = _NMP_TIMES.get(key)
     if out is None:
-        out = nmp_gather_times(op, memory, nmp, b.reshape(-1), engines, host_seconds_per_lookup)
+        out = nmp_gather_times(op, memory, nmp, b.reshape(-1), engines, host_seconds_per_lookup, locality)
         if len(_NMP_TIMES) > 4096:
             _NMP_TIMES.clear()
         _NMP_TIMES[key] = out
@@ -464,6 +475,7 @@ def nmp_gather_times(
     batches: np.ndarray,
     engines: int = 1,
     host_seconds_per_lookup: float = 0.0,
+    locality: str = DEFAULT_LOCALITY,
 ) -> np.ndarray:
     """Seconds of ``op`` on RecNMP DIMMs at every batch size of the 1-D array ``batches``: the
     same model as :func:`nmp_sls_time`, evaluated for the whole array at once (no energy)."""
@@ -474,7 +486,7 @@ def nmp_gather_times(
         return b
     if not np.all(b > 0):
         raise DseError("batch sizes must be positive")
-    _, _, work, latency, overhead = _nmp_work(op, memory, nmp, b, max(1, int(engines)), host_seconds_per_lookup)
+    _, _, work, latency, overhead = _nmp_work(op, memory, nmp, b, max(1, int(engines)), host_seconds_per_lookup, locality)
     busy = np.max(np.stack([work[name] for name in NMP_RESOURCES]), axis=0)
     return latency + busy * (1.0 + overhead)
 
@@ -499,19 +511,17 @@ def runs_in_memory(op: Op, platform) -> bool:
     )
 
 
-def host_cache_fractions(op: Op, platform, engines: int, footprint_bytes: float, uniform: list) -> list:
+def host_cache_fractions(op: Op, platform, engines: int, footprint_bytes: float, uniform: list, locality: str) -> list:
     """Share of a host's random row fetches served by each cache level and by DRAM, from the
-    platform's index-stream locality (``platform.nmp.locality``, present on NMP platforms and on
-    their host-only baseline) instead of uniform residency; ``uniform`` (the CPU model's
-    fractions) is returned unchanged when the platform has no locality or it is uniform.
+    workload's index-stream ``locality`` instead of uniform residency; ``uniform`` (the CPU
+    model's fractions) is returned unchanged when the stream is uniform.
 
     The tables competing for the caches (``footprint_bytes``) are taken as copies of this one, so
     this table gets capacity × table / footprint of every level (exact for the DeepRecSys models,
     whose tables are alike); LRU hit rates by Che's approximation, steady state."""
-    nmp = getattr(platform, "nmp", None)
-    if nmp is None or op.row_bytes <= 0 or op.table_bytes <= 0:
+    if op.row_bytes <= 0 or op.table_bytes <= 0:
         return uniform
-    loc = parse_locality(nmp.locality)
+    loc = parse_locality(locality)
     if loc.kind == "uniform":
         return uniform
     from dse.cost.share import cache_capacities  # local import: dse.cost.share needs hardware specs

@@ -54,7 +54,7 @@ from dse.sched.capacity import max_qps_under_sla
 from dse.serve.load import offered_load
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, parse_sizes
-from dse.settings import CurveGrid, OptimizerSettings, WorkloadSettings
+from dse.settings import DEFAULT_LOCALITY, CurveGrid, OptimizerSettings, WorkloadSettings
 from dse.specs.hardware import Platform, load_platform
 
 Key = tuple[int, int | None]
@@ -71,18 +71,20 @@ class Curves:
 
 def cpu_curve(
     graph: nx.DiGraph, platform: Platform, workers: int, batches: Iterable[int], max_size: int,
-    grid: CurveGrid = CurveGrid(),
+    grid: CurveGrid = CurveGrid(), locality: str = DEFAULT_LOCALITY,
 ) -> ServiceCurve:
     """The CPU engines' curve at ``engines=workers`` on sizes 1..max(batches) (capped at the
     largest query size); see :func:`dse.sched.curves.curve_batches` for the grid."""
     b = sorted({int(x) for x in batches})
     top = max(1, min(max(b), int(max_size)))
-    return total_curve(graph, platform, curve_batches(top, b, grid), engines=int(workers))
+    return total_curve(graph, platform, curve_batches(top, b, grid), engines=int(workers), locality=locality)
 
 
-def accel_curve(graph: nx.DiGraph, accel: Platform, max_size: int, grid: CurveGrid = CurveGrid()) -> ServiceCurve:
+def accel_curve(
+    graph: nx.DiGraph, accel: Platform, max_size: int, grid: CurveGrid = CurveGrid(), locality: str = DEFAULT_LOCALITY
+) -> ServiceCurve:
     """The accelerator's curve (one engine, host-device copies included) on sizes 1..max_size."""
-    return total_curve(graph, accel, curve_batches(int(max_size), (), grid), engines=1)
+    return total_curve(graph, accel, curve_batches(int(max_size), (), grid), engines=1, locality=locality)
 
 
 def build_curves(
@@ -93,11 +95,12 @@ def build_curves(
     batches: Iterable[int],
     max_size: int,
     grid: CurveGrid = CurveGrid(),
+    locality: str = DEFAULT_LOCALITY,
 ) -> Curves:
     """Both curves an optimisation reads (``CurveGrid(ratio=1)``: every integer size, no
-    interpolation)."""
-    cpu = cpu_curve(graph, platform, workers, batches, max_size, grid)
-    acc = accel_curve(graph, accel, max_size, grid) if accel is not None else None
+    interpolation), for the index stream ``locality``."""
+    cpu = cpu_curve(graph, platform, workers, batches, max_size, grid, locality)
+    acc = accel_curve(graph, accel, max_size, grid, locality) if accel is not None else None
     return Curves(cpu, acc, int(workers))
 
 
@@ -339,7 +342,8 @@ def optimize(
     if n < 1:
         raise DseError(f"--workers: {n} must be >= 1")
     if curves is None:
-        curves = build_curves(g, p, a, n, [*search.batches, search.baseline_batch], dist.max_size)
+        curves = build_curves(g, p, a, n, [*search.batches, search.baseline_batch], dist.max_size,
+                              locality=workload.locality)
     elif curves.workers != n:
         raise DseError(f"curves were built for {curves.workers} engines, not {n}")
     table = CapacityTable(dist, curves, sla_s, a is not None, search.method, costs, search.queries, workload.seed, rel_tol)

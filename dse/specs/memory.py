@@ -18,7 +18,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    field_validator,
+
     model_validator,
 )
 
@@ -149,11 +149,6 @@ class MemorySpec(_Strict):
         return max(1, self.bus_width_bytes * 8 // self.power.device_width_bits)
 
     @property
-    def capacity_bytes(self) -> float:
-        """Total DRAM capacity of the memory system."""
-        return self.channels * self.dimms_per_channel * self.dimm_capacity_gb * 1e9
-
-    @property
     def channel_peak_bandwidth(self) -> float:
         """Peak data-bus bandwidth of one channel in bytes/s (2 transfers per clock)."""
         return 2.0 * self.bus_width_bytes / (self.timing.tCK_ns * 1e-9)
@@ -212,10 +207,9 @@ class NmpSpec(_Strict):
     - ``sls_in_flight``: SLS operators one engine keeps in flight (an inference's embedding tables
       are independent, so the NMP runtime issues them together; RMC1 has 8). ``dse nmp`` sets it
       to the model's number of embedding_bag operators.
-    - ``locality``: the embedding index stream, ``uniform``, ``zipf:ALPHA`` or ``file:PATH`` (a bare
-      number is a Zipf exponent, so that a sweep axis can vary it);
-      default ``zipf:1.05``: a production-like skew calibrated so that an 8 KB LRU cache over one
-      4 M-row table of 128 B rows hits 25% (RecNMP: 24.9% with 8 KB), see docs/nmp.md.
+
+    The locality of the embedding index stream, which sets the RankCache's hit rate, is a property
+    of the workload (:class:`dse.settings.WorkloadSettings`), not of the DIMMs.
     """
 
     enabled: bool = True
@@ -232,29 +226,18 @@ class NmpSpec(_Strict):
     table_aware_scheduling: bool = True
     table_placement: Literal["dimm", "interleaved"] = "dimm"
     sls_in_flight: PositiveInt = 8
-    locality: str = "zipf:1.05"
     energy: NmpEnergy = Field(default_factory=NmpEnergy)
     source: str = "Ke et al., RecNMP, ISCA 2020 (arXiv 1912.12953); FACTS.md section 3"
 
-    @field_validator("locality", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _alpha_shorthand(cls, value: object) -> object:
-        """A bare number is a Zipf exponent (sweep axes vary numbers): 1.05 -> ``zipf:1.05``."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"zipf:{value:g}"
-        return value
-
-    @field_validator("locality")
-    @classmethod
-    def _locality_syntax(cls, value: str) -> str:
-        from dse.cost.locality import parse_locality  # local import: cost depends on specs
-
-        try:
-            parse_locality(value)
-        except DseError as exc:
-            message = str(exc)
-            raise ValueError(message[len("locality ") :] if message.startswith("locality ") else message) from None
-        return value
+    def _locality_is_a_workload_property(cls, data: object) -> object:
+        if isinstance(data, dict) and "locality" in data:
+            raise ValueError(
+                "locality is a property of the workload, not of the hardware: give it with --locality or a "
+                "study's workload.locality (RecNMP's traces: zipf:1.05)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _interface_carries_an_instruction(self) -> "NmpSpec":

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dse.errors import DseError
+from dse.cost.locality import parse_locality
 from dse.graph import load_graph
 from dse.sched.deeprecsched import Curves, accel_curve, cpu_curve, optimize
 from dse.serve.workload import parse_sizes
@@ -59,6 +60,12 @@ def check_configs(configs: list[dict[str, Any]]) -> None:
             seen.add(workload.sizes)
             if not workload.sizes.startswith("file:"):
                 parse_sizes(workload.sizes)
+        if workload.locality not in seen:
+            seen.add(workload.locality)
+            try:
+                parse_locality(workload.locality)
+            except DseError as exc:
+                raise DseError(f"workload.locality: {exc}") from None
 
 
 # -- per-process caches ----------------------------------------------------------------------
@@ -101,13 +108,14 @@ def _dist(spec: str):  # noqa: ANN202
 
 @lru_cache(maxsize=256)
 def _cpu_curve(model: tuple[str, str | None], platform: tuple[str, str | None, tuple[str, ...]], workers: int,
-               batches: tuple[int, ...], max_size: int):  # noqa: ANN202
-    return cpu_curve(_graph(*model), _platform(*platform), workers, batches, max_size)
+               batches: tuple[int, ...], max_size: int, locality: str):  # noqa: ANN202
+    return cpu_curve(_graph(*model), _platform(*platform), workers, batches, max_size, locality=locality)
 
 
 @lru_cache(maxsize=256)
-def _accel_curve(model: tuple[str, str | None], accel: tuple[str, str | None, tuple[str, ...]], max_size: int):  # noqa: ANN202
-    return accel_curve(_graph(*model), _platform(*accel), max_size)
+def _accel_curve(model: tuple[str, str | None], accel: tuple[str, str | None, tuple[str, ...]], max_size: int,
+                 locality: str):  # noqa: ANN202
+    return accel_curve(_graph(*model), _platform(*accel), max_size, locality=locality)
 
 
 def _finite(x: float | None) -> float | None:
@@ -132,8 +140,8 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
     workers = int(workload.workers or platform.compute.engine_slots)
     needed = tuple(sorted({*search.batches, search.baseline_batch}))
     curves = Curves(
-        _cpu_curve(model_key, plat_key, workers, needed, dist.max_size),
-        _accel_curve(model_key, accel_key, dist.max_size) if accel_key is not None else None,
+        _cpu_curve(model_key, plat_key, workers, needed, dist.max_size, workload.locality),
+        _accel_curve(model_key, accel_key, dist.max_size, workload.locality) if accel_key is not None else None,
         workers,
     )
     res = optimize(
