@@ -45,7 +45,7 @@ import networkx as nx
 
 from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
-from dse.sched.capacity import max_qps_under_sla
+from dse.serve.sla_search import max_qps_under_sla
 from dse.sched.curves import curve_batches, total_curve
 from dse.sched.fastcap import PolicySet
 from dse.sched.power import serving_power
