@@ -12,7 +12,7 @@ Sections (every number is computed here, nothing is copied from a previous run):
    saturation rate) for b in {16, 64, 256}, with and without jitter: p95 error per point, mean and
    max absolute error, and the time per analytic evaluation.
 3. ``real``: the real run ``h200_serving_wnd_*`` (14 CPU workers, lognormal(5.1, 0.2)): fits the
-   real-server costs (:func:`dse.serve.realrun.fit_server_costs`) to the points below saturation,
+   real-server costs (:func:`dse.calibrate.realrun.fit_server_costs`) to the points below saturation,
    then prints measured vs predicted p50/p95 per point (steady-state simulation and analytic), the
    spread of p95 over independent 5 s simulated runs like the real ones, the overloaded points, and
    per (b, Q) series the load at which p95 crosses 25 ms, measured (interpolated) vs predicted.
@@ -106,7 +106,7 @@ def section_analytic(quick: bool) -> dict[str, float]:
 
 
 def section_real(args: argparse.Namespace) -> None:
-    from dse.serve import realrun as rr
+    from dse.calibrate import realrun as rr
     from dse.serve.api import capacity
 
     print("\n== Real run: h200_serving_wnd (14 CPU workers, lognormal(5.1, 0.2)) ==")

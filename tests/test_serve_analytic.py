@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dse.cost.curve import ServiceCurve
-from dse.serve.analytic import analytic, batch_queue, erlang_c
+from dse.serve.analytic import analytic
+from dse.serve.queueing import batch_queue, erlang_c
 from dse.serve.des import simulate
 from dse.serve.load import offered_load, saturation_qps, sizes_pmf
 from dse.serve.policy import Policy, ServerCosts

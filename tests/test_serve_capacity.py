@@ -9,7 +9,7 @@ import pytest
 
 from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
-from dse.sched.capacity import max_qps_under_sla
+from dse.serve.sla_search import max_qps_under_sla
 from dse.serve.api import PointEvaluator, capacity
 from dse.serve.policy import Policy
 

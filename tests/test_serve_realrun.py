@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.serve import realrun as rr
+from dse.calibrate import realrun as rr
 from dse.serve.api import capacity
 
 SLA = 0.025

@@ -50,8 +50,8 @@ from dse.sched.curves import curve_batches
 from dse.sched.fastcap import PolicySet
 from dse.sched.power import serving_power
 from dse.serve.api import PointEvaluator
-from dse.sched.capacity import max_qps_under_sla
 from dse.serve.load import offered_load
+from dse.serve.sla_search import max_qps_under_sla
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, parse_sizes
 from dse.settings import DEFAULT_LOCALITY, CurveGrid, OptimizerSettings, WorkloadSettings

@@ -1,7 +1,7 @@
 """Latency-bounded throughput of the analytical serving model, fast and vectorised.
 
 :func:`dse.serve.analytic.analytic` builds a query's whole latency CDF on a 4000-point time grid
-at one load (2-15 ms) and :func:`dse.sched.capacity.max_qps_under_sla` calls it about nine times
+at one load (2-15 ms) and :func:`dse.serve.sla_search.max_qps_under_sla` calls it about nine times
 per (b, Q). DeepRecSched in a sweep needs ten or more such searches per configuration and
 thousands of configurations, so this module solves the same model for the same answer with far
 less work. Two observations make it cheap:
@@ -15,25 +15,18 @@ less work. Two observations make it cheap:
    that waited, are computed once per policy and reused at every load.
 
 With both, ``P(T <= S)`` at a load is ``sum_j P(j busy) D_{N-j}(S) + P_w P(W + D_1 <= S)``
-(plus the accelerator path), and the queue state has closed forms: the head of the level-crossing
-balance of :func:`dse.serve.analytic.batch_queue` (an explicit recursion over the N engines) and,
-instead of running the tail recurrence, its mass and first moment summed in closed form::
-
-    T  = sum_{j>=c} pi_j  = (pi_c + rho' sum_m P(K>m) H_m) / (1 - u)
-    M1 = sum_{j>=c} j pi_j = (c pi_c + rho' sum_m P(K>m) (G_m + (m+1)(T + H_m))) / (1 - u)
-
-with ``rho' = lambda / (c mu)``, ``u = rho' E[K]``, ``H_m = sum_{i=c-m}^{c-1} pi_i`` and
-``G_m = sum_{i=c-m}^{c-1} i pi_i`` (sum the recurrence ``pi_{j+1} = rho' sum_m P(K>m) pi_{j-m}``,
-``j >= c``, and its ``(j+1)``-weighted version over ``j >= c``). ``P_w = T / Z`` and
-``E[ahead | wait] = (M1 - (c-1) T) / T``. All of it is vectorised over many (policy, load) rows at
-once, so one numpy pass evaluates every candidate load of every candidate policy.
+(plus the accelerator path), and the queue state comes from
+:func:`dse.serve.queueing.queue_state`, the closed-form sums of the level-crossing balance of
+:func:`dse.serve.queueing.batch_queue` (no tail recurrence), vectorised over many (policy, load)
+rows at once, so one numpy pass evaluates every candidate load of every candidate policy.
 
 The exponential wait is convolved in closed form: for deterministic service (the default), the
 completion time of a waiting query of size ``n`` is a number ``T1(n)`` and
 ``P(W + D_1 <= s) = sum_n w_n (1 - exp(-theta (s - T1(n))))_+``; with jitter or exponential
 service, ``D_1`` is tabulated on a grid and convolved exactly as a piecewise-linear CDF, as
-``analytic`` does. The analytical model's formulas (M^X/M/c state, heavy-traffic wait scaling,
-mean-order-statistics start times) are those of :mod:`dse.serve.analytic`; only the numerics
+``analytic`` does. The analytical model's formulas (routing, per-policy moments, M^X/M/c state,
+heavy-traffic wait scaling, mean-order-statistics start times) are those of
+:mod:`dse.serve.queueing`, shared with :mod:`dse.serve.analytic`; only the numerics
 differ (no time grid for deterministic service), so capacities agree with
 ``dse.serve.api.capacity(method="analytic")`` to its search tolerance (tests/test_sched_fastcap.py).
 
@@ -50,9 +43,22 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.analytic import _exp_convolve, _Law, _prune
-from dse.serve.load import saturation_qps, split_sizes
+from dse.serve.load import offered_load, saturation_qps
 from dse.serve.policy import Policy
+from dse.serve.queueing import (
+    AccelPath,
+    CpuPath,
+    ServiceLaw,
+    accel_path,
+    cpu_path,
+    exp_convolve,
+    forkjoin_gap,
+    forkjoin_schedule,
+    queue_state,
+    routed_masks,
+    routed_sizes,
+    wait_rate,
+)
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -69,30 +75,27 @@ REFINE_POINTS = 15
 SMOOTH_GRID = 512
 
 
-_PRUNED: dict[tuple[int, int | None, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_ROUTED: dict[tuple[int, int | None, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def _pruned(p: np.ndarray, mask: np.ndarray, threshold: int | None, side: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`dse.serve.analytic._prune` of the sizes routed to one side, memoised per pmf
-    object and threshold (the policies of one search share them)."""
+def _routed_sizes_memo(p: np.ndarray, mask: np.ndarray, threshold: int | None, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dse.serve.queueing.routed_sizes` of one side, memoised per pmf object and threshold
+    (the policies of one search share them)."""
     key = (id(p), threshold, side)
-    hit = _PRUNED.get(key)
+    hit = _ROUTED.get(key)
     if hit is not None and hit[0] is p:
         return hit[1], hit[2]
-    n, q = _prune(p, mask)
-    if len(_PRUNED) > 256:
-        _PRUNED.clear()
-    _PRUNED[key] = (p, n, q)
-    return n, q
-
-
-def _step(law: _Law) -> bool:
-    return law.law != "exponential" and law.s == 0
+    n, w = routed_sizes(p, mask)
+    if len(_ROUTED) > 256:
+        _ROUTED.clear()
+    _ROUTED[key] = (p, n, w)
+    return n, w
 
 
 class PolicyModel:
-    """The load-independent pieces of one policy (at a given CPU slowdown): routing, sub-batch
-    split, the fork-join laws ``D_f`` and the accelerator's service-time law."""
+    """The load-independent pieces of one policy (at a given CPU slowdown): the CPU and
+    accelerator paths of :mod:`dse.serve.queueing`, the fork-join laws ``D_f`` and the
+    accelerator's service-time law."""
 
     def __init__(
         self,
@@ -104,16 +107,10 @@ class PolicyModel:
     ) -> None:
         self.policy = policy
         p = np.asarray(pmf, dtype=float)
-        sizes = np.arange(p.size)
-        costs = policy.costs
-        self.law = _Law(policy.service, 1.0 if policy.service == "exponential" else costs.jitter)
-        self.step = _step(self.law)
-        self.dq = costs.query_overhead_s
-        if policy.threshold is not None:
-            to_acc = (sizes >= policy.threshold) & (sizes >= 1)
-        else:
-            to_acc = np.zeros(p.size, bool)
-        to_cpu = (sizes >= 1) & ~to_acc
+        self.law = ServiceLaw.for_policy(policy)
+        self.step = self.law.deterministic
+        self.dq = policy.costs.query_overhead_s
+        to_cpu, to_acc = routed_masks(p.size, policy)
         self.mass_cpu = float(p[to_cpu].sum())
         self.mass_acc = float(p[to_acc].sum())
         self.n_cpu = int(policy.cpu_workers)
@@ -122,55 +119,38 @@ class PolicyModel:
         if self.mass_cpu > 0:
             if cpu_curve is None or self.n_cpu < 1:
                 raise DseError("queries below the threshold need CPU engines and a CPU service curve")
-            self._init_cpu(p, to_cpu, cpu_curve, slowdown)
+            n, w = _routed_sizes_memo(p, to_cpu, policy.threshold, "cpu")
+            self._init_cpu(cpu_path(n, w, policy, cpu_curve, self.law, slowdown))
         if self.mass_acc > 0:
             if accel_curve is None or self.n_acc < 1:
                 raise DseError("--threshold needs an accelerator service curve (--accel)")
-            self._init_acc(p, to_acc, accel_curve)
+            n, w = _routed_sizes_memo(p, to_acc, policy.threshold, "acc")
+            self._init_acc(accel_path(n, w, policy, accel_curve, self.law))
 
     # -- CPU path ------------------------------------------------------------------------------
 
-    def _init_cpu(self, p: np.ndarray, mask: np.ndarray, curve: Curve, slowdown: float) -> None:
-        costs = self.policy.costs
-        b = int(self.policy.batch)
+    def _init_cpu(self, cpu: CpuPath) -> None:
+        self.cpu = cpu
         nw = self.n_cpu
-        n, q = _pruned(p, mask, self.policy.threshold, "cpu")
-        w = q / self.mass_cpu
-        k, r = split_sizes(n, b)
-        t_b = float(np.asarray(curve(np.array([float(b)])))[0]) * slowdown + costs.subbatch_overhead_s
-        t_r = np.asarray(curve(r.astype(float)), dtype=float) * slowdown + costs.subbatch_overhead_s
-        if not (np.isfinite(t_b) and np.all(np.isfinite(t_r))) or t_b < 0 or np.any(t_r < 0):
-            raise DseError("the CPU service curve gave a negative or non-finite time")
-        work = (k - 1) * t_b + t_r
-        ex = float(w @ work)
-        ek = float(w @ k)
-        self.cpu_work = ex  # mean engine time per CPU query
-        self.mean_sub = ex / ek
-        m2 = float(w @ ((k - 1) * t_b**2 + t_r**2)) / ek * (1 + self.law.cv**2)
-        self.scv = m2 / self.mean_sub**2 - 1
-        kmax = int(k.max())
-        kpmf = np.bincount(k, weights=w, minlength=kmax + 1)
-        self.tail = np.clip(1.0 - np.cumsum(kpmf)[:kmax], 0.0, 1.0)  # P(K > m), m = 0..kmax-1
-        self.idc = float(kpmf @ np.arange(kpmf.size) ** 2) / ek
-        self.kmax = kmax
-        self.w, self.k, self.t_b, self.t_r = w, k, t_b, t_r
+        self.w, self.k = cpu.weights, cpu.subbatches.count
+        self.t_b, self.t_r = cpu.subbatches.full_s, cpu.subbatches.last_s
+        self.kmax = cpu.kmax
         # fork-join geometry for f = 1..fmax engines free at the first start
-        fmax = min(nw, kmax)
+        fmax = min(nw, self.kmax)
         f = np.arange(1, fmax + 1)[:, None]
-        gap = self.mean_sub / (nw - f + 1)
-        self._full0 = np.minimum(f, k - 1)  # full sub-batches starting at 0
-        self._later = np.maximum(k - 1 - f, 0)  # full sub-batches starting at i * gap, i = 1..later
-        self._off = np.maximum(k - f, 0) * gap  # start of the last sub-batch
+        gap = forkjoin_gap(cpu.mean_sub_s, nw, f)
+        self._full0, self._later, last_start = forkjoin_schedule(self.k, f)
+        self._off = last_start * gap  # start of the last sub-batch
         self._gap = gap[:, 0]
         self.fmax = fmax
         if self.step:
             # completion time of each size for each f (deterministic service)
-            t_full0 = np.where(self._full0 >= 1, t_b, 0.0)
-            t_later = np.where(self._later >= 1, self._later * gap + t_b, 0.0)
-            done = np.maximum(np.maximum(t_full0, t_later), self._off + t_r)
+            t_full0 = np.where(self._full0 >= 1, self.t_b, 0.0)
+            t_later = np.where(self._later >= 1, self._later * gap + self.t_b, 0.0)
+            done = np.maximum(np.maximum(t_full0, t_later), self._off + self.t_r)
             order = np.argsort(done, axis=1)
             self._done_sorted = np.take_along_axis(done, order, axis=1)
-            self._done_cum = np.concatenate([np.zeros((fmax, 1)), np.cumsum(w[order], axis=1)], axis=1)
+            self._done_cum = np.concatenate([np.zeros((fmax, 1)), np.cumsum(self.w[order], axis=1)], axis=1)
             self._t1 = done[0]  # f = 1: the law of a query that waited
 
     def cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
@@ -214,9 +194,10 @@ class PolicyModel:
             sel = self.k == kk
             with np.errstate(divide="ignore"):
                 lat = law.mixture(t, self.t_r[sel], self.w[sel])
-            if kk > 1:
-                lat = np.interp(t - (kk - 1) * gap, t, lat, left=0.0)
-            out += fb ** min(1, kk - 1) * cum[max(kk - 2, 0)] * lat
+            at_start, full_later, last_start = forkjoin_schedule(kk, 1)
+            if last_start > 0:
+                lat = np.interp(t - last_start * gap, t, lat, left=0.0)
+            out += fb**at_start * cum[full_later] * lat
         g = (s_top, t, out)
         self._grids["cpu"] = g
         return g
@@ -230,19 +211,12 @@ class PolicyModel:
 
     # -- accelerator path ----------------------------------------------------------------------
 
-    def _init_acc(self, p: np.ndarray, mask: np.ndarray, curve: Curve) -> None:
-        costs = self.policy.costs
-        n, q = _pruned(p, mask, self.policy.threshold, "acc")
-        s = np.asarray(curve(n.astype(float)), dtype=float) + costs.accel_overhead_s
-        if not np.all(np.isfinite(s)) or np.any(s < 0):
-            raise DseError("the accelerator service curve gave a negative or non-finite time")
-        w = q / self.mass_acc
-        self.acc_s, self.acc_w = s, w
-        self.acc_mean = float(w @ s)
-        self.acc_scv = float(w @ (s * s)) * (1 + self.law.cv**2) / self.acc_mean**2 - 1
-        order = np.argsort(s)
-        self._acc_sorted = s[order]
-        self._acc_cum = np.concatenate([[0.0], np.cumsum(w[order])])
+    def _init_acc(self, acc: AccelPath) -> None:
+        self.acc = acc
+        self.acc_s, self.acc_w = acc.service_s, acc.weights
+        order = np.argsort(acc.service_s)
+        self._acc_sorted = acc.service_s[order]
+        self._acc_cum = np.concatenate([[0.0], np.cumsum(acc.weights[order])])
 
     def acc_service(self, s: np.ndarray) -> np.ndarray:
         """P(accelerator service time <= s)."""
@@ -274,62 +248,8 @@ class PolicyModel:
         h = t[1] - t[0]
         out = np.empty_like(s)
         for i, (si, th) in enumerate(zip(s, theta)):
-            out[i] = np.interp(si, t, _exp_convolve(cdf, h, float(th))) if si > 0 else 0.0
+            out[i] = np.interp(si, t, exp_convolve(cdf, h, float(th))) if si > 0 else 0.0
         return out
-
-
-# -- the queue state an arrival sees, vectorised over rows ---------------------------------------
-
-
-def queue_state(servers: int, offered: np.ndarray, tails: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """M^X/M/c state seen by an arriving batch, for many rows at once (see the module doc).
-
-    ``offered[i] = lambda_i / mu_i`` (batches per mean job time), ``tails[i, m] = P(K > m)`` (rows
-    zero-padded). Returns ``(busy, p_wait, mean_ahead, u)``: ``busy[i, j]`` = P(j engines busy, none
-    queued), ``p_wait`` = P(all busy), ``mean_ahead`` = E[jobs queued + 1 | wait], and the
-    utilisation ``u``; rows with ``u >= 1`` are NaN. Agrees with :func:`dse.serve.analytic.batch_queue`.
-    """
-    a = np.asarray(offered, dtype=float)
-    tails = np.atleast_2d(np.asarray(tails, dtype=float))
-    rows, kmax = tails.shape
-    c = int(servers)
-    ek = tails.sum(axis=1)
-    rho = a / c
-    u = rho * ek
-    trev = tails[:, ::-1]
-    head = np.zeros((rows, c + 1))
-    head[:, 0] = 1.0
-    for j in range(c):
-        lo = max(0, j - kmax + 1)
-        acc = np.einsum("ri,ri->r", head[:, lo : j + 1], trev[:, kmax - 1 - (j - lo) :])
-        head[:, j + 1] = a * acc / (j + 1)
-        big = head[:, j + 1] > 1e250
-        if big.any():  # rescale (only the ratios matter)
-            head[big, : j + 2] /= head[big, j + 1 : j + 2]
-    pc = head[:, c]
-    # H_m, G_m: sums of pi_i and i pi_i over i = c-m .. c-1 (m = 0..kmax-1), zero-padded below 0
-    lower = head[:, c - 1 :: -1] if c > 0 else np.zeros((rows, 0))  # pi_{c-1}, pi_{c-2}, ..., pi_0
-    idx = np.arange(c - 1, -1, -1, dtype=float)
-    width = max(kmax - 1, 0)
-    hm = np.zeros((rows, kmax))
-    gm = np.zeros((rows, kmax))
-    if width and c:
-        cum_h = np.cumsum(lower, axis=1)
-        cum_g = np.cumsum(lower * idx[None, :], axis=1)
-        take = np.minimum(np.arange(width), c - 1)
-        hm[:, 1:] = cum_h[:, take]
-        gm[:, 1:] = cum_g[:, take]
-    m1 = np.arange(kmax, dtype=float) + 1.0
-    stable = u < 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = np.where(stable, 1.0 - u, np.nan)
-        t_mass = (pc + rho * np.einsum("rm,rm->r", tails, hm)) / denom
-        m_first = (c * pc + rho * np.einsum("rm,rm->r", tails, gm + m1[None, :] * (t_mass[:, None] + hm))) / denom
-        z = head[:, :c].sum(axis=1) + t_mass
-        busy = head[:, :c] / z[:, None]
-        p_wait = t_mass / z
-        ahead = np.where(t_mass > 0, (m_first - (c - 1) * t_mass) / np.where(t_mass > 0, t_mass, 1.0), 1.0)
-    return busy, p_wait, ahead, u
 
 
 # -- P(T <= s) for many (policy, load, time) rows -----------------------------------------------
@@ -340,56 +260,75 @@ def cdf_rows(models: list[PolicyModel], qps: np.ndarray, s: np.ndarray) -> np.nd
     qps = np.asarray(qps, dtype=float)
     s = np.asarray(s, dtype=float)
     out = np.zeros(qps.size)
-    cpu = np.array([i for i, m in enumerate(models) if m.mass_cpu > 0], dtype=int)
-    if cpu.size:  # the CPU queues of all rows in one pass (rows with the same model and load once)
-        kmax = max(models[i].kmax for i in cpu)
-        uniq: dict[tuple[int, float], int] = {}
-        first: list[int] = []
-        which = np.empty(cpu.size, dtype=int)
-        for j, i in enumerate(cpu):
-            key = (id(models[i]), float(qps[i]))
-            at = uniq.get(key)
-            if at is None:
-                at = uniq[key] = len(first)
-                first.append(int(i))
-            which[j] = at
-        tails = np.zeros((len(first), kmax))
-        offered = np.empty(len(first))
-        for j, i in enumerate(first):
-            m = models[i]
-            tails[j, : m.kmax] = m.tail
-            offered[j] = qps[i] * m.mass_cpu * m.mean_sub
-        busy, pw, ahead, u = (x[which] for x in queue_state(models[cpu[0]].n_cpu, offered, tails))
-        for m, pos in _groups(models, cpu):
-            rows = cpu[pos]
-            si = s[rows] - m.dq
-            uniq, inv = np.unique(si, return_inverse=True)
-            d = m.cpu_forkjoin(uniq)[inv]
-            val = np.einsum("rj,rj->r", busy[pos], d[:, ::-1])
-            pws = pw[pos]
-            live = np.isfinite(pws) & (pws > 0)
-            if live.any():
-                mean_w = ahead[pos][live] * m.mean_sub / m.n_cpu * (m.idc + m.scv) / (m.idc + 1.0)
-                val[live] += pws[live] * m.cpu_waited(si[live], 1.0 / mean_w)
-            ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
-            out[rows] += m.mass_cpu * np.where(ok, val, 0.0)
-    acc = np.array([i for i, m in enumerate(models) if m.mass_acc > 0], dtype=int)
-    if acc.size:
-        c = models[acc[0]].n_acc
-        offered = np.array([qps[i] * models[i].mass_acc * models[i].acc_mean for i in acc])
-        busy, pw, ahead, u = queue_state(c, offered, np.ones((acc.size, 1)))
-        for m, pos in _groups(models, acc):
-            rows = acc[pos]
-            si = s[rows] - m.dq
-            pws = pw[pos]
-            val = (1 - pws) * m.acc_service(si)
-            live = np.isfinite(pws) & (pws > 0)
-            if live.any():
-                theta = c / (m.acc_mean * ahead[pos][live]) * 2.0 / (1.0 + m.acc_scv)
-                val[live] += pws[live] * m.acc_waited(si[live], theta)
-            ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
-            out[rows] += m.mass_acc * np.where(ok, val, 0.0)
+    # one vectorised queue per engine count (rows of policies with other counts cannot share it)
+    for cpu in _by_engines([i for i, m in enumerate(models) if m.mass_cpu > 0], [m.n_cpu for m in models]):
+        _add_cpu_rows(out, models, qps, s, cpu)
+    for acc in _by_engines([i for i, m in enumerate(models) if m.mass_acc > 0], [m.n_acc for m in models]):
+        _add_acc_rows(out, models, qps, s, acc)
     return out
+
+
+def _by_engines(rows: list[int], engines: list[int]) -> list[np.ndarray]:
+    """``rows`` split by their engine count, order kept within each part."""
+    parts: dict[int, list[int]] = {}
+    for i in rows:
+        parts.setdefault(engines[i], []).append(i)
+    return [np.array(part, dtype=int) for part in parts.values()]
+
+
+def _add_cpu_rows(out: np.ndarray, models: list[PolicyModel], qps: np.ndarray, s: np.ndarray, cpu: np.ndarray) -> None:
+    """Add the CPU path's share of P(latency <= s) to ``out`` at ``cpu`` rows (one engine count):
+    the queues of all rows in one pass, rows with the same model and load once."""
+    kmax = max(models[i].kmax for i in cpu)
+    uniq: dict[tuple[int, float], int] = {}
+    first: list[int] = []
+    which = np.empty(cpu.size, dtype=int)
+    for j, i in enumerate(cpu):
+        key = (id(models[i]), float(qps[i]))
+        at = uniq.get(key)
+        if at is None:
+            at = uniq[key] = len(first)
+            first.append(int(i))
+        which[j] = at
+    tails = np.zeros((len(first), kmax))
+    offered = np.empty(len(first))
+    for j, i in enumerate(first):
+        m = models[i]
+        tails[j, : m.kmax] = m.cpu.tail
+        offered[j] = qps[i] * m.mass_cpu * m.cpu.mean_sub_s
+    busy, pw, ahead, u = (x[which] for x in queue_state(models[cpu[0]].n_cpu, offered, tails))
+    for m, pos in _groups(models, cpu):
+        rows = cpu[pos]
+        si = s[rows] - m.dq
+        uniq_s, inv = np.unique(si, return_inverse=True)
+        d = m.cpu_forkjoin(uniq_s)[inv]
+        val = np.einsum("rj,rj->r", busy[pos], d[:, ::-1])
+        pws = pw[pos]
+        live = np.isfinite(pws) & (pws > 0)
+        if live.any():
+            theta = wait_rate(ahead[pos][live], m.cpu.mean_sub_s, m.n_cpu, m.cpu.dispersion, m.cpu.scv)
+            val[live] += pws[live] * m.cpu_waited(si[live], theta)
+        ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
+        out[rows] += m.mass_cpu * np.where(ok, val, 0.0)
+
+
+def _add_acc_rows(out: np.ndarray, models: list[PolicyModel], qps: np.ndarray, s: np.ndarray, acc: np.ndarray) -> None:
+    """Add the accelerator path's share of P(latency <= s) to ``out`` at ``acc`` rows (one engine
+    count; one job per query)."""
+    c = models[acc[0]].n_acc
+    offered = np.array([qps[i] * models[i].mass_acc * models[i].acc.mean_s for i in acc])
+    busy, pw, ahead, u = queue_state(c, offered, np.ones((acc.size, 1)))
+    for m, pos in _groups(models, acc):
+        rows = acc[pos]
+        si = s[rows] - m.dq
+        pws = pw[pos]
+        val = (1 - pws) * m.acc_service(si)
+        live = np.isfinite(pws) & (pws > 0)
+        if live.any():
+            theta = wait_rate(ahead[pos][live], m.acc.mean_s, c, 1.0, m.acc.scv)
+            val[live] += pws[live] * m.acc_waited(si[live], theta)
+        ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
+        out[rows] += m.mass_acc * np.where(ok, val, 0.0)
 
 
 def _groups(models: list[PolicyModel], idx: np.ndarray) -> list[tuple[PolicyModel, np.ndarray]]:
@@ -452,8 +391,6 @@ class PolicySet:
         if kappa <= 0:
             m = self.model(policy)
             return [m] * len(qps)
-        from dse.serve.load import offered_load
-
         out = []
         for q in qps:
             slow = offered_load(float(q), self.pmf, policy, self.cpu_curve, self.accel_curve).slowdown

@@ -2,12 +2,18 @@
 
 - :mod:`~dse.serve.workload`: Poisson arrivals, size distributions (``lognormal:MU,SIGMA`` ...),
   trace replay;
-- :mod:`~dse.serve.policy`: batch size b, offload threshold Q, engines, real-server costs;
+- :mod:`~dse.serve.policy`: batch size b, offload threshold Q (the routing decision), engines,
+  real-server costs;
+- :mod:`~dse.serve.queueing`: the serving model's formulas, each once (routing masks, sub-batch
+  split, per-policy moments, M^X/M/c queue state, wait scaling, fork-join schedule, service law);
 - :mod:`~dse.serve.load`: offered load, utilisation, co-location fixed point;
 - :mod:`~dse.serve.des`: exact fork-join discrete-event simulation (numba);
 - :mod:`~dse.serve.analytic`: analytical approximation of the same quantities;
-- :mod:`~dse.serve.api`: one load point or latency-bounded throughput, by either method;
-- :mod:`~dse.serve.realrun`: the real H200 serving run and fitting the real-server costs.
+- :mod:`~dse.serve.sla_search`: the monotone SLA search over any ``evaluate(qps) -> p95``;
+- :mod:`~dse.serve.api`: one load point or latency-bounded throughput, by either method.
+
+The real H200 serving run and the fit of the real-server costs are calibration:
+:mod:`dse.calibrate.realrun`.
 """
 
 from dse.serve.api import METHODS, PointEvaluator, capacity, serve_point

@@ -2,7 +2,7 @@
 
 ``serve_point`` evaluates one arrival rate with the simulator (``method="des"``) or the analytical
 model (``method="analytic"``); ``capacity`` runs the monotone SLA search of
-:mod:`dse.sched.capacity` over it. Both take a :class:`SizeDistribution` (or a spec string) and
+:mod:`dse.serve.sla_search` over it. Both take a :class:`SizeDistribution` (or a spec string) and
 reuse one seeded set of queries at every rate (common random numbers), so p95 is monotone in the
 rate and the search is deterministic for a seed.
 """
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.sched.capacity import CapacityResult, max_qps_under_sla
+from dse.serve.sla_search import CapacityResult, max_qps_under_sla
 from dse.serve.analytic import analytic
 from dse.serve.des import ServeResult, simulate
 from dse.serve.load import saturation_qps

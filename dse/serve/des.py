@@ -33,6 +33,7 @@ from scipy import stats
 from dse.errors import DseError
 from dse.serve.load import OfferedLoad, offered_load, sizes_pmf
 from dse.serve.policy import Policy
+from dse.serve.queueing import curve_times, split_sizes
 from dse.serve.workload import Workload
 
 try:  # pragma: no cover - exercised implicitly
@@ -187,11 +188,9 @@ def simulate_queries(
     sizes = np.asarray(workload.sizes, dtype=np.int64)
     nq = sizes.size
     costs = policy.costs
-    accel = np.zeros(nq, dtype=bool)
-    if policy.threshold is not None:
-        if accel_curve is None:
-            raise DseError("--threshold needs an accelerator service curve (--accel)")
-        accel = sizes >= policy.threshold
+    if policy.threshold is not None and accel_curve is None:
+        raise DseError("--threshold needs an accelerator service curve (--accel)")
+    accel = policy.to_accelerator(sizes)
     latency = np.empty(nq)
     wait = np.empty(nq)
     rng_cpu = np.random.default_rng([int(seed), 1])
@@ -204,12 +203,11 @@ def simulate_queries(
             raise DseError("queries below the threshold need CPU engines and a CPU service curve")
         b = int(policy.batch)
         n = sizes[cpu_idx]
-        k = (n + b - 1) // b
+        k, last = split_sizes(n, b)
         first = np.cumsum(k) - k
-        m = int(k.sum())
-        sub = np.full(m, b, dtype=np.int64)
-        sub[first + k - 1] = n - (k - 1) * b
-        table = _service_table(cpu_curve, min(b, int(n.max())), "CPU") * slowdown + costs.subbatch_overhead_s
+        sub = np.full(int(k.sum()), b, dtype=np.int64)
+        sub[first + k - 1] = last
+        table = curve_times(cpu_curve, np.arange(1, min(b, int(n.max())) + 1), "CPU") * slowdown + costs.subbatch_overhead_s
         service = table[sub - 1]
         service = _randomise(service, policy.service, costs.jitter, rng_cpu)
         arrive = np.repeat(arrivals[cpu_idx], k)
@@ -224,7 +222,7 @@ def simulate_queries(
     if acc_idx.size:
         n = sizes[acc_idx]
         uniq, inv = np.unique(n, return_inverse=True)
-        table = _service_table_at(accel_curve, uniq, "accelerator") + costs.accel_overhead_s
+        table = curve_times(accel_curve, uniq, "accelerator") + costs.accel_overhead_s
         service = _randomise(table[inv], policy.service, costs.jitter, rng_acc)
         a = arrivals[acc_idx]
         finish = fifo_finish_times(a, service, policy.accel_workers, use_numba)
@@ -234,17 +232,6 @@ def simulate_queries(
 
     latency += costs.query_overhead_s
     return Trajectory(arrivals, sizes, latency, wait, accel, cpu_busy, acc_busy)
-
-
-def _service_table(curve: Curve, upto: int, what: str) -> np.ndarray:
-    return _service_table_at(curve, np.arange(1, upto + 1), what)
-
-
-def _service_table_at(curve: Curve, sizes: np.ndarray, what: str) -> np.ndarray:
-    t = np.asarray(curve(np.asarray(sizes, dtype=float)), dtype=float)
-    if t.shape != np.shape(sizes) or not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise DseError(f"the {what} service curve gave a negative or non-finite time")
-    return t
 
 
 def _randomise(mean: np.ndarray, law: str, jitter: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Offered load of a policy: routing, sub-batch counts, engine utilisation, co-location fixed point.
+"""Offered load of a policy: engine utilisation, the co-location fixed point, the saturation rate.
 
-Shared by the simulator and the analytical model so that both see the same service times.
+Shared by the simulator and the analytical model so that both see the same service times; the
+routing and the sub-batch split are those of :mod:`dse.serve.queueing`.
 
 For a query of size ``n`` below the threshold: ``k = ceil(n/b)`` sub-batches, ``k-1`` of ``b``
 items and one of ``r = n - (k-1) b``; its CPU work is ``(k-1) t(b) + t(r)`` of curve time plus ``k``
@@ -24,6 +25,7 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.serve.policy import Policy
+from dse.serve.queueing import curve_times, routed_masks, sub_batches
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -58,36 +60,25 @@ class OfferedLoad:
         return self.cpu_utilization < 1 and self.accel_utilization < 1
 
 
-def split_sizes(n: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(k, r)``: number of sub-batches and size of the last one for queries of ``n`` items."""
-    n = np.asarray(n, dtype=np.int64)
-    k = (n + b - 1) // b
-    return k, n - (k - 1) * b
-
-
 def offered_load(
     qps: float, pmf: np.ndarray, policy: Policy, cpu_curve: Curve | None, accel_curve: Curve | None = None
 ) -> OfferedLoad:
     """Utilisations and slowdown at ``qps`` for size probabilities ``pmf`` (index = size)."""
     p = np.asarray(pmf, dtype=float)
     n = np.arange(p.size)
-    live = (p > 0) & (n >= 1)
-    to_acc = live & (n >= policy.threshold) if policy.threshold is not None else np.zeros_like(live)
-    to_cpu = live & ~to_acc
+    to_cpu, to_acc = (mask & (p > 0) for mask in routed_masks(p.size, policy))
     costs = policy.costs
     a_work = sub = acc_work = 0.0
     if to_cpu.any():
         if cpu_curve is None or policy.cpu_workers < 1:
             raise DseError("queries below the threshold need CPU engines and a CPU service curve")
-        k, r = split_sizes(n[to_cpu], policy.batch)
-        t_b = float(np.asarray(cpu_curve(np.array([float(policy.batch)])))[0])
-        work = (k - 1) * t_b + np.asarray(cpu_curve(r.astype(float)), dtype=float)
-        a_work = float(np.dot(p[to_cpu], work))
-        sub = float(np.dot(p[to_cpu], k))
+        split = sub_batches(n[to_cpu], policy.batch, cpu_curve)
+        a_work = float(np.dot(p[to_cpu], split.work_s))
+        sub = float(np.dot(p[to_cpu], split.count))
     if to_acc.any():
         if accel_curve is None or policy.accel_workers < 1:
             raise DseError("--threshold needs an accelerator service curve (--accel)")
-        acc_work = float(np.dot(p[to_acc], np.asarray(accel_curve(n[to_acc].astype(float))) + costs.accel_overhead_s))
+        acc_work = float(np.dot(p[to_acc], curve_times(accel_curve, n[to_acc], "accelerator") + costs.accel_overhead_s))
     kappa = costs.colocation
     lam = float(qps)
     if a_work or sub:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
+
 from dse.errors import DseError
 
 SERVICE_DISTRIBUTIONS = ("deterministic", "exponential")
@@ -81,11 +83,13 @@ class Policy:
         if self.service not in SERVICE_DISTRIBUTIONS:
             raise DseError(f"service: '{self.service}' is not one of {', '.join(SERVICE_DISTRIBUTIONS)}")
 
-    def offloads(self, size: int) -> bool:
-        return self.threshold is not None and size >= self.threshold
-
-    def with_costs(self, costs: ServerCosts) -> "Policy":
-        return replace(self, costs=costs)
+    def to_accelerator(self, sizes: np.ndarray) -> np.ndarray:
+        """Whether queries of ``sizes`` items go whole to the accelerator (``n >= Q``), elementwise:
+        the one place that decides offload (the simulator and the analytical model both ask)."""
+        sizes = np.asarray(sizes)
+        if self.threshold is None:
+            return np.zeros(sizes.shape, dtype=bool)
+        return sizes >= self.threshold
 
     def replace(self, **changes: object) -> "Policy":
         return replace(self, **changes)

@@ -1,0 +1,425 @@
+"""The formulas of the serving model, each defined once (docs/serving.md, "Where the formulas live").
+
+:mod:`dse.serve.analytic` (the full latency CDF), :mod:`dse.serve.load` (offered load),
+:mod:`dse.serve.des` (routing and splitting in the simulator) and :mod:`dse.sched.fastcap` (the
+vectorised SLA search) all build on this module:
+
+* routing (:func:`routed_masks`, over :meth:`dse.serve.policy.Policy.to_accelerator`, the one
+  place that decides offload), the pruning of rare sizes (:func:`routed_sizes`), the sub-batch
+  split (:func:`split_sizes`, :func:`sub_batches`) and the validated curve lookup
+  (:func:`curve_times`);
+* the per-policy moments the queue needs (:class:`CpuPath`, :class:`AccelPath`): mean sub-batch
+  time, squared coefficient of variation of a service time, ``P(K > m)``, the index of
+  dispersion ``E[K^2] / E[K]`` of the sub-batch count;
+* the M^X/M/c state an arriving query sees: scalar (:func:`batch_queue`, a level-crossing
+  recursion) and vectorised over many rows (:func:`queue_state`, its closed-form sums);
+  :func:`erlang_c` for single jobs;
+* the heavy-traffic scaling of the exponential wait (:func:`wait_rate`), the fork-join start
+  schedule (:func:`forkjoin_schedule`, :func:`forkjoin_gap`), the service-time law
+  (:class:`ServiceLaw`) and the exact convolution with an exponential wait (:func:`exp_convolve`).
+
+All times are seconds; rates are per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import signal, special
+
+from dse.errors import DseError
+from dse.serve.policy import Policy
+
+Curve = Callable[[np.ndarray], np.ndarray]
+
+#: Probability mass of rare sizes dropped before building CDFs.
+PRUNE_MASS = 1e-7
+
+
+# -- routing, sizes and sub-batches ----------------------------------------------------------------
+
+
+def routed_masks(size_count: int, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """``(to_cpu, to_accelerator)`` boolean masks over the sizes ``0..size_count-1`` (size 0 goes
+    nowhere: it carries no work)."""
+    sizes = np.arange(size_count)
+    to_acc = policy.to_accelerator(sizes)
+    return (sizes >= 1) & ~to_acc, to_acc
+
+
+def routed_sizes(pmf: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sizes routed by ``mask`` with non-negligible mass and ``P(size | routed)``: the rarest
+    sizes holding ``PRUNE_MASS`` of the routed mass are dropped and the rest renormalised."""
+    p = np.asarray(pmf, dtype=float)
+    mass = float(p[mask].sum())
+    n = np.flatnonzero(mask & (p > 0))
+    q = p[n]
+    order = np.argsort(q)
+    drop = np.cumsum(q[order]) <= PRUNE_MASS * q.sum()
+    keep = np.sort(order[~drop])
+    n, q_keep = n[keep], q[keep]
+    return n, q_keep * (q.sum() / q_keep.sum()) / mass
+
+
+def split_sizes(n: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, r)``: number of sub-batches and size of the last one for queries of ``n`` items."""
+    n = np.asarray(n, dtype=np.int64)
+    k = (n + b - 1) // b
+    return k, n - (k - 1) * b
+
+
+def curve_times(curve: Curve, sizes: np.ndarray, what: str) -> np.ndarray:
+    """``curve(sizes)`` in seconds, checked: one finite time >= 0 per size (``what`` names the curve)."""
+    t = np.asarray(curve(np.asarray(sizes, dtype=float)), dtype=float)
+    if t.shape != np.shape(sizes) or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise DseError(f"the {what} service curve gave a negative or non-finite time")
+    return t
+
+
+@dataclass(frozen=True)
+class SubBatches:
+    """Queries cut into ``count`` sub-batches: ``count - 1`` full ones of ``full_s`` seconds each and
+    a last one of ``last_s`` seconds (arrays over query sizes)."""
+
+    count: np.ndarray
+    full_s: float
+    last_s: np.ndarray
+
+    @property
+    def work_s(self) -> np.ndarray:
+        """Engine time of each query (s)."""
+        return (self.count - 1) * self.full_s + self.last_s
+
+    @property
+    def square_sum_s2(self) -> np.ndarray:
+        """Sum of the squared sub-batch times of each query (s^2)."""
+        return (self.count - 1) * self.full_s**2 + self.last_s**2
+
+
+def sub_batches(sizes: np.ndarray, batch: int, curve: Curve, slowdown: float = 1.0, overhead_s: float = 0.0) -> SubBatches:
+    """Sub-batches of queries of ``sizes`` items at CPU sub-batch size ``batch``: curve time times
+    the co-location ``slowdown``, plus ``overhead_s`` per sub-batch."""
+    k, r = split_sizes(sizes, batch)
+    t_full = float(curve_times(curve, np.array([batch]), "CPU")[0]) * slowdown + overhead_s
+    t_last = curve_times(curve, r, "CPU") * slowdown + overhead_s
+    return SubBatches(k, t_full, t_last)
+
+
+# -- the service-time law -------------------------------------------------------------------------
+
+
+class ServiceLaw:
+    """Law of a service time ``mean * X``: ``X = 1`` (deterministic), a mean-one lognormal with
+    coefficient of variation ``cv`` (jitter), or ``X ~ Exp(1)`` (``kind="exponential"``)."""
+
+    def __init__(self, kind: str, cv: float) -> None:
+        self.kind = kind
+        self.cv = cv
+        self.sigma = np.sqrt(np.log1p(cv * cv)) if cv > 0 else 0.0
+
+    @classmethod
+    def for_policy(cls, policy: Policy) -> "ServiceLaw":
+        exponential = policy.service == "exponential"
+        return cls(policy.service, 1.0 if exponential else policy.costs.jitter)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.kind != "exponential" and self.sigma == 0
+
+    @property
+    def second_moment_factor(self) -> float:
+        """``E[X^2]``: a service time's second moment over its squared mean."""
+        return 1 + self.cv**2
+
+    def cdf(self, t: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
+        m = np.asarray(mean, dtype=float)
+        if self.kind == "exponential":
+            return np.where(t > 0, -np.expm1(-np.maximum(t, 0) / np.maximum(m, 1e-300)), 0.0)
+        if self.sigma == 0:
+            return (t >= m).astype(float)
+        s = self.sigma
+        z = np.log(np.maximum(t, 1e-300)) * (1 / s) - (np.log(np.maximum(m, 1e-300)) * (1 / s) - s / 2)
+        return special.ndtr(z)
+
+    def mixture(self, t: np.ndarray, means: np.ndarray, weights: np.ndarray, log_points: int = 256) -> np.ndarray:
+        """``sum_i weights_i * cdf(t, means_i)`` on the grid ``t``, without a (classes x grid) array:
+        steps by cumulative weights; the smooth lognormal mixture on ``log_points`` log-spaced
+        times across its support, then interpolated (error below 1e-4)."""
+        means = np.asarray(means, dtype=float)
+        weights = np.asarray(weights, dtype=float)
+        if self.kind == "exponential":
+            return weights @ self.cdf(t[None, :], means[:, None])
+        s = self.sigma
+        if s == 0:
+            order = np.argsort(means)
+            cum = np.concatenate([[0.0], np.cumsum(weights[order])])
+            return cum[np.searchsorted(means[order], t, side="right")]
+        lo = np.log(max(means.min(), 1e-300)) - 7 * s
+        hi = np.log(max(means.max(), 1e-300)) + 7 * s
+        u = np.linspace(lo, hi, log_points)
+        z = (u[None, :] - np.log(np.maximum(means, 1e-300))[:, None]) / s + s / 2
+        vals = weights @ special.ndtr(z)
+        with np.errstate(divide="ignore"):
+            lt = np.log(t)
+        return np.interp(lt, u, vals, left=0.0, right=float(weights.sum()))
+
+    def upper(self, mean: float) -> float:
+        """A time beyond which the CDF is 1 to ~1e-9."""
+        if self.kind == "exponential":
+            return mean * 21.0
+        return mean * np.exp(6.0 * self.sigma) if self.sigma else mean
+
+
+def exp_convolve(cdf: np.ndarray, h: float, theta: float) -> np.ndarray:
+    """CDF of ``X + E`` on a grid of step ``h`` (s), E ~ Exp(theta) independent of X (``cdf``
+    piecewise linear): exact, as a first-order recursive filter."""
+    x = theta * h
+    alpha = np.exp(-x)
+    c1 = 1 - alpha
+    c2 = c1 - (1 - alpha - alpha * x) / x if x > 1e-12 else x / 2
+    f = np.asarray(cdf)
+    drive = f[:-1] * (c1 - c2) + f[1:] * c2
+    out = np.empty_like(f)
+    out[0] = 0.0
+    out[1:] = signal.lfilter([1.0], [1.0, -alpha], drive)
+    return out
+
+
+# -- per-policy moments ---------------------------------------------------------------------------
+
+
+def tail_probabilities(kpmf: np.ndarray) -> np.ndarray:
+    """``P(K > m)`` for m = 0..kmax-1 from ``kpmf[k] = P(K = k)``, k = 0..kmax."""
+    kpmf = np.asarray(kpmf, dtype=float)
+    return np.clip(1.0 - np.cumsum(kpmf)[: kpmf.size - 1], 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CpuPath:
+    """The CPU side of a policy: the sizes routed there, their sub-batches and the moments of the
+    M^X/M/c queue whose jobs are sub-batches and whose batches are queries."""
+
+    #: P(size | CPU) per routed size
+    weights: np.ndarray
+    subbatches: SubBatches
+    #: mean engine time per CPU query (s)
+    mean_work_s: float
+    #: mean sub-batch time, 1 / mu (s)
+    mean_sub_s: float
+    #: squared coefficient of variation of a sub-batch's time (jitter included)
+    scv: float
+    #: P(K = k) sub-batches per query, k = 0..kmax
+    kpmf: np.ndarray
+    #: P(K > m), m = 0..kmax-1
+    tail: np.ndarray
+    #: E[K^2] / E[K]: the variability of the compound Poisson arrivals of sub-batches
+    dispersion: float
+
+    @property
+    def kmax(self) -> int:
+        return self.kpmf.size - 1
+
+
+def cpu_path(sizes: np.ndarray, weights: np.ndarray, policy: Policy, curve: Curve, law: ServiceLaw, slowdown: float = 1.0) -> CpuPath:
+    """Moments of the CPU path for ``sizes`` with ``weights = P(size | CPU)`` (see :class:`CpuPath`)."""
+    sub = sub_batches(sizes, int(policy.batch), curve, slowdown, policy.costs.subbatch_overhead_s)
+    k, w = sub.count, weights
+    ex = float(w @ sub.work_s)
+    ek = float(w @ k)
+    mean_sub = ex / ek
+    m2 = float(w @ sub.square_sum_s2) / ek * law.second_moment_factor
+    kpmf = np.bincount(k, weights=w, minlength=int(k.max()) + 1)
+    dispersion = float(kpmf @ np.arange(kpmf.size) ** 2) / ek
+    return CpuPath(w, sub, ex, mean_sub, m2 / mean_sub**2 - 1, kpmf, tail_probabilities(kpmf), dispersion)
+
+
+@dataclass(frozen=True)
+class AccelPath:
+    """The accelerator side of a policy: one job per query (M/G/c)."""
+
+    #: P(size | accelerator) per routed size
+    weights: np.ndarray
+    #: service time per routed size, with the per-query overhead (s)
+    service_s: np.ndarray
+    mean_s: float
+    #: squared coefficient of variation of a service time (jitter included)
+    scv: float
+
+
+def accel_path(sizes: np.ndarray, weights: np.ndarray, policy: Policy, curve: Curve, law: ServiceLaw) -> AccelPath:
+    """Moments of the accelerator path for ``sizes`` with ``weights = P(size | accelerator)``."""
+    s = curve_times(curve, sizes, "accelerator") + policy.costs.accel_overhead_s
+    mean = float(weights @ s)
+    scv = float(weights @ (s * s)) * law.second_moment_factor / mean**2 - 1
+    return AccelPath(weights, s, mean, scv)
+
+
+# -- the queue an arrival sees --------------------------------------------------------------------
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """Erlang C: probability that an arrival waits in M/M/c with ``offered`` Erlangs."""
+    if offered <= 0:
+        return 0.0
+    rho = offered / servers
+    if rho >= 1:
+        return 1.0
+    b = 1.0
+    for k in range(1, servers + 1):  # Erlang B recursion, stable for large c
+        b = offered * b / (k + offered * b)
+    return b / (1 - rho * (1 - b))
+
+
+def batch_queue(servers: int, rate: float, mean_service: float, kpmf: np.ndarray, max_states: int = 200_000) -> tuple[np.ndarray, float, float]:
+    """State seen by an arriving batch in the M^X/M/c queue (batch-Poisson arrivals of jobs at
+    ``rate`` batches/s, ``c`` exponential engines of mean ``mean_service`` s).
+
+    ``kpmf[k]`` = P(a batch has k jobs). Solves the level-crossing balance
+    ``mu min(j+1, c) pi_{j+1} = lambda sum_{i<=j} pi_i P(K > j - i)`` and returns
+    ``(busy, p_wait, mean_ahead)``: ``busy[j]`` = P(j engines busy, none queued), j < c;
+    ``p_wait`` = P(all engines busy); ``mean_ahead`` = E[jobs queued + 1 | wait], so that the mean
+    wait of the batch's first job is ``mean_ahead / (c mu)`` with exponential engines. PASTA makes
+    these the probabilities an arriving batch sees.
+    """
+    kpmf = np.asarray(kpmf, dtype=float)
+    kmax = kpmf.size - 1
+    tail = tail_probabilities(kpmf)
+    mu = 1.0 / mean_service
+    lam = float(rate)
+    # below c engines the coefficients depend on j: a short explicit loop
+    head = np.zeros(servers + 1)
+    head[0] = 1.0
+    rev = tail[::-1]  # rev[kmax-1-m] = P(K > m)
+    for j in range(servers):
+        lo = max(0, j - kmax + 1)
+        acc = float(np.dot(head[lo : j + 1], rev[kmax - 1 - (j - lo) :]))
+        head[j + 1] = lam * acc / (mu * (j + 1))
+    # from c on: pi_{j+1} = (lambda / (c mu)) sum_m P(K > m) pi_{j-m}, a linear recurrence run as
+    # an IIR filter whose input reproduces the head exactly
+    coef = np.concatenate([[1.0], -(lam / (mu * servers)) * tail])
+    length = servers + 1 + 64 * kmax
+    while True:
+        x = np.zeros(length)
+        x[: servers + 1] = signal.lfilter(coef, [1.0], head)  # residuals of the head
+        pi = signal.lfilter([1.0], coef, x)
+        if pi[-1] < 1e-14 * pi.sum() or length >= max_states:
+            break
+        length = min(4 * length, max_states)
+    return _normalised_state(pi, servers)
+
+
+def _normalised_state(p: np.ndarray, servers: int) -> tuple[np.ndarray, float, float]:
+    """``(busy, p_wait, mean_ahead)`` of :func:`batch_queue` from unnormalised state weights
+    ``p[j]``, the truncated tail extended geometrically (only for loads very close to 1)."""
+    ratio = p[-1] / p[-2] if p[-2] > 0 else 0.0
+    extra = p[-1] * ratio / (1 - ratio) if 0 < ratio < 1 and p[-1] > 1e-12 * p.sum() else 0.0
+    z = p.sum() + extra
+    p = p / z
+    busy = p[:servers]
+    queued = p[servers:]
+    p_wait = 1.0 - float(busy.sum())
+    if p_wait <= 1e-15:
+        return busy, 0.0, 1.0
+    ahead = np.arange(queued.size) + 1.0
+    mass_q = float(queued.sum())
+    mean_ahead = (float(np.dot(queued, ahead)) + (extra / z) * (queued.size + 1 + 1 / (1 - ratio) if extra else 0.0))
+    mean_ahead /= max(mass_q + extra / z, 1e-300)
+    return busy, p_wait, mean_ahead
+
+
+def queue_state(servers: int, offered: np.ndarray, tails: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`batch_queue` for many rows at once, by closed-form sums instead of the tail recurrence.
+
+    ``offered[i] = lambda_i / mu_i`` (batches per mean job time), ``tails[i, m] = P(K > m)`` (rows
+    zero-padded). Returns ``(busy, p_wait, mean_ahead, u)`` as :func:`batch_queue` does, and the
+    utilisation ``u``; rows with ``u >= 1`` are NaN. Summing the recurrence
+    ``pi_{j+1} = rho' sum_m P(K>m) pi_{j-m}`` (``j >= c``) and its ``(j+1)``-weighted version gives
+    the queued mass and first moment::
+
+        T  = sum_{j>=c} pi_j  = (pi_c + rho' sum_m P(K>m) H_m) / (1 - u)
+        M1 = sum_{j>=c} j pi_j = (c pi_c + rho' sum_m P(K>m) (G_m + (m+1)(T + H_m))) / (1 - u)
+
+    with ``rho' = lambda / (c mu)``, ``u = rho' E[K]``, ``H_m = sum_{i=c-m}^{c-1} pi_i``,
+    ``G_m = sum_{i=c-m}^{c-1} i pi_i``; ``P_w = T / Z`` and ``E[ahead | wait] = (M1 - (c-1) T) / T``.
+    """
+    a = np.asarray(offered, dtype=float)
+    tails = np.atleast_2d(np.asarray(tails, dtype=float))
+    c = int(servers)
+    rho = a / c
+    u = rho * tails.sum(axis=1)
+    head = _queue_head(c, a, tails)
+    hm, gm = _head_sums(head, c, tails.shape[1])
+    pc = head[:, c]
+    m1 = np.arange(tails.shape[1], dtype=float) + 1.0
+    stable = u < 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = np.where(stable, 1.0 - u, np.nan)
+        t_mass = (pc + rho * np.einsum("rm,rm->r", tails, hm)) / denom
+        m_first = (c * pc + rho * np.einsum("rm,rm->r", tails, gm + m1[None, :] * (t_mass[:, None] + hm))) / denom
+        z = head[:, :c].sum(axis=1) + t_mass
+        busy = head[:, :c] / z[:, None]
+        p_wait = t_mass / z
+        ahead = np.where(t_mass > 0, (m_first - (c - 1) * t_mass) / np.where(t_mass > 0, t_mass, 1.0), 1.0)
+    return busy, p_wait, ahead, u
+
+
+def _queue_head(c: int, offered: np.ndarray, tails: np.ndarray) -> np.ndarray:
+    """Unnormalised ``pi_0..pi_c`` per row (the explicit part of the balance, rescaled when large)."""
+    rows, kmax = tails.shape
+    trev = tails[:, ::-1]
+    head = np.zeros((rows, c + 1))
+    head[:, 0] = 1.0
+    for j in range(c):
+        lo = max(0, j - kmax + 1)
+        acc = np.einsum("ri,ri->r", head[:, lo : j + 1], trev[:, kmax - 1 - (j - lo) :])
+        head[:, j + 1] = offered * acc / (j + 1)
+        big = head[:, j + 1] > 1e250
+        if big.any():  # only the ratios matter
+            head[big, : j + 2] /= head[big, j + 1 : j + 2]
+    return head
+
+
+def _head_sums(head: np.ndarray, c: int, kmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """``H_m``, ``G_m`` (m = 0..kmax-1) of :func:`queue_state`, zero-padded below state 0."""
+    rows = head.shape[0]
+    lower = head[:, c - 1 :: -1] if c > 0 else np.zeros((rows, 0))  # pi_{c-1}, pi_{c-2}, ..., pi_0
+    idx = np.arange(c - 1, -1, -1, dtype=float)
+    width = max(kmax - 1, 0)
+    hm = np.zeros((rows, kmax))
+    gm = np.zeros((rows, kmax))
+    if width and c:
+        take = np.minimum(np.arange(width), c - 1)
+        hm[:, 1:] = np.cumsum(lower, axis=1)[:, take]
+        gm[:, 1:] = np.cumsum(lower * idx[None, :], axis=1)[:, take]
+    return hm, gm
+
+
+# -- wait and fork-join ---------------------------------------------------------------------------
+
+
+def wait_rate(mean_ahead, mean_service_s, servers: int, dispersion, scv):
+    """Rate theta (1/s) of the exponential wait of a query that waits (scalars or arrays).
+
+    Its mean is the M^X/M/c mean ``E[ahead] E[s] / c`` scaled from exponential to the real
+    service variability ``scv`` with the heavy-traffic weight of the arrival variability
+    ``I = dispersion`` (E[K^2]/E[K]; 1 for single jobs): ``(I + scv) / (I + 1)``. Exact for M/M/c,
+    Pollaczek-Khinchine for M/G/1.
+    """
+    return 1.0 / (mean_ahead * mean_service_s / servers * (dispersion + scv) / (dispersion + 1.0))
+
+
+def forkjoin_gap(mean_sub_s, servers: int, free):
+    """Time (s) between the releases of busy engines seen by a query that finds ``free`` of
+    ``servers`` engines free: ``E[s] / (N - f + 1)``, the mean order statistics of the residual
+    times of the ``N - f`` busy engines (``E[s] / N`` for a query that waited, ``f = 1``)."""
+    return mean_sub_s / (servers - free + 1)
+
+
+def forkjoin_schedule(k, free):
+    """Start times of a query's ``k`` sub-batches when ``free`` engines are free at its first
+    start, in units of :func:`forkjoin_gap`: ``(full_at_start, full_later, last_start)``:
+    ``full_at_start`` full sub-batches start at 0, ``full_later`` more at gaps 1, 2, ..., and
+    the last (partial) sub-batch at ``last_start`` gaps (scalars or broadcasting arrays)."""
+    return np.minimum(free, k - 1), np.maximum(k - 1 - free, 0), np.maximum(k - free, 0)
