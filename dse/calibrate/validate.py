@@ -109,7 +109,7 @@ def published_checks() -> list[Check]:
 
 def nmp_checks() -> list[Check]:
     """RecNMP headline trends (cheap: a few cost-model evaluations)."""
-    from dse.commands.nmp import nmp_points
+    from dse.cost.nmp_points import nmp_points
     from dse.cost.locality import parse_locality
     from dse.specs.hardware import load_platform
 
