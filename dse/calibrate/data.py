@@ -30,8 +30,6 @@ from dse.errors import DseError
 
 MICRO_COLUMNS = ("tag", "kind", "threads", "m", "k", "n", "rows", "seconds", "flops", "bytes")
 MODEL_COLUMNS = ("tag", "model", "batch", "threads", "transfer", "median_ms", "p10_ms", "p90_ms", "reps")
-#: Optional columns of the models format.
-MODEL_OPTIONAL = ("cold",)
 #: Columns the harness adds to both formats (framework provenance).
 PROVENANCE_COLUMNS = ("framework", "framework_version")
 #: Microbenchmark kinds and the columns each needs to be costed.

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from scipy.optimize import least_squares
 
 from dse.calibrate.data import Measurements
@@ -447,6 +448,326 @@ def _block_weights(labels: list[str], is_model: np.ndarray, model_weight: float)
     return w
 
 
+def _select_rows(
+    meas: Measurements, platform: Platform, holdout: list[str], cold: int, warm_gathers: bool | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The microbenchmark and model rows the fit of ``platform`` uses, and the measured models
+    that have no spec; a one-line :class:`DseError` when ``holdout`` or the data do not fit."""
+    known = known_models()
+    bad = [h for h in holdout if h not in known]
+    if bad:
+        raise DseError(f"--holdout: unknown model(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+    micro = micro_rows(meas, platform, warm_gathers)
+    models, unknown = model_rows(meas, platform, cold)
+    if len(meas.models) and models.empty and unknown:
+        raise DseError(
+            f"model rows name no known model: {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
+            "add a spec to modelspecs/)"
+        )
+    missing = [h for h in holdout if h not in set(models["model"])] if len(models) else list(holdout)
+    if missing:
+        raise DseError(f"--holdout: no {'cold' if cold else 'warm'} rows of {', '.join(missing)} for {platform.name} in the data")
+    if micro.empty and models.empty:
+        raise DseError(
+            f"no measurement applies to {platform.name} ({platform.kind}): need tag "
+            f"{'gpu' if platform.kind == 'gpu' else 'cpu'} rows"
+            + ("" if platform.kind == "gpu" else f" with threads={platform.compute.engine_cores}")
+            + (" and cold=1 model rows" if cold else "")
+        )
+    return micro, models, unknown
+
+
+def _split_alloc(micro: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the ``alloc_fresh`` rows, every other microbenchmark row)."""
+    if not len(micro):
+        return micro, micro
+    fresh = micro["kind"] == "alloc_fresh"
+    return micro[fresh].reset_index(drop=True), micro[~fresh].reset_index(drop=True)
+
+
+def _start_data(platform: Platform, params: tuple[Param, ...]) -> dict[str, Any]:
+    """``platform`` as plain data, with every per-kind dispatch entry of ``params`` present
+    (at ``dispatch.op_us``, the value it has while absent) so that it can be fitted."""
+    data = platform.model_dump(mode="python")
+    for p in params:
+        if p.path.startswith("dispatch.per_kind_us."):
+            data["dispatch"]["per_kind_us"].setdefault(p.path.rsplit(".", 1)[1], data["dispatch"]["op_us"])
+    return data
+
+
+def _fit_allocator(
+    data: dict[str, Any], alloc_micro: pd.DataFrame, params: tuple[Param, ...], platform: Platform, prior: float
+) -> tuple[list[dict[str, Any]], tuple[float, float, float] | None]:
+    """Fit the allocator term on its own rows (they see nothing else: their baseline is measured)
+    and write it into ``data``, where the main fit holds it fixed; so the main fit is the same
+    with or without these rows. Returns the two parameters' details (none when the term is not
+    fitted) and the threshold bracket of :func:`alloc_threshold`."""
+    rate_param = next((p for p in params if p.path == ALLOC_RATE), None)
+    threshold = alloc_threshold(alloc_micro) if platform.kind != "gpu" and len(alloc_micro) else None
+    if rate_param is None or threshold is None:
+        return [], threshold
+    threshold_before = get_value(data, ALLOC_THRESHOLD)
+    rate_before = get_value(data, ALLOC_RATE)
+    set_value(data, ALLOC_THRESHOLD, threshold[0])
+    rate = fit_alloc_rate(alloc_micro, threshold[0], rate_param, prior)
+    set_value(data, ALLOC_RATE, rate)
+    at_bound = bool(np.isclose(rate, rate_param.lo, rtol=1e-4) or np.isclose(rate, rate_param.hi, rtol=1e-4))
+    detail = [
+        {"path": ALLOC_RATE, "class": "alloc", "before": rate_before, "after": rate, "lo": rate_param.lo,
+         "hi": rate_param.hi, "at_bound": at_bound},
+        {"path": ALLOC_THRESHOLD, "class": "alloc", "before": threshold_before, "after": float(threshold[0]),
+         "lo": float(threshold[1]), "hi": float(threshold[2]), "at_bound": False},
+    ]
+    return detail, threshold
+
+
+def _switch_on(data: dict[str, Any], params: tuple[Param, ...]) -> dict[str, float]:
+    """Where the spec leaves the term of the parameters with a ``start`` off (the first of them
+    is 0), start every one of them where the term is active; returns their spec values (empty
+    when nothing was switched on)."""
+    switch = [p for p in params if p.start is not None]
+    switched: dict[str, float] = {}
+    if switch and get_value(data, switch[0].path) == 0:
+        for p in switch:
+            switched[p.path] = get_value(data, p.path)
+            set_value(data, p.path, min(get_value(data, p.path), p.start) if p is not switch[0] else p.start)
+    return switched
+
+
+#: Nuisance parameters (not platform fields) and where they start.
+NUISANCE_START = {HARNESS_CALL: 0.0}
+
+
+class FitProblem:
+    """The log residuals of the fitted rows for any values of some parameters.
+
+    ``data`` is the platform (plain data) every trial starts from; each trial copies it, so the
+    only changes to it are the explicit ones of :meth:`restore`."""
+
+    def __init__(self, data: dict[str, Any], micro: pd.DataFrame, models: pd.DataFrame, is_hold: np.ndarray) -> None:
+        self.data = data
+        self.predictor = Predictor(micro, models)
+        self.has_models = bool(len(models))
+        self.is_hold = is_hold
+        self.meas_micro = micro["seconds"].to_numpy(dtype=float)
+        self.meas_models = models["median_ms"].to_numpy(dtype=float) * 1e-3 if len(models) else np.zeros(0)
+
+    def value(self, path: str) -> float:
+        """The starting value of ``path`` (a spec field or a nuisance parameter)."""
+        return NUISANCE_START[path] if path in NUISANCE_START else get_value(self.data, path)
+
+    def restore(self, values: dict[str, float]) -> None:
+        """Set spec fields of the starting point (path -> value)."""
+        for path, v in values.items():
+            set_value(self.data, path, v)
+
+    def build(self, values: np.ndarray, plist: tuple[Param, ...]) -> tuple[Platform, dict[str, float]]:
+        """The platform with ``plist`` at ``values``, and the nuisance parameters' values.
+        Raises pydantic's ``ValidationError`` for a value the schema rejects."""
+        data = copy.deepcopy(self.data)
+        extra = dict(NUISANCE_START)
+        for p, v in zip(plist, values):
+            if p.path in extra:
+                extra[p.path] = float(v)
+            else:
+                set_value(data, p.path, float(v))
+        return Platform.model_validate(data), extra
+
+    def residuals(self, built: tuple[Platform, dict[str, float]]) -> np.ndarray:
+        """``log(predicted / measured)`` of the micro rows, then of the fitted (not held-out) model rows."""
+        plat, extra = built
+        parts = [np.log(self.predictor.predict_micro(plat, extra[HARNESS_CALL]) / self.meas_micro)]
+        if self.has_models:
+            pm = self.predictor.predict_models(plat)
+            parts.append(np.log(pm[~self.is_hold] / self.meas_models[~self.is_hold]))
+        return np.concatenate(parts)
+
+    def start_residuals(self, name: str) -> np.ndarray:
+        """:meth:`residuals` at the starting point; a :class:`DseError` when some are not finite."""
+        r0 = self.residuals((Platform.model_validate(self.data), dict(NUISANCE_START)))
+        if not np.all(np.isfinite(r0)):
+            raise DseError(f"{name}: the spec predicts a non-finite time for some measured row")
+        return r0
+
+
+def _sensitive(problem: FitProblem, params: tuple[Param, ...], r0: np.ndarray) -> list[Param]:
+    """The parameters some fitted row is sensitive to: moving one alone (30% in log space, else a
+    tenth of its range, inside its bounds) changes a residual by more than 1e-6."""
+    x_start = np.array([problem.value(p.path) for p in params])
+    free: list[Param] = []
+    for p, x in zip(params, x_start):
+        trial = x * 1.3 if p.logged and x > 0 else (x + 0.1 * (p.hi - p.lo))
+        trial = min(max(trial, p.lo), p.hi)
+        if trial == x:
+            trial = x * 0.7 if p.logged else x - 0.1 * (p.hi - p.lo)
+        try:
+            r1 = problem.residuals(problem.build(np.array([trial]), (p,)))
+        except ValidationError:  # bounds wider than the schema allows: no trial there, so not fitted
+            continue
+        if np.max(np.abs(r1 - r0)) > 1e-6:
+            free.append(p)
+    return free
+
+
+def _free_params(problem: FitProblem, params: tuple[Param, ...], switched: dict[str, float], name: str) -> list[Param]:
+    """:func:`_sensitive` at the starting point; a switched-on term no fitted row sees is put
+    back as the spec has it (off) and none of its parameters is fitted."""
+    free = _sensitive(problem, params, problem.start_residuals(name))
+    first_switched = next(iter(switched), None)
+    if first_switched is not None and not any(p.path == first_switched for p in free):
+        problem.restore(switched)
+        free = [p for p in free if p.path not in switched]
+    return free
+
+
+def _row_weights(micro: pd.DataFrame, models: pd.DataFrame, is_hold: np.ndarray, model_weight: float) -> np.ndarray:
+    """:func:`_block_weights` of the fitted rows: micro rows by kind, then model rows by model."""
+    labels = list(micro["kind"]) + list(models["model"][~is_hold]) if len(models) else list(micro["kind"])
+    is_model = np.r_[np.zeros(len(micro), dtype=bool), np.ones(int((~is_hold).sum()), dtype=bool)]
+    return _block_weights(labels, is_model, model_weight)
+
+
+def _pack(x: np.ndarray, logged: np.ndarray) -> np.ndarray:
+    """Parameter values -> the solver's variables (log of the positive parameters)."""
+    return np.where(logged, np.log(np.maximum(x, 1e-300)), x)
+
+
+def _unpack(z: np.ndarray, logged: np.ndarray) -> np.ndarray:
+    """The solver's variables -> parameter values."""
+    return np.where(logged, np.exp(np.clip(z, -700, 700)), z)
+
+
+def _solve(
+    problem: FitProblem, free: tuple[Param, ...], weights: np.ndarray, prior: float, max_nfev: int
+) -> tuple[np.ndarray, float, int]:
+    """Fitted values of ``free`` (each started at its value, nudged inside its bounds), the
+    solver's final cost and its number of evaluations; the start itself when nothing is free."""
+    lo = np.array([p.lo for p in free])
+    hi = np.array([p.hi for p in free])
+    logged = lo > 0
+    x0 = np.array([problem.value(p.path) for p in free])
+    x0 = np.clip(x0, lo + 1e-9 + 1e-6 * np.abs(lo), hi - 1e-6 * np.abs(hi))
+    if not free:
+        return x0, 0.0, 0
+    z0 = _pack(x0, logged)
+    scale = np.where(logged, 1.0, np.maximum(hi - lo, 1e-12))
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        r = problem.residuals(problem.build(_unpack(z, logged), free)) * weights
+        return np.concatenate([r, prior * (z - z0) / scale])
+
+    result = least_squares(
+        residuals,
+        z0,
+        bounds=(_pack(lo, logged), _pack(hi, logged)),
+        loss="soft_l1",
+        f_scale=0.1,
+        x_scale="jac",
+        max_nfev=max_nfev,
+    )
+    return _unpack(result.x, logged), float(result.cost), int(result.nfev)
+
+
+def _micro_frame(micro: pd.DataFrame, before_s: np.ndarray, after_s: np.ndarray) -> pd.DataFrame:
+    """Result rows (:attr:`FitResult.rows`) of microbenchmark rows."""
+    return pd.DataFrame(
+        {
+            "set": "micro",
+            "cls": micro["kind"].to_numpy(),
+            "model": "",
+            "batch": micro["m"].to_numpy(),
+            "role": "fit",
+            "measured_s": micro["seconds"].to_numpy(dtype=float),
+            "before_s": before_s,
+            "after_s": after_s,
+            "origin": micro["origin"].to_numpy(),
+        }
+    )
+
+
+def _result_rows(
+    problem: FitProblem,
+    micro: pd.DataFrame,
+    models: pd.DataFrame,
+    alloc_micro: pd.DataFrame,
+    before: Platform,
+    after: tuple[Platform, dict[str, float]],
+) -> pd.DataFrame:
+    """Every row's measured time and its prediction before and after the fit (seconds)."""
+    fitted, extra = after
+    pred = problem.predictor
+    frames = [_micro_frame(micro, pred.predict_micro(before), pred.predict_micro(fitted, extra[HARNESS_CALL]))]
+    if len(models):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "set": "model",
+                    "cls": models["model"].to_numpy(),
+                    "model": models["model"].to_numpy(),
+                    "batch": models["batch"].to_numpy(),
+                    "role": np.where(problem.is_hold, "holdout", "fit"),
+                    "measured_s": problem.meas_models,
+                    "before_s": pred.predict_models(before),
+                    "after_s": pred.predict_models(fitted),
+                    "origin": models["origin"].to_numpy(),
+                }
+            )
+        )
+    if len(alloc_micro):
+        alloc_pred = Predictor(alloc_micro, models.iloc[0:0])
+        frames.append(_micro_frame(alloc_micro, alloc_pred.predict_micro(before), alloc_pred.predict_micro(fitted)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _frameworks(micro: pd.DataFrame, alloc_micro: pd.DataFrame, models: pd.DataFrame) -> list[str]:
+    """The software that took the rows, sorted."""
+    cols = ["origin", "framework"]
+    fw_rows = pd.concat([micro[cols], alloc_micro[cols] if len(alloc_micro) else micro[[]], models[cols] if len(models) else micro[[]]])
+    return sorted(set(fw_rows["framework"].dropna().astype(str)))
+
+
+def _param_details(
+    problem: FitProblem, free: tuple[Param, ...], x_fit: np.ndarray, switched: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Per fitted parameter: path, class, value before (the spec's) and after, bounds, at a bound."""
+    return [
+        {
+            "path": p.path,
+            "class": p.what,
+            "before": switched.get(p.path, problem.value(p.path)),
+            "after": float(x),
+            "lo": p.lo,
+            "hi": p.hi,
+            "at_bound": bool(np.isclose(x, p.lo, rtol=1e-4, atol=1e-12) or np.isclose(x, p.hi, rtol=1e-4)),
+        }
+        for p, x in zip(free, x_fit)
+    ]
+
+
+def _fit_notes(
+    extra: dict[str, float],
+    free: tuple[Param, ...],
+    params: tuple[Param, ...],
+    alloc_detail: list[dict[str, Any]],
+    threshold: tuple[float, float, float] | None,
+) -> list[str]:
+    """The report's notes: fitted nuisance values, the allocator pre-fit, parameters left alone."""
+    notes = [
+        f"{k} = {v:.3g} (the harness's own cost per timed call; not a platform number)"
+        for k, v in extra.items()
+        if any(p.path == k for p in free)
+    ]
+    if alloc_detail and threshold is not None:
+        notes.append(
+            f"{ALLOC_RATE} = {alloc_detail[0]['after']:.4g}, {ALLOC_THRESHOLD} = {threshold[0]:.4g} (fitted first, on the "
+            f"alloc_fresh rows alone; rows of {threshold[1]:.4g} MiB and below pay no fault, {threshold[2]:.4g} MiB and above do)"
+        )
+    left = [p.path for p in params if p not in free]
+    if left:
+        notes.append("not constrained by the data (kept): " + ", ".join(left))
+    return notes
+
+
 def calibrate(
     meas: Measurements,
     platform: Platform,
@@ -465,247 +786,38 @@ def calibrate(
     or there are too few rows for the free parameters.
     """
     holdout = [h for h in (holdout or []) if h]
-    known = known_models()
-    bad = [h for h in holdout if h not in known]
-    if bad:
-        raise DseError(f"--holdout: unknown model(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
-    micro = micro_rows(meas, platform, warm_gathers)
-    models, unknown = model_rows(meas, platform, cold)
-    if len(meas.models) and models.empty and unknown:
-        raise DseError(
-            f"model rows name no known model: {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
-            "add a spec to modelspecs/)"
-        )
-    missing = [h for h in holdout if h not in set(models["model"]) ] if len(models) else list(holdout)
-    if missing:
-        raise DseError(f"--holdout: no {'cold' if cold else 'warm'} rows of {', '.join(missing)} for {platform.name} in the data")
-    if micro.empty and models.empty:
-        raise DseError(
-            f"no measurement applies to {platform.name} ({platform.kind}): need tag "
-            f"{'gpu' if platform.kind == 'gpu' else 'cpu'} rows"
-            + ("" if platform.kind == "gpu" else f" with threads={platform.compute.engine_cores}")
-            + (" and cold=1 model rows" if cold else "")
-        )
-    # the allocator term is fitted first, on its own rows (they see nothing else: their baseline is
-    # measured), then held fixed: the main fit below is the same with or without these rows
-    alloc_micro = micro[micro["kind"] == "alloc_fresh"].reset_index(drop=True) if len(micro) else micro
-    micro = micro[micro["kind"] != "alloc_fresh"].reset_index(drop=True) if len(micro) else micro
-    predictor = Predictor(micro, models)
+    micro, models, unknown = _select_rows(meas, platform, holdout, cold, warm_gathers)
+    alloc_micro, micro = _split_alloc(micro)
     is_hold = models["model"].isin(holdout).to_numpy() if len(models) else np.zeros(0, dtype=bool)
-    meas_micro = micro["seconds"].to_numpy(dtype=float)
-    meas_models = models["median_ms"].to_numpy(dtype=float) * 1e-3 if len(models) else np.zeros(0)
-    labels = list(micro["kind"]) + list(models["model"][~is_hold]) if len(models) else list(micro["kind"])
-    is_model = np.r_[np.zeros(len(micro), dtype=bool), np.ones(int((~is_hold).sum()), dtype=bool)]
-    weights = _block_weights(labels, is_model, model_weight)
+    weights = _row_weights(micro, models, is_hold, model_weight)
 
-    base_data = platform.model_dump(mode="python")
     params = tuple(params) if params is not None else default_params(platform)
-    for p in params:  # a per-kind entry must exist before it can be fitted
-        if p.path.startswith("dispatch.per_kind_us."):
-            base_data["dispatch"]["per_kind_us"].setdefault(p.path.rsplit(".", 1)[1], base_data["dispatch"]["op_us"])
-    threshold = alloc_threshold(alloc_micro) if platform.kind != "gpu" and len(alloc_micro) else None
-    threshold_before = get_value(base_data, ALLOC_THRESHOLD)
-    if threshold is not None:
-        set_value(base_data, ALLOC_THRESHOLD, threshold[0])
-    alloc_rate = next((p for p in params if p.path == ALLOC_RATE), None)
-    alloc_detail: list[dict[str, Any]] = []
-    alloc_before = get_value(base_data, ALLOC_RATE)
-    if alloc_rate is not None and len(alloc_micro) and threshold is not None:
-        rate = fit_alloc_rate(alloc_micro, threshold[0], alloc_rate, prior)
-        set_value(base_data, ALLOC_RATE, rate)
-        alloc_detail = [
-            {"path": ALLOC_RATE, "class": "alloc", "before": alloc_before, "after": rate, "lo": alloc_rate.lo,
-             "hi": alloc_rate.hi, "at_bound": bool(np.isclose(rate, alloc_rate.lo, rtol=1e-4) or np.isclose(rate, alloc_rate.hi, rtol=1e-4))},
-            {"path": ALLOC_THRESHOLD, "class": "alloc", "before": threshold_before, "after": float(threshold[0]),
-             "lo": float(threshold[1]), "hi": float(threshold[2]), "at_bound": False},
-        ]
-    elif threshold is not None:
-        set_value(base_data, ALLOC_THRESHOLD, threshold_before)
+    data = _start_data(platform, params)
+    alloc_detail, threshold = _fit_allocator(data, alloc_micro, params, platform, prior)
     params = tuple(p for p in params if p.path != ALLOC_RATE)
-    switch = [p for p in params if p.start is not None]
-    switched: dict[str, float] = {}
-    if switch and get_value(base_data, switch[0].path) == 0:
-        # the spec leaves this term off: start every parameter of it where the term is active
-        for p in switch:
-            switched[p.path] = get_value(base_data, p.path)
-            set_value(base_data, p.path, min(get_value(base_data, p.path), p.start) if p is not switch[0] else p.start)
-    start = Platform.model_validate(base_data)
-
-    nuisance = {HARNESS_CALL: 0.0}
-
-    def build(values: np.ndarray, plist: tuple[Param, ...]) -> tuple[Platform, dict[str, float]]:
-        data = copy.deepcopy(base_data)
-        extra = dict(nuisance)
-        for p, v in zip(plist, values):
-            if p.path in extra:
-                extra[p.path] = float(v)
-            else:
-                set_value(data, p.path, float(v))
-        return Platform.model_validate(data), extra
-
-    def raw_residuals(built: tuple[Platform, dict[str, float]]) -> np.ndarray:
-        plat, extra = built
-        parts = [np.log(predictor.predict_micro(plat, extra[HARNESS_CALL]) / meas_micro)]
-        if len(models):
-            pm = predictor.predict_models(plat)
-            parts.append(np.log(pm[~is_hold] / meas_models[~is_hold]))
-        return np.concatenate(parts)
-
-    r0 = raw_residuals((start, nuisance))
-    if not np.all(np.isfinite(r0)):
-        raise DseError(f"{platform.name}: the spec predicts a non-finite time for some measured row")
-
-    # keep only the parameters some fitted row is sensitive to
-    def value(path: str) -> float:
-        return nuisance[path] if path in nuisance else get_value(base_data, path)
-
-    x_start = np.array([value(p.path) for p in params])
-    free: list[Param] = []
-    for p, x in zip(params, x_start):
-        trial = x * 1.3 if p.logged and x > 0 else (x + 0.1 * (p.hi - p.lo))
-        trial = min(max(trial, p.lo), p.hi)
-        if trial == x:
-            trial = x * 0.7 if p.logged else x - 0.1 * (p.hi - p.lo)
-        try:
-            r1 = raw_residuals(build(np.array([trial]), (p,)))
-        except Exception:  # noqa: BLE001 - a value the schema rejects: treat as insensitive
-            continue
-        if np.max(np.abs(r1 - r0)) > 1e-6:
-            free.append(p)
-    if switched and not any(p.path == switch[0].path for p in free):
-        # no fitted row sees the switched-on term: leave it as the spec has it (off)
-        for path, v in switched.items():
-            set_value(base_data, path, v)
-        free = [p for p in free if p.path not in switched]
-        r0 = raw_residuals((Platform.model_validate(base_data), nuisance))
-    n_rows = int(len(labels))
-    if n_rows < 3 or n_rows < len(free):
+    switched = _switch_on(data, params)
+    problem = FitProblem(data, micro, models, is_hold)
+    free = tuple(_free_params(problem, params, switched, platform.name))
+    if len(weights) < 3 or len(weights) < len(free):
         raise DseError(
-            f"too few points to fit: {n_rows} measured row(s) for {platform.name} against {len(free)} free "
+            f"too few points to fit: {len(weights)} measured row(s) for {platform.name} against {len(free)} free "
             "parameter(s); measure more batch sizes or microbenchmarks"
         )
-    free_t = tuple(free)
-    lo = np.array([p.lo for p in free_t])
-    hi = np.array([p.hi for p in free_t])
-    logged = lo > 0
-    x0 = np.array([value(p.path) for p in free_t])
-    x0 = np.clip(x0, lo + 1e-9 + 1e-6 * np.abs(lo), hi - 1e-6 * np.abs(hi))
+    x_fit, cost, nfev = _solve(problem, free, weights, prior, max_nfev)
+    fitted, extra = problem.build(x_fit, free)
 
-    def pack(x: np.ndarray) -> np.ndarray:
-        return np.where(logged, np.log(np.maximum(x, 1e-300)), x)
-
-    def unpack(z: np.ndarray) -> np.ndarray:
-        return np.where(logged, np.exp(np.clip(z, -700, 700)), z)
-
-    z0 = pack(x0)
-    scale = np.where(logged, 1.0, np.maximum(hi - lo, 1e-12))
-
-    def residuals(z: np.ndarray) -> np.ndarray:
-        r = raw_residuals(build(unpack(z), free_t)) * weights
-        return np.concatenate([r, prior * (z - z0) / scale])
-
-    if free_t:
-        result = least_squares(
-            residuals,
-            z0,
-            bounds=(pack(lo), pack(hi)),
-            loss="soft_l1",
-            f_scale=0.1,
-            x_scale="jac",
-            max_nfev=max_nfev,
-        )
-        x_fit = unpack(result.x)
-        cost, nfev = float(result.cost), int(result.nfev)
-    else:
-        x_fit, cost, nfev = x0, 0.0, 0
-    fitted, extra = build(x_fit, free_t)
-    before_micro = predictor.predict_micro(platform)
-    after_micro = predictor.predict_micro(fitted, extra[HARNESS_CALL])
-    frames = [
-        pd.DataFrame(
-            {
-                "set": "micro",
-                "cls": micro["kind"].to_numpy(),
-                "model": "",
-                "batch": micro["m"].to_numpy(),
-                "role": "fit",
-                "measured_s": meas_micro,
-                "before_s": before_micro,
-                "after_s": after_micro,
-                "origin": micro["origin"].to_numpy(),
-            }
-        )
-    ]
-    if len(models):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "set": "model",
-                    "cls": models["model"].to_numpy(),
-                    "model": models["model"].to_numpy(),
-                    "batch": models["batch"].to_numpy(),
-                    "role": np.where(is_hold, "holdout", "fit"),
-                    "measured_s": meas_models,
-                    "before_s": predictor.predict_models(platform),
-                    "after_s": predictor.predict_models(fitted),
-                    "origin": models["origin"].to_numpy(),
-                }
-            )
-        )
-    if len(alloc_micro):
-        alloc_pred = Predictor(alloc_micro, models.iloc[0:0])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "set": "micro",
-                    "cls": alloc_micro["kind"].to_numpy(),
-                    "model": "",
-                    "batch": alloc_micro["m"].to_numpy(),
-                    "role": "fit",
-                    "measured_s": alloc_micro["seconds"].to_numpy(dtype=float),
-                    "before_s": alloc_pred.predict_micro(platform),
-                    "after_s": alloc_pred.predict_micro(fitted),
-                    "origin": alloc_micro["origin"].to_numpy(),
-                }
-            )
-        )
-    rows = pd.concat(frames, ignore_index=True)
-    used = rows[rows["role"] == "fit"]
-    origins = list(dict.fromkeys(used["origin"]))
-    fw_rows = pd.concat([micro[["origin", "framework"]], alloc_micro[["origin", "framework"]] if len(alloc_micro) else micro[[]], models[["origin", "framework"]] if len(models) else micro[[]]])
-    frameworks = sorted(set(fw_rows["framework"].dropna().astype(str)))
-    details = [
-        {
-            "path": p.path,
-            "class": p.what,
-            "before": switched.get(p.path, value(p.path)),
-            "after": float(x),
-            "lo": p.lo,
-            "hi": p.hi,
-            "at_bound": bool(np.isclose(x, p.lo, rtol=1e-4, atol=1e-12) or np.isclose(x, p.hi, rtol=1e-4)),
-        }
-        for p, x in zip(free_t, x_fit)
-    ]
-    notes = [f"{k} = {v:.3g} (the harness's own cost per timed call; not a platform number)" for k, v in extra.items() if any(p.path == k for p in free_t)]
-    if alloc_detail:
-        details.extend(alloc_detail)
-        notes.append(
-            f"{ALLOC_RATE} = {alloc_detail[0]['after']:.4g}, {ALLOC_THRESHOLD} = {threshold[0]:.4g} (fitted first, on the "
-            f"alloc_fresh rows alone; rows of {threshold[1]:.4g} MiB and below pay no fault, {threshold[2]:.4g} MiB and above do)"
-        )
-    left = [p.path for p in params if p not in free_t]
-    if left:
-        notes.append("not constrained by the data (kept): " + ", ".join(left))
+    rows = _result_rows(problem, micro, models, alloc_micro, platform, (fitted, extra))
+    details = _param_details(problem, free, x_fit, switched) + alloc_detail
     return FitResult(
         base=platform,
         fitted=fitted,
-        params=[d for d in details if d["path"] not in nuisance],
+        params=[d for d in details if d["path"] not in NUISANCE_START],
         rows=rows,
         holdout=list(holdout),
         skipped_models=unknown,
-        frameworks=frameworks,
-        origins=origins,
+        frameworks=_frameworks(micro, alloc_micro, models),
+        origins=list(dict.fromkeys(rows[rows["role"] == "fit"]["origin"])),
         cost=cost,
         nfev=nfev,
-        notes=notes,
+        notes=_fit_notes(extra, free, params, alloc_detail, threshold),
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +75,78 @@ def _provenance(torch: Any) -> dict[str, str]:
     return {"framework": "torch", "framework_version": str(torch.__version__)}
 
 
+def _check_model_options(torch: Any, device: str, threads: int, transfer: bool, reps: int, warmup: int) -> str:
+    """The device to measure on; a one-line DseError for an option that cannot be honoured."""
+    device = _device(torch, device)
+    if threads < 1:
+        raise DseError(f"--threads: {threads} must be at least 1")
+    if reps < 1 or warmup < 0:
+        raise DseError("--reps must be at least 1 and --warmup at least 0")
+    if transfer and device != "cuda":
+        raise DseError("--transfer: only with --device cuda (a CPU has no host link)")
+    return device
+
+
+def _check_fits(torch: Any, spec: Any, device: str) -> None:
+    """A one-line DseError when the model's tables would take more than 70% of the free memory."""
+    free = _free_memory(torch, device)
+    if free is not None and spec.table_bytes > 0.7 * free:
+        raise DseError(
+            f"{spec.name}: its tables need {spec.table_bytes / 2**30:.1f} GiB, more than 70% of the "
+            f"{free / 2**30:.1f} GiB free on {device}; measure it on a larger machine"
+        )
+
+
+def _to_device(inputs: Any, device: str) -> Any:
+    """Model inputs (dense tensor or None, {table: [index tensors]}) copied to ``device``."""
+    dense, idx = inputs
+    return (
+        dense.to(device) if dense is not None else None,
+        {k: [t.to(device) for t in v] for k, v in idx.items()},
+    )
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    """How one model is timed: on which device, with fresh indices (``cold``) and/or the
+    host-device copies inside the timed region (``transfer``), and how many repetitions."""
+
+    device: str
+    cold: bool
+    transfer: bool
+    reps: int
+    warmup: int
+
+
+def _time_batch(torch: Any, module: Any, spec: Any, batch: int, run: _ModelRun, gen: Any) -> list[float]:
+    """Seconds of each timed forward pass of ``module`` at ``batch`` (warm-up passes left out).
+    Fresh inputs (``cold``) are drawn outside the timed region."""
+    from dse.calibrate.torch_model import make_inputs
+
+    device = run.device
+    host_inputs = make_inputs(spec, batch, "cpu", gen)
+    inputs = _to_device(host_inputs, device)
+    samples = []
+    for rep in range(run.warmup + run.reps):
+        if run.cold:
+            host_inputs = make_inputs(spec, batch, "cpu", gen)
+            inputs = host_inputs if run.transfer else _to_device(host_inputs, device)
+        elif run.transfer:
+            inputs = host_inputs
+        _sync(torch, device)
+        t0 = time.perf_counter()
+        if run.transfer:
+            out = module(*_to_device(inputs, device))
+            out = [o.to("cpu") for o in out]
+        else:
+            out = module(*inputs)
+        _sync(torch, device)
+        t1 = time.perf_counter()
+        if rep >= run.warmup:
+            samples.append(t1 - t0)
+    return samples
+
+
 def measure_model(
     model: str,
     batches: list[int],
@@ -87,61 +160,23 @@ def measure_model(
 ) -> pd.DataFrame:
     """Time one forward pass of ``model`` (a shipped name or a YAML path) at every batch size."""
     torch = require_torch()
-    from dse.calibrate.torch_model import build_module, make_inputs
+    from dse.calibrate.torch_model import build_module
     from dse.paths import MODELSPECS_DIR, resolve_spec
     from dse.specs.model import load_model_spec
 
-    device = _device(torch, device)
-    if threads < 1:
-        raise DseError(f"--threads: {threads} must be at least 1")
-    if reps < 1 or warmup < 0:
-        raise DseError("--reps must be at least 1 and --warmup at least 0")
-    if transfer and device != "cuda":
-        raise DseError("--transfer: only with --device cuda (a CPU has no host link)")
+    device = _check_model_options(torch, device, threads, transfer, reps, warmup)
     torch.set_num_threads(threads)
     spec = load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model"))
-    free = _free_memory(torch, device)
-    if free is not None and spec.table_bytes > 0.7 * free:
-        raise DseError(
-            f"{spec.name}: its tables need {spec.table_bytes / 2**30:.1f} GiB, more than 70% of the "
-            f"{free / 2**30:.1f} GiB free on {device}; measure it on a larger machine"
-        )
+    _check_fits(torch, spec, device)
     module = build_module(spec).to(device)
     gen = torch.Generator().manual_seed(1)
+    run = _ModelRun(device, cold, transfer, reps, warmup)
     rows = []
     with torch.inference_mode():
         for batch in batches:
             if batch < 1:
                 raise DseError(f"--batch: {batch} must be positive")
-            host_inputs = make_inputs(spec, batch, "cpu", gen)
-
-            def to_device(inputs: Any) -> Any:
-                dense, idx = inputs
-                return (
-                    dense.to(device) if dense is not None else None,
-                    {k: [t.to(device) for t in v] for k, v in idx.items()},
-                )
-
-            inputs = to_device(host_inputs)
-            samples = []
-            for rep in range(warmup + reps):
-                if cold:
-                    host_inputs = make_inputs(spec, batch, "cpu", gen)
-                    inputs = host_inputs if transfer else to_device(host_inputs)
-                elif transfer:
-                    inputs = host_inputs
-                _sync(torch, device)
-                t0 = time.perf_counter()
-                if transfer:
-                    out = module(*to_device(inputs))
-                    out = [o.to("cpu") for o in out]
-                else:
-                    out = module(*inputs)
-                _sync(torch, device)
-                t1 = time.perf_counter()
-                if rep >= warmup:
-                    samples.append(t1 - t0)
-            med, p10, p90 = _stats(samples)
+            med, p10, p90 = _stats(_time_batch(torch, module, spec, batch, run, gen))
             rows.append(
                 {
                     "tag": "gpu" if device == "cuda" else "cpu",
@@ -226,6 +261,100 @@ def _time_call(torch: Any, device: str, fn: Callable[[], Any], min_reps: int, bu
     return statistics.median(samples)
 
 
+class _MicroBench:
+    """Times microbenchmarks on one device and collects their rows (FACTS.md section 5 columns)."""
+
+    def __init__(self, torch: Any, device: str, threads: int, reps: int, budget_s: float,
+                 progress: Callable[[str], None] | None) -> None:
+        self.torch = torch
+        self.device = device
+        self.reps = reps
+        self.budget_s = budget_s
+        self.progress = progress
+        self.tag = "gpu" if device == "cuda" else "cpu"
+        self.threads = 0 if device == "cuda" else threads
+        self.rows: list[dict[str, Any]] = []
+
+    def seconds(self, fn: Callable[[], Any], min_reps: int | None = None, before: Callable[[], Any] | None = None) -> float:
+        """Median seconds of ``fn`` (:func:`_time_call`; ``min_reps`` default: ``reps``)."""
+        return _time_call(self.torch, self.device, fn, self.reps if min_reps is None else min_reps, self.budget_s, before)
+
+    def add(self, kind: str, seconds: float, m: float | None = None, k: float | None = None, n: float | None = None,
+            table_rows: float | None = None, flops: float | None = None, nbytes: float | None = None) -> None:
+        self.rows.append({"tag": self.tag, "kind": kind, "threads": self.threads, "m": m, "k": k, "n": n,
+                          "rows": table_rows, "seconds": seconds, "flops": flops, "bytes": nbytes,
+                          **_provenance(self.torch)})
+        if self.progress:
+            self.progress(f"{kind} m={m} k={k} n={n} rows={table_rows}: {seconds * 1e6:.1f} us")
+
+
+def _micro_gemm(bench: _MicroBench, cfg: dict[str, Any]) -> None:
+    torch, device = bench.torch, bench.device
+    for k, n in cfg["gemm_shapes"]:
+        lin = torch.nn.Linear(k, n).to(device)
+        for m in cfg["gemm_m"]:
+            if k * n >= 4096 * 4096 and m > 256 and device == "cpu":
+                continue
+            x = torch.randn(m, k, device=device)
+            t = bench.seconds(lambda: lin(x))
+            bench.add("gemm", t, m, k, n, flops=2.0 * m * k * n, nbytes=4.0 * (k * n + n + m * (k + n)))
+
+
+def _micro_copy(bench: _MicroBench, cfg: dict[str, Any]) -> None:
+    elems = cfg["copy_elems"]
+    src = bench.torch.empty(elems, device=bench.device).uniform_()
+    dst = bench.torch.empty_like(src)
+    bench.add("copy", bench.seconds(lambda: dst.copy_(src), min(bench.reps, 3)), elems, nbytes=8.0 * elems)
+
+
+def _micro_gather(bench: _MicroBench, cfg: dict[str, Any], gen: Any) -> None:
+    """``gather`` (the same indices every call) and ``gather_cold`` (fresh indices before every
+    call, drawn outside the timed region) of every table size, row width and lookup shape."""
+    from torch.nn import functional as F
+
+    torch, device = bench.torch, bench.device
+    for table_rows in cfg["gather_rows"]:
+        for dim in cfg["gather_dims"]:
+            weight = torch.empty(table_rows, dim, device=device).uniform_(-0.05, 0.05)
+            for m, k in cfg["gather_m"]:
+                idx = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
+                warm = bench.seconds(lambda: F.embedding_bag(idx, weight, mode="sum"))
+                bench.add("gather", warm, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
+                box = {"idx": idx}
+
+                def fresh() -> None:
+                    box["idx"] = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
+
+                cold = bench.seconds(lambda: F.embedding_bag(box["idx"], weight, mode="sum"), before=fresh)
+                bench.add("gather_cold", cold, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
+            del weight
+
+
+def _micro_alloc(bench: _MicroBench, cfg: dict[str, Any]) -> None:
+    """fresh: allocate m bytes and fill them (the tensor is freed when the call returns, as an
+    eager framework frees its intermediates); reuse: fill a preallocated tensor of m bytes.
+    Their difference is the allocator's cost of a fresh mapping: page faults and zeroing."""
+    torch = bench.torch
+    for mib in cfg["alloc_mib"]:
+        nbytes = mib * 2**20
+        elems = nbytes // 4
+        kept = torch.empty(elems)
+        bench.add("alloc_reuse", bench.seconds(lambda: kept.fill_(1.0), max(bench.reps, 9)), nbytes, nbytes=nbytes)
+        del kept
+        bench.add("alloc_fresh", bench.seconds(lambda: torch.empty(elems).fill_(1.0), max(bench.reps, 9)), nbytes, nbytes=nbytes)
+
+
+def _micro_link(bench: _MicroBench, cfg: dict[str, Any]) -> None:
+    torch = bench.torch
+    for nbytes in cfg["link_bytes"]:
+        pinned = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
+        pageable = torch.empty(nbytes, dtype=torch.uint8)
+        on_dev = torch.empty(nbytes, dtype=torch.uint8, device=bench.device)
+        bench.add("h2d_pinned", bench.seconds(lambda: on_dev.copy_(pinned)), nbytes, nbytes=nbytes)
+        bench.add("h2d_pageable", bench.seconds(lambda: on_dev.copy_(pageable)), nbytes, nbytes=nbytes)
+        bench.add("d2h", bench.seconds(lambda: on_dev.to("cpu")), nbytes, nbytes=nbytes)
+
+
 def measure_micro(
     device: str = "cpu",
     threads: int = 1,
@@ -238,8 +367,6 @@ def measure_micro(
     """Time the microbenchmarks of FACTS.md section 5 on one device (``kinds``: a subset of
     :data:`MICRO_GROUPS`, default all)."""
     torch = require_torch()
-    from torch.nn import functional as F
-
     device = _device(torch, device)
     if size not in MICRO_SETS:
         raise DseError(f"--size: '{size}' is not one of {', '.join(MICRO_SETS)}")
@@ -251,71 +378,23 @@ def measure_micro(
         raise DseError(f"--kinds: unknown microbenchmark group(s) {', '.join(bad)} (known: {', '.join(MICRO_GROUPS)})")
     torch.set_num_threads(threads)
     cfg = MICRO_SETS[size]
-    tag = "gpu" if device == "cuda" else "cpu"
-    thr = 0 if device == "cuda" else threads
-    rows: list[dict[str, Any]] = []
-
-    def add(kind: str, seconds: float, m: float | None = None, k: float | None = None, n: float | None = None,
-            table_rows: float | None = None, flops: float | None = None, nbytes: float | None = None) -> None:
-        rows.append({"tag": tag, "kind": kind, "threads": thr, "m": m, "k": k, "n": n, "rows": table_rows,
-                     "seconds": seconds, "flops": flops, "bytes": nbytes, **_provenance(torch)})
-        if progress:
-            progress(f"{kind} m={m} k={k} n={n} rows={table_rows}: {seconds * 1e6:.1f} us")
-
+    bench = _MicroBench(torch, device, threads, reps, budget_s, progress)
     gen = torch.Generator().manual_seed(2)
     with torch.inference_mode():
-        for k, n in cfg["gemm_shapes"] if "gemm" in groups else []:
-            lin = torch.nn.Linear(k, n).to(device)
-            for m in cfg["gemm_m"]:
-                if k * n >= 4096 * 4096 and m > 256 and device == "cpu":
-                    continue
-                x = torch.randn(m, k, device=device)
-                t = _time_call(torch, device, lambda: lin(x), reps, budget_s)
-                add("gemm", t, m, k, n, flops=2.0 * m * k * n, nbytes=4.0 * (k * n + n + m * (k + n)))
+        if "gemm" in groups:
+            _micro_gemm(bench, cfg)
         if "copy" in groups:
-            elems = cfg["copy_elems"]
-            src = torch.empty(elems, device=device).uniform_()
-            dst = torch.empty_like(src)
-            add("copy", _time_call(torch, device, lambda: dst.copy_(src), min(reps, 3), budget_s), elems, nbytes=8.0 * elems)
-            del src, dst
-        for table_rows in cfg["gather_rows"] if "gather" in groups else []:
-            for dim in cfg["gather_dims"]:
-                weight = torch.empty(table_rows, dim, device=device).uniform_(-0.05, 0.05)
-                for m, k in cfg["gather_m"]:
-                    idx = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
-                    warm = _time_call(torch, device, lambda: F.embedding_bag(idx, weight, mode="sum"), reps, budget_s)
-                    add("gather", warm, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
-                    box = {"idx": idx}
-
-                    def fresh() -> None:
-                        box["idx"] = torch.randint(0, table_rows, (m, k), generator=gen).to(device)
-
-                    cold = _time_call(torch, device, lambda: F.embedding_bag(box["idx"], weight, mode="sum"), reps, budget_s, fresh)
-                    add("gather_cold", cold, m, k, dim, table_rows, nbytes=4.0 * m * k * dim)
-                del weight
+            _micro_copy(bench, cfg)
+        if "gather" in groups:
+            _micro_gather(bench, cfg, gen)
         if "tiny_op" in groups:
             one = torch.ones(1, device=device)
-            add("tiny_op", _time_call(torch, device, lambda: one + one, max(reps, 20), budget_s))
+            bench.add("tiny_op", bench.seconds(lambda: one + one, max(reps, 20)))
         if "alloc" in groups and device == "cpu":
-            # fresh: allocate m bytes and fill them (the tensor is freed when the call returns, as an
-            # eager framework frees its intermediates); reuse: fill a preallocated tensor of m bytes.
-            # Their difference is the allocator's cost of a fresh mapping: page faults and zeroing.
-            for mib in cfg["alloc_mib"]:
-                nbytes = mib * 2**20
-                elems = nbytes // 4
-                kept = torch.empty(elems)
-                add("alloc_reuse", _time_call(torch, device, lambda: kept.fill_(1.0), max(reps, 9), budget_s), nbytes, nbytes=nbytes)
-                del kept
-                add("alloc_fresh", _time_call(torch, device, lambda: torch.empty(elems).fill_(1.0), max(reps, 9), budget_s), nbytes, nbytes=nbytes)
+            _micro_alloc(bench, cfg)
         if device == "cuda" and "link" in groups:
-            for nbytes in cfg["link_bytes"]:
-                pinned = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
-                pageable = torch.empty(nbytes, dtype=torch.uint8)
-                on_dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
-                add("h2d_pinned", _time_call(torch, device, lambda: on_dev.copy_(pinned), reps, budget_s), nbytes, nbytes=nbytes)
-                add("h2d_pageable", _time_call(torch, device, lambda: on_dev.copy_(pageable), reps, budget_s), nbytes, nbytes=nbytes)
-                add("d2h", _time_call(torch, device, lambda: on_dev.to("cpu"), reps, budget_s), nbytes, nbytes=nbytes)
-    return pd.DataFrame(rows)
+            _micro_link(bench, cfg)
+    return pd.DataFrame(bench.rows)
 
 
 def write_csv(df: pd.DataFrame, out: Path | str, append: bool = False) -> Path:

@@ -56,6 +56,12 @@ def _print_calibration(d: dict[str, Any], out: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    _register_calibrate(app)
+    _register_validate(app)
+    _register_measure(app)
+
+
+def _register_calibrate(app: typer.Typer) -> None:
     @app.command("calibrate")
     @handle_errors
     def calibrate_cmd(
@@ -89,6 +95,8 @@ def register(app: typer.Typer) -> None:
             return
         _print_calibration(d, written)
 
+
+def _register_validate(app: typer.Typer) -> None:
     @app.command("validate")
     @handle_errors
     def validate_cmd(
@@ -108,6 +116,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(r["group"], r["case"], _num(r["reference"]), _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
         Console(width=200).print(table)
 
+
+def _register_measure(app: typer.Typer) -> None:
     @app.command("measure")
     @handle_errors
     def measure_cmd(

@@ -63,10 +63,6 @@ class AccessRate:
         """Useful bytes per second (rows × row size)."""
         return self.lookups_per_s * self.row_bytes
 
-    @property
-    def seconds_per_lookup(self) -> float:
-        return 1.0 / self.lookups_per_s
-
 
 def bursts_per_row(memory: MemorySpec, row_bytes: float) -> int:
     """Read bursts needed for one row (a row is stored whole inside one rank)."""

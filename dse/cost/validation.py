@@ -94,7 +94,3 @@ def mape(table: pd.DataFrame) -> float:
     """Mean absolute percentage error of a table from :func:`accuracy_table`, in percent."""
     return float(100.0 * table["ape"].mean())
 
-
-def all_accuracy(measured_dir: Path | None = None) -> pd.DataFrame:
-    """:func:`accuracy_table` of every case, concatenated."""
-    return pd.concat([accuracy_table(c, measured_dir=measured_dir) for c in CASES], ignore_index=True)
