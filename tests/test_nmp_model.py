@@ -20,6 +20,7 @@ from dse.cost import nmp as N
 from dse.errors import DseError
 from dse.graph import load_graph, ordered_ops
 from dse.graph.ops import OpKind
+from dse.settings import RECNMP_LOCALITY
 from dse.specs.memory import MemorySpec, NmpSpec
 
 ENGINES = 18
@@ -40,9 +41,9 @@ def _memory(ranks_per_channel: int) -> MemorySpec:
     return MemorySpec(channels=4, dimms_per_channel=ranks_per_channel // per_dimm, ranks_per_dimm=per_dimm, dimm_capacity_gb=16)
 
 
-def _speedup(model: str, ranks: int, engines: int = ENGINES, **nmp) -> dict:
+def _speedup(model: str, ranks: int, engines: int = ENGINES, locality: str = RECNMP_LOCALITY, **nmp) -> dict:
     spec = NmpSpec(sls_in_flight=len(_bags(model)), **nmp)
-    return N.sls_speedup(_ops(model), _memory(ranks), spec, BATCH, engines, CPU_CACHE)
+    return N.sls_speedup(_ops(model), _memory(ranks), spec, BATCH, engines, CPU_CACHE, locality)
 
 
 @pytest.mark.parametrize("model", ["dlrm_rmc1", "dlrm_rmc2"])
@@ -76,7 +77,7 @@ def test_the_channel_binds_at_8_ranks_and_instruction_rate_sets_the_ceiling():
     for model in ("dlrm_rmc1", "dlrm_rmc2"):
         op = _bags(model)[0]
         spec = NmpSpec(sls_in_flight=len(_bags(model)))
-        assert N.nmp_sls_time(op, _memory(8), spec, BATCH, ENGINES).bound == "channel bus"
+        assert N.nmp_sls_time(op, _memory(8), spec, BATCH, ENGINES, locality=RECNMP_LOCALITY).bound == "channel bus"
         wide = _speedup(model, 8, interface_pins=168)["sls_speedup"]
         assert wide > 1.2 * _speedup(model, 8)["sls_speedup"]
 
@@ -88,7 +89,7 @@ def test_channel_time_counts_instructions_partial_sums_and_turnarounds():
     op = _bags("dlrm_rmc2")[0]
     mem = MemorySpec(channels=1, dimms_per_channel=4, ranks_per_dimm=2, dimm_capacity_gb=16)
     spec = NmpSpec(sls_in_flight=1)
-    t = N.nmp_sls_time(op, mem, spec, BATCH, 1)
+    t = N.nmp_sls_time(op, mem, spec, BATCH, 1, locality=RECNMP_LOCALITY)
     clocks = 256 * 120 + 256 * (4 * 4 + 2) + 256 / 16 * 21
     assert t.terms["channel bus"] == pytest.approx(clocks * mem.timing.tCK_ns * 1e-9)
     # partial sums and turnarounds are the smaller part (about 14%) where the channel binds
@@ -148,13 +149,15 @@ def test_host_baseline_uses_the_same_memory_system():
 def test_impossible_configurations_are_clear_errors():
     op = _bags("dlrm_rmc1")[0]
     with pytest.raises(DseError, match="larger than the 16 GB DIMM"):
-        N.nmp_sls_time(op, _memory(8), NmpSpec(rank_cache_kb=16e6), BATCH)
+        N.nmp_sls_time(op, _memory(8), NmpSpec(rank_cache_kb=16e6), BATCH, locality=RECNMP_LOCALITY)
     with pytest.raises(ValueError, match="greater than 0"):
         MemorySpec(ranks_per_dimm=0)
-    with pytest.raises(ValueError, match="expected uniform, zipf:ALPHA"):
-        NmpSpec(locality="pareto:2")
+    with pytest.raises(DseError, match="expected uniform, zipf:ALPHA"):
+        _speedup("dlrm_rmc1", 8, locality="pareto:2")
+    with pytest.raises(ValueError, match="locality is a property of the workload"):
+        NmpSpec(locality="zipf:1.05")
     fc = next(o for o in _ops("dlrm_rmc1") if o.kind is OpKind.FC)
     with pytest.raises(DseError, match="embedding_bag"):
-        N.nmp_sls_time(fc, _memory(8), NmpSpec(), BATCH)
+        N.nmp_sls_time(fc, _memory(8), NmpSpec(), BATCH, locality=RECNMP_LOCALITY)
     with pytest.raises(DseError, match="batch"):
-        N.nmp_sls_time(op, _memory(8), NmpSpec(), 0)
+        N.nmp_sls_time(op, _memory(8), NmpSpec(), 0, locality=RECNMP_LOCALITY)

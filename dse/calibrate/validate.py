@@ -114,12 +114,11 @@ def published_checks() -> list[Check]:
 
 def nmp_checks() -> list[Check]:
     """RecNMP headline trends (cheap: a few cost-model evaluations)."""
-    from dse.cost.nmp_points import nmp_points
     from dse.cost.locality import parse_locality
-    from dse.specs.hardware import load_platform
+    from dse.cost.nmp_points import nmp_points
+    from dse.settings import RECNMP_LOCALITY
 
-    plat = load_platform("skylake_recnmp")
-    stream = parse_locality(plat.nmp.locality).stream(4_000_000)
+    stream = parse_locality(RECNMP_LOCALITY).stream(4_000_000)
     hit = float(stream.hit_rate(64))  # 8 KB of 128-byte rows
     pts = nmp_points("dlrm_rmc1", ranks=[8], cache_kb=[128.0])["points"][0]
     pts2 = nmp_points("dlrm_rmc2", ranks=[8], cache_kb=[128.0])["points"][0]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dse.commands import handle_errors, parse_int_list, print_json
 from dse.errors import DseError
+from dse.settings import RECNMP_LOCALITY
 
 
 def _float_list(text: str, option: str) -> list[float]:
@@ -37,7 +38,8 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec."),
         ranks: str = typer.Option("1,2,4,8", "--ranks", help="Ranks working in parallel per channel (DIMMs x ranks per DIMM)."),
         cache_kb: str = typer.Option("0,8,32,128", "--cache-kb", help="RankCache per rank, KB."),
-        locality: Optional[str] = typer.Option(None, "--locality", help="uniform | zipf:ALPHA | file:PATH (default: the platform's)."),
+        locality: str = typer.Option(RECNMP_LOCALITY, "--locality",
+                                     help="Embedding index stream: uniform | zipf:ALPHA | file:PATH (default: RecNMP's traces)."),
         batch: int = typer.Option(256, "--batch", "-b", help="Items per inference."),
         engines: Optional[int] = typer.Option(None, "--engines", help="Co-located engines (default: one per core)."),
         platform: str = typer.Option("skylake_recnmp", "--platform", help="NMP platform: name in hwspecs/ or a YAML path."),
@@ -45,14 +47,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """SparseLengthsSum and end-to-end speedup of RecNMP DIMMs over the same host, per point."""
-        from dse.cost.locality import parse_locality
+        from dse.commands.serve import check_locality
         from dse.cost.nmp_points import nmp_points
 
-        if locality is not None:
-            try:
-                parse_locality(locality)
-            except DseError as exc:
-                raise DseError(f"--locality: {exc}") from None
+        check_locality(locality)
         result = nmp_points(
             model,
             platform,

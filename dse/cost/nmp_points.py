@@ -22,6 +22,7 @@ from dse.cost.model import predict_latency
 from dse.cost.nmp import sls_speedup
 from dse.cost.share import MIB, engines_per_socket
 from dse.errors import DseError
+from dse.settings import RECNMP_LOCALITY
 from dse.graph import load_graph, ordered_ops
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform, load_platform
@@ -70,7 +71,6 @@ def nmp_point(
         f"memory.dimms_per_channel={dimms}",
         f"memory.ranks_per_dimm={per_dimm}",
         f"nmp.rank_cache_kb={kb}",
-        f"nmp.locality={locality}",
         f"nmp.sls_in_flight={n_bags}",
         "nmp.enabled=true",
         "kind=nmp",
@@ -79,9 +79,9 @@ def nmp_point(
     host = load_platform(platform, sets[:-2] + ["nmp.enabled=false", "kind=cpu"])
     e = engines_per_socket(near, n_engines)
     cpu_cache = sum(c.size_mib * MIB * (1 if c.shared else e * near.compute.engine_cores) for c in near.caches)
-    sls = sls_speedup(ops, near.memory, near.nmp, batch, e, cpu_cache)
-    t_host = predict_latency(graph, host, batch, n_engines).latency_s
-    t_near = predict_latency(graph, near, batch, n_engines).latency_s
+    sls = sls_speedup(ops, near.memory, near.nmp, batch, e, cpu_cache, locality)
+    t_host = predict_latency(graph, host, batch, n_engines, locality=locality).latency_s
+    t_near = predict_latency(graph, near, batch, n_engines, locality=locality).latency_s
     return {
         "ranks": ranks,
         "cache_kb": kb,
@@ -105,7 +105,7 @@ def nmp_points(
     platform: str = "skylake_recnmp",
     ranks: list[int] | None = None,
     cache_kb: list[float] | None = None,
-    locality: str | None = None,
+    locality: str = RECNMP_LOCALITY,
     batch: int = 256,
     engines: int | None = None,
     overrides: list[str] | None = None,
@@ -114,8 +114,9 @@ def nmp_points(
     ``channels`` and one :func:`nmp_point` per (ranks, cache KB) in ``points``, ranks outermost.
 
     ``ranks``: ranks working in parallel per channel (default :data:`DEFAULT_RANKS`); ``cache_kb``:
-    RankCache per rank, KB (default :data:`DEFAULT_CACHE_KB`); ``locality``: default the
-    platform's ``nmp.locality``; ``engines``: co-located engines, default one per engine slot."""
+    RankCache per rank, KB (default :data:`DEFAULT_CACHE_KB`); ``locality``: the workload's index
+    stream, by default RecNMP's production-like ``zipf:1.05``; ``engines``: co-located engines,
+    default one per engine slot."""
     if batch < 1:
         raise DseError(f"--batch: {batch} must be positive")
     graph = load_graph(model)
@@ -123,12 +124,11 @@ def nmp_points(
     if not any(op.kind is OpKind.EMBEDDING_BAG for op in ops):
         raise DseError(f"{graph.graph['model']}: no embedding_bag (SparseLengthsSum) operators to run near memory")
     base, n_engines = _nmp_base(platform, overrides, engines)
-    loc = locality or base.nmp.locality
     points = []
     for r in ranks or DEFAULT_RANKS:
         dimms, per_dimm = rank_split(r, base.memory.ranks_per_dimm)
         for kb in cache_kb if cache_kb is not None else DEFAULT_CACHE_KB:
-            points.append(nmp_point(graph, ops, platform, overrides, (r, dimms, per_dimm, kb), loc, batch, n_engines))
+            points.append(nmp_point(graph, ops, platform, overrides, (r, dimms, per_dimm, kb), locality, batch, n_engines))
     return {
         "model": graph.graph["model"],
         "platform": base.name,
