@@ -6,6 +6,9 @@ runs at validation time: a dangling reference or a width mismatch is a one-line 
 field, e.g. ``blocks[1].inputs: dot interaction needs equal dims: 'bottom' has dim 64, 'sparse' has
 dim 32``. docs/modelspecs.md describes the format for architects.
 
+Each block kind is a :class:`BlockSchema` subclass that checks its own inputs and infers its
+output's shape; its lowering to operators and its PyTorch form are in ``dse/graph/blocks.py``.
+
 Widths are per sample; every tensor is a ``count × dim`` block of fp values (``count`` vectors of
 ``dim`` elements; for sequences, ``count`` is the sequence length).
 """
@@ -13,11 +16,10 @@ Widths are per sample; every tensor is a ``count × dim`` block of fp values (``
 from __future__ import annotations
 
 import difflib
-import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -334,7 +336,7 @@ Block = Annotated[Union[BLOCK_SCHEMAS], Field(discriminator="kind")]  # type: ig
 
 def block_kind(schema: type[BlockSchema]) -> str:
     """The ``kind:`` value that selects ``schema`` (``"mlp"`` for :class:`MlpBlock`)."""
-    return typing.get_args(schema.model_fields["kind"].annotation)[0]
+    return get_args(schema.model_fields["kind"].annotation)[0]
 
 
 class ModelSpec(_Strict):
