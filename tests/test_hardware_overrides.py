@@ -4,7 +4,8 @@ import pytest
 
 from dse.errors import SpecError
 from dse.specs.hardware import load_platform
-from dse.specs.overrides import apply_overrides, parse_path, parse_value
+from dse.specs.fieldpath import parse_path
+from dse.specs.overrides import apply_overrides, parse_value
 
 DATA = {"a": {"b": [{"c": 1}, {"c": 2.5}], "name": "x", "on": False, "opt": None}, "n": 3}
 
@@ -50,6 +51,7 @@ def test_later_override_wins_and_null_section_is_filled():
         ("a.b=1", "f.yaml: a.b: is a list"),
         ("n", "expected path.to.field=value"),
         ("a..b=1", "malformed path"),
+        ("a.opt.x[0]=1", "f.yaml: a.opt.x[0]: a.opt.x is not a list, cannot index [0]"),  # was a KeyError
     ],
 )
 def test_bad_overrides_are_one_line_errors_naming_file_and_field(assignment, expected):

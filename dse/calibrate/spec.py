@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from dse.calibrate.fit import FitResult, get_value
+from dse.calibrate.fit import FitResult
 from dse.errors import DseError
 from dse.paths import HWSPECS_DIR, resolve_spec
-from dse.specs.hardware import Platform, _numeric_leaves, check_sources
+from dse.specs import fieldpath
+from dse.specs.hardware import Platform, check_sources, load_platform
 from dse.specs.loading import load_yaml, validate_spec
-from dse.specs.overrides import parse_path
 
 CALIBRATED_MARK = "# calibrated:"
 
@@ -28,16 +28,6 @@ CALIBRATED_MARK = "# calibrated:"
 def _round(value: float) -> float | int:
     out = float(f"{value:.4g}")
     return out
-
-
-def _set(data: dict, path: str, value: Any) -> None:
-    parts = parse_path(path)
-    cur: Any = data
-    for part in parts[:-1]:
-        if isinstance(part, str) and (part not in cur or cur[part] is None):
-            cur[part] = {}
-        cur = cur[part]
-    cur[parts[-1]] = value
 
 
 def source_text(result: FitResult) -> str:
@@ -112,17 +102,18 @@ def calibrated_spec(result: FitResult, base: str | Path, name: str | None = None
     sources: dict[str, str] = dict(data.get("sources") or {})
     paths = [p["path"] for p in result.params]
     for path in paths:
-        _set(data, path, _round(get_value(fitted_dump, path)))
+        # the base file omits fields left to their defaults: create them (and their sections)
+        fieldpath.set_value(data, path, _round(fieldpath.get_number(fitted_dump, path)), create=True)
         sources[path] = text
     if name:
         data["name"] = name
     # a section-wide source that covers no unfitted number any more is stale: drop it
     body = {k: v for k, v in data.items() if k != "sources"}
-    leaves = _numeric_leaves(body)
+    leaves = fieldpath.numeric_leaves(body)
     for key in list(sources):
         if key in paths:
             continue
-        covered = [leaf for leaf in leaves if leaf == key or leaf.startswith(key + ".") or leaf.startswith(key + "[")]
+        covered = [leaf for leaf in leaves if fieldpath.is_within(leaf, key)]
         if covered and all(any(leaf == p for p in paths) for leaf in covered):
             del sources[key]
     data["sources"] = sources
@@ -152,8 +143,5 @@ def write_calibrated_spec(result: FitResult, base: str | Path, out: str | Path) 
     text, _ = calibrated_spec(result, base, name=out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    # the written file must load like any shipped spec
-    from dse.specs.hardware import load_platform
-
-    load_platform(str(out) if out.suffix else str(out))
+    load_platform(str(out))  # the written file must load like any shipped spec
     return out

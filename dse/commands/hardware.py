@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any, Optional
 
 import typer
@@ -14,6 +13,7 @@ from dse.commands import handle_errors, parse_int_list, print_json
 from dse.cost import Prediction, predict_latency
 from dse.errors import DseError
 from dse.graph import load_graph
+from dse.specs.fieldpath import is_number, leaves
 from dse.specs.hardware import Platform, list_platforms, load_platform
 
 
@@ -95,9 +95,8 @@ def register(app: typer.Typer) -> None:
             print_json({"summary": platform_summary(p), "spec": p.model_dump(mode="json")})
             return
         table = Table("field", "value", "source", title=f"{p.name} ({p.kind}): {p.description}")
-        for path, value in _leaves(p.model_dump(mode="json", exclude={"sources"})):
-            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            table.add_row(path, str(value), p.source_of(path) if is_number else "")
+        for path, value in leaves(p.model_dump(mode="json", exclude={"sources"})):
+            table.add_row(path, str(value), p.source_of(path) if is_number(value) else "")
         Console(width=160).print(table)
 
     @app.command("predict")
@@ -142,16 +141,3 @@ def register(app: typer.Typer) -> None:
             return
         _print_prediction_table(preds, max(1, top))
 
-
-def _leaves(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted path, value) for every scalar in a nested dump."""
-    out: list[tuple[str, Any]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out += _leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            out += _leaves(value, f"{prefix}[{i}]")
-    else:
-        out.append((prefix, data))
-    return out

@@ -18,20 +18,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from dse.graph import ops
-from dse.graph.ops import Op, OpKind
+from dse.graph.blocks import BLOCK_KINDS, GraphBuilder
+from dse.graph.ops import Op
 from dse.paths import MODELSPECS_DIR, resolve_spec
-from dse.specs.model import (
-    ActivationBlock,
-    AttentionBlock,
-    ElementwiseBlock,
-    GruBlock,
-    InteractionBlock,
-    MlpBlock,
-    ModelSpec,
-    load_model_spec,
-)
-
-_ACTIVATION_KINDS = {"relu": OpKind.RELU, "sigmoid": OpKind.SIGMOID, "softmax": OpKind.SOFTMAX}
+from dse.specs.model import ModelSpec, load_model_spec
 
 
 def lower(spec: ModelSpec) -> nx.DiGraph:
@@ -39,29 +29,31 @@ def lower(spec: ModelSpec) -> nx.DiGraph:
     shapes = spec.shapes
     p = spec.precision_bytes
     graph = nx.DiGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
-    producers: dict[str, list[str]] = {}  # tensor name -> nodes whose outputs form it
+    builder = GraphBuilder(graph, shapes, p)
+    input_bytes = _lower_inputs(spec, builder)
+    for block in spec.blocks:
+        builder.producers[block.name] = BLOCK_KINDS[block.kind].lower(block, builder)
+    graph.graph["outputs"] = builder.sources(spec.outputs)
+    graph.graph["input_bytes_per_item"] = input_bytes
+    graph.graph["output_bytes_per_item"] = float(sum(shapes[o].width for o in spec.outputs) * p)
+    return graph
 
-    def add(op: Op, inputs: list[str]) -> str:
-        graph.add_node(op.name, op=op)
-        for src in inputs:
-            graph.add_edge(src, op.name)
-        return op.name
 
-    def sources(tensor_names: list[str]) -> list[str]:
-        return [node for t in tensor_names for node in producers[t]]
-
+def _lower_inputs(spec: ModelSpec, builder: GraphBuilder) -> float:
+    """Add the dense features and every lookup (its indices, one embedding node per table);
+    returns the input bytes per item a host ships to an accelerator."""
+    p = spec.precision_bytes
     input_bytes = 0.0
     if spec.dense_features > 0:
         per_item = spec.dense_features * p
         input_bytes += per_item
-        producers["dense"] = [add(ops.input_op("dense", per_item, "dense features"), [])]
-
+        builder.producers["dense"] = [builder.add(ops.input_op("dense", per_item, "dense features"), [])]
     tables = {t.name: t for t in spec.tables}
     for lookup in spec.lookups:
         table = tables[lookup.table]
         index_per_item = table.n_tables * (lookup.per_sample + 1) * spec.index_bytes
         input_bytes += index_per_item
-        idx = add(ops.input_op(f"{lookup.name}.indices", index_per_item, "sparse indices and offsets"), [])
+        idx = builder.add(ops.input_op(f"{lookup.name}.indices", index_per_item, "sparse indices and offsets"), [])
         names = []
         for j, rows in enumerate(table.rows_per_table):
             node = lookup.name if table.n_tables == 1 else f"{lookup.name}[{j}]"
@@ -79,52 +71,9 @@ def lower(spec: ModelSpec) -> nx.DiGraph:
                 op = ops.embedding(node, **common)
             else:
                 op = ops.embedding_bag(node, mode=lookup.pooling, **common)
-            names.append(add(op, [idx]))
-        producers[lookup.name] = names
-
-    for block in spec.blocks:
-        if isinstance(block, MlpBlock):
-            prev = sources([block.input])
-            width = shapes[block.input].width
-            for i, n in enumerate(block.layers):
-                prev = [add(ops.fc(f"{block.name}.fc{i}", width, n, p), prev)]
-                width = n
-                last = i == len(block.layers) - 1
-                act = "relu" if not last else block.final
-                if act != "none":
-                    suffix = f"{act}{i}" if act == "relu" else act
-                    prev = [add(ops.activation(f"{block.name}.{suffix}", _ACTIVATION_KINDS[act], n, p), prev)]
-            producers[block.name] = prev
-        elif isinstance(block, InteractionBlock):
-            ins = [shapes[n] for n in block.inputs]
-            if block.op == "concat":
-                op = ops.concat(block.name, [s.width for s in ins], p)
-            else:
-                op = ops.dot_interaction(block.name, sum(s.count for s in ins), ins[0].dim, ins[0].width, p)
-            producers[block.name] = [add(op, sources(block.inputs))]
-        elif isinstance(block, ElementwiseBlock):
-            op = ops.elementwise(block.name, block.op, shapes[block.inputs[0]].width, len(block.inputs), p)
-            producers[block.name] = [add(op, sources(block.inputs))]
-        elif isinstance(block, ActivationBlock):
-            op = ops.activation(block.name, _ACTIVATION_KINDS[block.op], shapes[block.input].width, p)
-            producers[block.name] = [add(op, sources([block.input]))]
-        elif isinstance(block, AttentionBlock):
-            keys, query = shapes[block.keys], shapes[block.query]
-            pooled = block.output == "pooled"
-            if block.score == "mlp":
-                op = ops.mlp_attention(block.name, keys.count, keys.dim, block.mlp, pooled, p)
-            else:
-                op = ops.bilinear_attention(block.name, keys.count, keys.dim, query.dim, pooled, p)
-            producers[block.name] = [add(op, sources([block.query, block.keys]))]
-        elif isinstance(block, GruBlock):
-            seq = shapes[block.input]
-            op = ops.gru(block.name, seq.count, seq.dim, block.hidden, block.return_sequence, p)
-            producers[block.name] = [add(op, sources([block.input]))]
-
-    graph.graph["outputs"] = sources(spec.outputs)
-    graph.graph["input_bytes_per_item"] = input_bytes
-    graph.graph["output_bytes_per_item"] = float(sum(shapes[o].width for o in spec.outputs) * p)
-    return graph
+            names.append(builder.add(op, [idx]))
+        builder.producers[lookup.name] = names
+    return input_bytes
 
 
 def load_graph(model: str | Path) -> nx.DiGraph:

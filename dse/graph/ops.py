@@ -24,25 +24,12 @@ Conventions (docs/graph.md gives the derivations):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-
-class OpKind(str, Enum):
-    INPUT = "input"
-    FC = "fc"
-    EMBEDDING_BAG = "embedding_bag"
-    EMBEDDING = "embedding"
-    INTERACTION = "interaction"
-    ELEMENTWISE = "elementwise"
-    RELU = "relu"
-    SIGMOID = "sigmoid"
-    SOFTMAX = "softmax"
-    ATTENTION = "attention"
-    GRU = "gru"
+from dse.specs.opkinds import OpKind  # re-exported: the graph's users import it from here
 
 
 #: FLOPs per element of the element-wise kinds (exp and division counted as one FLOP each).
@@ -82,10 +69,6 @@ class Op:
     def gathered_bytes(self, batch: ArrayLike) -> np.ndarray | float:
         """Bytes of embedding rows fetched at data-dependent addresses."""
         return self.gathered_bytes_per_item * np.asarray(batch, dtype=float)
-
-    def allocated_bytes(self, batch: ArrayLike) -> np.ndarray | float:
-        """Bytes of all tensors allocated per call for a batch (see ``allocations``)."""
-        return sum(w * n for w, n in self.allocations) * np.asarray(batch, dtype=float)
 
     def rows_touched(self, batch: ArrayLike) -> np.ndarray | float:
         """Embedding rows fetched (with repetition) for a batch."""

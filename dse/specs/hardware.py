@@ -31,11 +31,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from dse.errors import DseError, SpecError
-from dse.graph.ops import OpKind
 from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
+from dse.specs.fieldpath import exists, is_within, numeric_leaves
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
-from dse.specs.overrides import apply_overrides, parse_path
+from dse.specs.opkinds import OpKind
+from dse.specs.overrides import apply_overrides
 
 
 class _Strict(BaseModel):
@@ -239,39 +240,9 @@ class Platform(_Strict):
         """Where the number at ``path`` (``compute.clock_ghz``) comes from: longest matching entry."""
         best, best_len = "schema default", -1
         for key, text in self.sources.items():
-            if (path == key or path.startswith(key + ".") or path.startswith(key + "[")) and len(key) > best_len:
+            if is_within(path, key) and len(key) > best_len:
                 best, best_len = text, len(key)
         return best
-
-
-def _numeric_leaves(data: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of every number in ``data`` (booleans are flags, not numbers)."""
-    out: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out += _numeric_leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            out += _numeric_leaves(value, f"{prefix}[{i}]")
-    elif isinstance(data, (int, float)) and not isinstance(data, bool):
-        out.append(prefix)
-    return out
-
-
-def _path_exists(data: Any, path: str) -> bool:
-    try:
-        parts = parse_path(path)
-    except ValueError:
-        return False
-    cur = data
-    for part in parts:
-        if isinstance(part, int) and isinstance(cur, list) and -len(cur) <= part < len(cur):
-            cur = cur[part]
-        elif isinstance(part, str) and isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        else:
-            return False
-    return True
 
 
 def check_sources(data: dict[str, Any], path: Path | str) -> None:
@@ -281,11 +252,10 @@ def check_sources(data: dict[str, Any], path: Path | str) -> None:
         raise SpecError(f"{path}: sources: should be a mapping of field path -> source")
     body = {k: v for k, v in data.items() if k != "sources"}
     for key in sources:
-        if not _path_exists(body, str(key)):
+        if not exists(body, str(key)):
             raise SpecError(f"{path}: sources: '{key}' names no field of this file")
-    for leaf in _numeric_leaves(body):
-        covered = any(leaf == k or leaf.startswith(f"{k}.") or leaf.startswith(f"{k}[") for k in sources)
-        if not covered:
+    for leaf in numeric_leaves(body):
+        if not any(is_within(leaf, str(k)) for k in sources):
             raise SpecError(f"{path}: {leaf}: no source given (add '{leaf}' or its section to sources:)")
 
 
@@ -315,7 +285,16 @@ def load_platform(name_or_path: str, overrides: list[str] | None = None) -> Plat
     check_sources(raw, path)
     if not overrides:
         return platform
-    data = apply_overrides(platform.model_dump(mode="python"), overrides, str(path))
+    return override_platform(platform.model_dump(mode="python"), overrides, path)
+
+
+def override_platform(dump: dict[str, Any], overrides: list[str], path: Path | str) -> Platform:
+    """The platform whose complete dump is ``dump`` with ``--set`` ``overrides`` applied.
+
+    Each overridden field is recorded in ``sources`` as ``override (--set path=value)``; ``dump``
+    is left unchanged. Errors name ``path`` (the spec file) and the field.
+    """
+    data = apply_overrides(dump, overrides, str(path))
     for assignment in overrides:
         field, _, value = assignment.partition("=")
         data["sources"][field.strip()] = f"override (--set {field.strip()}={value.strip()})"

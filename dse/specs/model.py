@@ -6,6 +6,9 @@ runs at validation time: a dangling reference or a width mismatch is a one-line 
 field, e.g. ``blocks[1].inputs: dot interaction needs equal dims: 'bottom' has dim 64, 'sparse' has
 dim 32``. docs/modelspecs.md describes the format for architects.
 
+Each block kind is a :class:`BlockSchema` subclass that checks its own inputs and infers its
+output's shape; its lowering to operators and its PyTorch form are in ``dse/graph/blocks.py``.
+
 Widths are per sample; every tensor is a ``count × dim`` block of fp values (``count`` vectors of
 ``dim`` elements; for sequences, ``count`` is the sequence length).
 """
@@ -13,9 +16,10 @@ Widths are per sample; every tensor is a ``count × dim`` block of fp values (``
 from __future__ import annotations
 
 import difflib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -119,7 +123,68 @@ class LookupSpec(_Strict):
     irregularity: Annotated[float, _NoBool] = Field(1.0, gt=0.0, le=1.0)
 
 
-class MlpBlock(_Strict):
+def _shape_error(field: str, message: str) -> ValueError:
+    return ValueError(f"{field}: {message}")
+
+
+class ShapeScope:
+    """The tensors defined so far while a spec is checked: each one's shape, and the field defining it."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, TensorShape] = {}
+        self.defined_by: dict[str, str] = {}
+
+    def define(self, field: str, name: str, shape: TensorShape) -> None:
+        """Define tensor ``name`` (``field`` is where: ``lookups[0]``, ``blocks[2]``)."""
+        if name in self.shapes:
+            raise _shape_error(f"{field}.name", f"name '{name}' is already defined by {self.defined_by[name]}")
+        self.shapes[name] = shape
+        self.defined_by[name] = field
+
+    def ref(self, field: str, name: str, what: str = "input", where: str = "defined before it") -> TensorShape:
+        """The shape of tensor ``name``, read by ``field``; an unknown name is an error naming ``field``."""
+        if name not in self.shapes:
+            if name == "dense":
+                hint = " (set dense_features > 0 to use 'dense')"
+            else:
+                close = difflib.get_close_matches(name, list(self.shapes), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(self.shapes) or "none"
+            raise _shape_error(field, f"unknown {what} '{name}'{hint}; {where}: {known}")
+        return self.shapes[name]
+
+    def ref_vectors(self, field: str, names: list[str], before: str) -> list[TensorShape]:
+        """The shapes of ``names`` (read by ``field.inputs``), none of which may be a sequence."""
+        shapes = [self.ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(names)]
+        for j, (n, s) in enumerate(zip(names, shapes)):
+            if s.sequence:
+                raise _shape_error(f"{field}.inputs[{j}]", f"'{n}' is a sequence; pool it before {before}")
+        return shapes
+
+
+class BlockSchema(_Strict, ABC):
+    """A block kind's schema: its fields, the tensors it reads and the shape of its output.
+
+    Adding a block kind: a subclass here (listed in :data:`BLOCK_SCHEMAS`) and its lowering and
+    PyTorch counterpart in ``dse/graph/blocks.py`` (docs/graph.md, "Adding a block kind").
+    """
+
+    kind: str
+    name: Name
+
+    @abstractmethod
+    def input_names(self) -> list[str]:
+        """Names of the tensors the block reads, in order."""
+
+    @abstractmethod
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        """Per-sample shape of the block's output; raises ``ValueError("field: message")``.
+
+        ``field`` is the block's place in the spec (``blocks[2]``), the prefix of its errors.
+        """
+
+
+class MlpBlock(BlockSchema):
     """A stack of fully connected layers; ReLU between layers, ``final`` after the last one."""
 
     kind: Literal["mlp"]
@@ -128,8 +193,16 @@ class MlpBlock(_Strict):
     layers: Annotated[list[Size], Field(min_length=1)]
     final: Literal["none", "relu", "sigmoid", "softmax"] = "none"
 
+    def input_names(self) -> list[str]:
+        return [self.input]
 
-class InteractionBlock(_Strict):
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        if scope.ref(f"{field}.input", self.input).sequence:
+            raise _shape_error(f"{field}.input", f"'{self.input}' is a sequence; pool it before an MLP")
+        return TensorShape(1, self.layers[-1])
+
+
+class InteractionBlock(BlockSchema):
     """Feature interaction: ``concat`` flattens and joins; ``dot`` is DLRM's pairwise dot product
     (output = the first input, flattened, followed by the n(n-1)/2 distinct dot products of all n
     input vectors)."""
@@ -139,8 +212,23 @@ class InteractionBlock(_Strict):
     op: Literal["concat", "dot"]
     inputs: Annotated[list[Name], Field(min_length=1)]
 
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
 
-class ElementwiseBlock(_Strict):
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        ins = scope.ref_vectors(field, self.inputs, "an interaction")
+        if self.op == "concat":
+            return TensorShape(1, sum(s.width for s in ins))
+        if len({s.dim for s in ins}) > 1:
+            detail = ", ".join(f"'{n}' has dim {s.dim}" for n, s in zip(self.inputs, ins))
+            raise _shape_error(f"{field}.inputs", f"dot interaction needs equal dims: {detail}")
+        vectors = sum(s.count for s in ins)
+        if vectors < 2:
+            raise _shape_error(f"{field}.inputs", "dot interaction needs at least two vectors")
+        return TensorShape(1, ins[0].width + vectors * (vectors - 1) // 2)
+
+
+class ElementwiseBlock(BlockSchema):
     """Element-wise ``add`` or ``mul`` of same-shaped tensors (e.g. NCF's GMF, WnD's deep + wide)."""
 
     kind: Literal["elementwise"]
@@ -148,8 +236,20 @@ class ElementwiseBlock(_Strict):
     op: Literal["add", "mul"]
     inputs: Annotated[list[Name], Field(min_length=2)]
 
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
 
-class ActivationBlock(_Strict):
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        ins = [scope.ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(self.inputs)]
+        if len({(s.count, s.dim, s.sequence) for s in ins}) > 1:
+            detail = ", ".join(
+                f"'{n}' is {'a sequence of ' if s.sequence else ''}{s.count}x{s.dim}" for n, s in zip(self.inputs, ins)
+            )
+            raise _shape_error(f"{field}.inputs", f"element-wise {self.op} needs equal shapes: {detail}")
+        return ins[0]
+
+
+class ActivationBlock(BlockSchema):
     """A stand-alone activation over one tensor."""
 
     kind: Literal["activation"]
@@ -157,8 +257,14 @@ class ActivationBlock(_Strict):
     op: Literal["relu", "sigmoid", "softmax"]
     input: Name
 
+    def input_names(self) -> list[str]:
+        return [self.input]
 
-class AttentionBlock(_Strict):
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        return scope.ref(f"{field}.input", self.input)
+
+
+class AttentionBlock(BlockSchema):
     """Attention of a ``query`` vector over a ``keys`` sequence.
 
     ``score: mlp`` is DIN's activation unit: an MLP (hidden ``mlp`` widths, ReLU, then 1 output) on
@@ -175,8 +281,26 @@ class AttentionBlock(_Strict):
     mlp: list[Size] = Field(default_factory=lambda: [36])
     output: Literal["pooled", "scaled_sequence"] = "pooled"
 
+    def input_names(self) -> list[str]:
+        return [self.query, self.keys]
 
-class GruBlock(_Strict):
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        query = scope.ref(f"{field}.query", self.query)
+        keys = scope.ref(f"{field}.keys", self.keys)
+        if query.sequence or query.count != 1:
+            raise _shape_error(f"{field}.query", f"'{self.query}' must be a single vector, it is {query.count}x{query.dim}")
+        if not keys.sequence:
+            raise _shape_error(f"{field}.keys", f"'{self.keys}' must be a sequence (an unpooled lookup or a GRU)")
+        if self.score == "mlp" and query.dim != keys.dim:
+            raise _shape_error(f"{field}.query", f"mlp attention needs equal dims: query {query.dim}, keys {keys.dim}")
+        if self.score == "bilinear" and "mlp" in self.model_fields_set:
+            raise _shape_error(f"{field}.mlp", "only used with score: mlp")
+        if self.output == "pooled":
+            return TensorShape(1, keys.dim)
+        return TensorShape(keys.count, keys.dim, sequence=True)
+
+
+class GruBlock(BlockSchema):
     """A GRU over a sequence; returns every hidden state or only the last one."""
 
     kind: Literal["gru"]
@@ -185,11 +309,34 @@ class GruBlock(_Strict):
     hidden: Size
     return_sequence: bool = True
 
+    def input_names(self) -> list[str]:
+        return [self.input]
 
-Block = Annotated[
-    Union[MlpBlock, InteractionBlock, ElementwiseBlock, ActivationBlock, AttentionBlock, GruBlock],
-    Field(discriminator="kind"),
-]
+    def infer_shape(self, field: str, scope: ShapeScope) -> TensorShape:
+        seq = scope.ref(f"{field}.input", self.input)
+        if not seq.sequence:
+            raise _shape_error(f"{field}.input", f"'{self.input}' must be a sequence (an unpooled lookup or a GRU)")
+        if self.return_sequence:
+            return TensorShape(seq.count, self.hidden, sequence=True)
+        return TensorShape(1, self.hidden)
+
+
+#: Every block kind's schema; the order is the one error messages list the kinds in.
+BLOCK_SCHEMAS: tuple[type[BlockSchema], ...] = (
+    MlpBlock,
+    InteractionBlock,
+    ElementwiseBlock,
+    ActivationBlock,
+    AttentionBlock,
+    GruBlock,
+)
+
+Block = Annotated[Union[BLOCK_SCHEMAS], Field(discriminator="kind")]  # type: ignore[valid-type]
+
+
+def block_kind(schema: type[BlockSchema]) -> str:
+    """The ``kind:`` value that selects ``schema`` (``"mlp"`` for :class:`MlpBlock`)."""
+    return get_args(schema.model_fields["kind"].annotation)[0]
 
 
 class ModelSpec(_Strict):
@@ -224,10 +371,6 @@ class ModelSpec(_Strict):
         return infer_shapes(self)
 
 
-def _shape_error(field: str, message: str) -> ValueError:
-    return ValueError(f"{field}: {message}")
-
-
 def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
     """Per-sample shape of every named tensor, checking references and widths on the way.
 
@@ -236,35 +379,34 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
     features, each lookup, each block) is read by a later block or is an output, so that the
     lowered graph has no dead ends.
     """
-    shapes: dict[str, TensorShape] = {}
-    defined_by: dict[str, str] = {}
+    scope = ShapeScope()
     if spec.dense_features > 0:
-        shapes["dense"] = TensorShape(1, spec.dense_features)
-        defined_by["dense"] = "dense_features"
+        scope.define("dense_features", "dense", TensorShape(1, spec.dense_features))
+    _define_lookups(spec, _tables_by_name(spec), scope)
+    for i, block in enumerate(spec.blocks):
+        field = f"blocks[{i}]"
+        scope.define(field, block.name, block.infer_shape(field, scope))
+    for i, out_name in enumerate(spec.outputs):
+        scope.ref(f"outputs[{i}]", out_name, "tensor", "defined")
+        if out_name in spec.outputs[:i]:
+            raise _shape_error(f"outputs[{i}]", f"'{out_name}' is listed twice")
+    _check_everything_read(spec, scope)
+    return scope.shapes
+
+
+def _tables_by_name(spec: ModelSpec) -> dict[str, TableSpec]:
     tables: dict[str, TableSpec] = {}
     for i, table in enumerate(spec.tables):
         if table.name in tables:
             raise _shape_error(f"tables[{i}].name", f"duplicate table name '{table.name}'")
         tables[table.name] = table
+    return tables
+
+
+def _define_lookups(spec: ModelSpec, tables: dict[str, TableSpec], scope: ShapeScope) -> None:
+    """Define every lookup's tensor (a vector per table, or a sequence when unpooled); every table
+    must be looked up."""
     used_tables: set[str] = set()
-
-    def define(field: str, name: str, shape: TensorShape) -> None:
-        if name in shapes:
-            raise _shape_error(f"{field}.name", f"name '{name}' is already defined by {defined_by[name]}")
-        shapes[name] = shape
-        defined_by[name] = field
-
-    def ref(field: str, name: str, what: str = "input", where: str = "defined before it") -> TensorShape:
-        if name not in shapes:
-            if name == "dense":
-                hint = " (set dense_features > 0 to use 'dense')"
-            else:
-                close = difflib.get_close_matches(name, list(shapes), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-            known = ", ".join(shapes) or "none"
-            raise _shape_error(field, f"unknown {what} '{name}'{hint}; {where}: {known}")
-        return shapes[name]
-
     for i, lookup in enumerate(spec.lookups):
         field = f"lookups[{i}]"
         if lookup.table not in tables:
@@ -278,93 +420,20 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
                     f"{field}.pooling",
                     f"unpooled lookups need a single table, but '{table.name}' is a group of {table.n_tables}",
                 )
-            define(field, lookup.name, TensorShape(lookup.per_sample, table.dim, sequence=True))
+            scope.define(field, lookup.name, TensorShape(lookup.per_sample, table.dim, sequence=True))
         else:
-            define(field, lookup.name, TensorShape(table.n_tables, table.dim))
+            scope.define(field, lookup.name, TensorShape(table.n_tables, table.dim))
     for i, table in enumerate(spec.tables):
         if table.name not in used_tables:
             raise _shape_error(f"tables[{i}]", f"table '{table.name}' is never looked up")
 
-    for i, block in enumerate(spec.blocks):
-        field = f"blocks[{i}]"
-        if isinstance(block, MlpBlock):
-            shape = ref(f"{field}.input", block.input)
-            if shape.sequence:
-                raise _shape_error(f"{field}.input", f"'{block.input}' is a sequence; pool it before an MLP")
-            out = TensorShape(1, block.layers[-1])
-        elif isinstance(block, InteractionBlock):
-            ins = [ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(block.inputs)]
-            for j, (n, s) in enumerate(zip(block.inputs, ins)):
-                if s.sequence:
-                    raise _shape_error(
-                        f"{field}.inputs[{j}]", f"'{n}' is a sequence; pool it before an interaction"
-                    )
-            if block.op == "concat":
-                out = TensorShape(1, sum(s.width for s in ins))
-            else:
-                dims = {s.dim for s in ins}
-                if len(dims) > 1:
-                    detail = ", ".join(f"'{n}' has dim {s.dim}" for n, s in zip(block.inputs, ins))
-                    raise _shape_error(f"{field}.inputs", f"dot interaction needs equal dims: {detail}")
-                vectors = sum(s.count for s in ins)
-                if vectors < 2:
-                    raise _shape_error(f"{field}.inputs", "dot interaction needs at least two vectors")
-                out = TensorShape(1, ins[0].width + vectors * (vectors - 1) // 2)
-        elif isinstance(block, ElementwiseBlock):
-            ins = [ref(f"{field}.inputs[{j}]", n) for j, n in enumerate(block.inputs)]
-            if len({(s.count, s.dim, s.sequence) for s in ins}) > 1:
-                detail = ", ".join(
-                    f"'{n}' is {'a sequence of ' if s.sequence else ''}{s.count}x{s.dim}"
-                    for n, s in zip(block.inputs, ins)
-                )
-                raise _shape_error(f"{field}.inputs", f"element-wise {block.op} needs equal shapes: {detail}")
-            out = ins[0]
-        elif isinstance(block, ActivationBlock):
-            out = ref(f"{field}.input", block.input)
-        elif isinstance(block, AttentionBlock):
-            query = ref(f"{field}.query", block.query)
-            keys = ref(f"{field}.keys", block.keys)
-            if query.sequence or query.count != 1:
-                raise _shape_error(
-                    f"{field}.query", f"'{block.query}' must be a single vector, it is {query.count}x{query.dim}"
-                )
-            if not keys.sequence:
-                raise _shape_error(
-                    f"{field}.keys", f"'{block.keys}' must be a sequence (an unpooled lookup or a GRU)"
-                )
-            if block.score == "mlp" and query.dim != keys.dim:
-                raise _shape_error(
-                    f"{field}.query", f"mlp attention needs equal dims: query {query.dim}, keys {keys.dim}"
-                )
-            if block.score == "bilinear" and "mlp" in block.model_fields_set:
-                raise _shape_error(f"{field}.mlp", "only used with score: mlp")
-            if block.output == "pooled":
-                out = TensorShape(1, keys.dim)
-            else:
-                out = TensorShape(keys.count, keys.dim, sequence=True)
-        elif isinstance(block, GruBlock):
-            seq = ref(f"{field}.input", block.input)
-            if not seq.sequence:
-                raise _shape_error(
-                    f"{field}.input", f"'{block.input}' must be a sequence (an unpooled lookup or a GRU)"
-                )
-            out = (
-                TensorShape(seq.count, block.hidden, sequence=True)
-                if block.return_sequence
-                else TensorShape(1, block.hidden)
-            )
-        else:  # pragma: no cover - the discriminated union admits nothing else
-            raise _shape_error(field, f"unknown block kind {block.kind!r}")
-        define(field, block.name, out)
 
-    for i, out_name in enumerate(spec.outputs):
-        ref(f"outputs[{i}]", out_name, "tensor", "defined")
-        if out_name in spec.outputs[:i]:
-            raise _shape_error(f"outputs[{i}]", f"'{out_name}' is listed twice")
+def _check_everything_read(spec: ModelSpec, scope: ShapeScope) -> None:
+    """Every tensor is read by a block or is an output: the lowered graph has no dead ends."""
     consumed: set[str] = set(spec.outputs)
     for block in spec.blocks:
-        consumed.update(block_inputs(block))
-    if "dense" in defined_by and defined_by["dense"] == "dense_features" and "dense" not in consumed:
+        consumed.update(block.input_names())
+    if scope.defined_by.get("dense") == "dense_features" and "dense" not in consumed:
         raise _shape_error("dense_features", "the dense features are never used (no block reads 'dense')")
     for i, lookup in enumerate(spec.lookups):
         if lookup.name not in consumed:
@@ -372,16 +441,6 @@ def infer_shapes(spec: ModelSpec) -> dict[str, TensorShape]:
     for i, block in enumerate(spec.blocks):
         if block.name not in consumed:
             raise _shape_error(f"blocks[{i}]", f"block '{block.name}' is neither used nor an output")
-    return shapes
-
-
-def block_inputs(block: Block) -> list[str]:
-    """Names of the tensors a block reads, in order."""
-    if isinstance(block, (InteractionBlock, ElementwiseBlock)):
-        return list(block.inputs)
-    if isinstance(block, AttentionBlock):
-        return [block.query, block.keys]
-    return [block.input]
 
 
 def load_model_spec(path: Path | str) -> ModelSpec:

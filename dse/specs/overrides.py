@@ -1,6 +1,7 @@
 """``path.to.field=value`` overrides on nested dicts (``dse predict --set``, study sweeps).
 
-The path walks mappings by key and lists by index (``caches[1].size_mib=64``, ``a.b[0].c=1``).
+The path walks mappings by key and lists by index (``caches[1].size_mib=64``, ``a.b[0].c=1``;
+:mod:`dse.specs.fieldpath` does the walking).
 The value is parsed as a YAML scalar (``true``, ``null``, ``2.5``, ``1e9``, ``[1, 2]``); a value
 that YAML reads as a string but Python reads as a number (``1e9``, which YAML 1.1 keeps as a
 string) becomes that number.
@@ -15,30 +16,15 @@ against the value being replaced; ranges (``> 0``) are left to the schema's re-v
 from __future__ import annotations
 
 import copy
-import difflib
-import re
 from typing import Any
 
 import yaml
 
 from dse.errors import SpecError
+from dse.specs.fieldpath import FieldPathError, locate, parse_path, render_path
 
-_PART = re.compile(r"^(?P<key>[^\[\]]+)?(?P<idx>(\[-?\d+\])*)$")
-
-
-def parse_path(path: str) -> list[str | int]:
-    """``"a.b[0].c"`` -> ``["a", "b", 0, "c"]``; raises ``ValueError`` on malformed paths."""
-    if not path or path.strip() != path:
-        raise ValueError("empty path or stray spaces")
-    parts: list[str | int] = []
-    for chunk in path.split("."):
-        match = _PART.match(chunk)
-        if not chunk or match is None or (match["key"] is None and not parts):
-            raise ValueError(f"malformed path segment '{chunk}'")
-        if match["key"] is not None:
-            parts.append(match["key"])
-        parts.extend(int(i) for i in re.findall(r"\[(-?\d+)\]", match["idx"]))
-    return parts
+# parse_path is re-exported for callers that still import it from here (dse/calibrate/fit.py)
+__all__ = ["apply_override", "apply_overrides", "parse_path", "parse_value"]
 
 
 def parse_value(text: str) -> Any:
@@ -53,13 +39,6 @@ def parse_value(text: str) -> Any:
         except ValueError:
             return value
     return value
-
-
-def _render(parts: list[str | int]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
-    return out
 
 
 def _type_error(new: Any, old: Any) -> str | None:
@@ -89,38 +68,18 @@ def apply_override(data: dict[str, Any], assignment: str, source: str) -> dict[s
     path_text = path_text.strip()
     try:
         parts = parse_path(path_text)
-    except ValueError as exc:
+    except FieldPathError as exc:
         raise SpecError(f"{source}: --set {path_text}: {exc}") from None
     value = parse_value(value_text.strip())
-    field = _render(parts)
-    cur: Any = data
-    fresh = False  # inside a section created from null: its fields are the schema's to check
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        here = _render(parts[:depth]) or "(top level)"
-        if isinstance(part, int):
-            if not isinstance(cur, list):
-                raise SpecError(f"{source}: {field}: {here} is not a list, cannot index [{part}]")
-            if not -len(cur) <= part < len(cur):
-                raise SpecError(f"{source}: {field}: index [{part}] out of range ({here} has {len(cur)} entries)")
-        else:
-            if not isinstance(cur, dict):
-                raise SpecError(f"{source}: {field}: {here} is a single value, it has no field '{part}'")
-            if part not in cur and not fresh:
-                known = [str(k) for k in cur]
-                close = difflib.get_close_matches(part, known, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                raise SpecError(f"{source}: {field}: unknown field '{part}' ({hint}known: {', '.join(known) or 'none'})")
-        if last:
-            problem = _type_error(value, cur.get(part) if isinstance(cur, dict) else cur[part])
-            if problem:
-                raise SpecError(f"{source}: {field}: {problem}")
-            cur[part] = value
-        else:
-            if isinstance(cur, dict) and cur.get(part) is None and not isinstance(parts[depth + 1], int):
-                fresh = fresh or part not in cur or cur[part] is None
-                cur[part] = {}  # fill an absent optional section; the schema adds its defaults
-            cur = cur[part]
+    field = render_path(parts)
+    try:
+        container, key = locate(data, parts, fill="null")
+    except FieldPathError as exc:
+        raise SpecError(f"{source}: {field}: {exc}") from None
+    problem = _type_error(value, container.get(key) if isinstance(container, dict) else container[key])
+    if problem:
+        raise SpecError(f"{source}: {field}: {problem}")
+    container[key] = value
     return data
 
 

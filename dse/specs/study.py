@@ -51,6 +51,7 @@ from pydantic import (
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, MODELSPECS_DIR, resolve_spec
 from dse.settings import OptimizerSettings, WorkloadSettings
+from dse.specs.fieldpath import exists
 from dse.specs.loading import load_yaml, validate_spec, validation_message
 
 #: Axis paths that select a whole hwspec rather than a field in one.
@@ -443,23 +444,7 @@ class HwspecData:
 
     def has(self, path: str) -> bool:
         """Whether ``path`` names an existing field (a None section counts: it can be filled)."""
-        from dse.specs.overrides import parse_path
-
-        try:
-            parts = parse_path(path)
-        except ValueError:
-            return False
-        cur: Any = self.data
-        for part in parts:
-            if isinstance(part, int) and isinstance(cur, list) and -len(cur) <= part < len(cur):
-                cur = cur[part]
-            elif isinstance(part, str) and isinstance(cur, dict) and part in cur:
-                cur = cur[part]
-            elif cur is None:
-                return True  # inside an absent optional section: apply_overrides decides
-            else:
-                return False
-        return True
+        return exists(self.data, path, null_is_open=True)
 
     def check(self, path: str, value: Any) -> None:
         from dse.specs.overrides import apply_overrides
