@@ -59,7 +59,7 @@ def table(level: float = 1.5, sizes: str = "lognormal:5.1,0.2") -> None:
 
 def sweep_rate(study: str, points: int) -> float:
     import dse.sweep.evaluate as ev
-    from dse.specs.study import load_study
+    from dse.sweep.resolve import load_study
     from dse.sweep.expand import expand
     from dse.sweep.run import DEFAULT_EVALUATOR, evaluator_version
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from dse.errors import DseError
-    from dse.specs.study import load_study
+    from dse.sweep.resolve import load_study
     from dse.sweep.expand import expand
     from dse.sweep.run import DEFAULT_EVALUATOR, default_workers, evaluator_version, load_evaluator, run_sweep
 

@@ -190,7 +190,7 @@ def test_des_method_agrees_with_analytic():
 
 
 def test_sweep_evaluate_row(tmp_path):
-    from dse.specs.study import load_study
+    from dse.sweep.resolve import load_study
     from dse.sweep.evaluate import EVALUATOR_VERSION, check_configs, evaluate
     from dse.sweep.expand import expand
 
@@ -219,7 +219,7 @@ def test_sweep_evaluate_row(tmp_path):
 def test_shipped_studies_expand_and_evaluate(name, min_hw):
     from pathlib import Path
 
-    from dse.specs.study import load_study
+    from dse.sweep.resolve import load_study
     from dse.sweep.evaluate import check_configs, evaluate
     from dse.sweep.expand import combine, expand
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.paths import HWSPECS_DIR
 from sweep_stub import REF, stub_env, write_study
 
 GOOD_AXES = [{"path": "memory.ranks_per_dimm", "values": [1, 2]}]
@@ -124,4 +125,20 @@ def test_values_are_validated_by_the_platform_schema(tmp_path, monkeypatch, axis
     result, out = _sweep(tmp_path, monkeypatch, platform="ci_cpu", axes=[axis])
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert not out.exists()
+
+
+def test_an_invalid_platform_file_fails_before_any_work(tmp_path):
+    """A copy of skylake.yaml with ``tdp_w: -5`` used to pass the study checks and fail every row;
+    with the default evaluator every hwspec must be a valid platform before anything runs."""
+    text = (HWSPECS_DIR / "skylake.yaml").read_text()
+    bad = tmp_path / "bad_skylake.yaml"
+    bad.write_text(text.replace("\ntdp_w: 250.0", "\ntdp_w: -5", 1))
+    assert bad.read_text() != text
+    study = tmp_path / "study.yaml"
+    study.write_text(f"name: t\nmodels: [dlrm_rmc1]\nplatform: {bad}\nworkload: {{sla_ms: 20}}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(study), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert "platform: " in result.stderr and "tdp_w" in result.stderr and result.stderr.count("\n") == 1
     assert not out.exists()

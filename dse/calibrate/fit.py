@@ -49,7 +49,7 @@ from dse.graph.lower import load_graph
 from dse.graph.ops import Op, OpKind
 from dse.paths import MODELSPECS_DIR, list_specs
 from dse.specs.hardware import Platform
-from dse.specs.overrides import parse_path
+from dse.specs import fieldpath
 
 
 @dataclass(frozen=True)
@@ -137,38 +137,21 @@ def default_params(platform: Platform) -> tuple[Param, ...]:
     data = platform.model_dump(mode="python")
     out = []
     for p in catalogue:
-        parts = parse_path(p.path)
         if p.path.startswith("dispatch.per_kind_us.") or p.path == HARNESS_CALL:
             out.append(p)
-            continue
-        cur: Any = data
-        ok = True
-        for part in parts:
-            if isinstance(part, int):
-                ok = isinstance(cur, list) and part < len(cur)
-            else:
-                ok = isinstance(cur, dict) and part in cur and cur[part] is not None
-            if not ok:
-                break
-            cur = cur[part]
-        if ok:
+        elif fieldpath.exists(data, p.path) and fieldpath.get(data, p.path) is not None:
             out.append(p)
     return tuple(out)
 
 
 def get_value(data: dict, path: str) -> float:
-    cur: Any = data
-    for part in parse_path(path):
-        cur = cur[part]
-    return float(cur)
+    """The number at a dotted spec path (:func:`dse.specs.fieldpath.get_number`)."""
+    return fieldpath.get_number(data, path)
 
 
 def set_value(data: dict, path: str, value: float) -> None:
-    parts = parse_path(path)
-    cur: Any = data
-    for part in parts[:-1]:
-        cur = cur[part]
-    cur[parts[-1]] = value
+    """Set an existing field at a dotted spec path (:func:`dse.specs.fieldpath.set_value`)."""
+    fieldpath.set_value(data, path, value)
 
 
 # --------------------------------------------------------------------------------------------

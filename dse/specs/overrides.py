@@ -23,8 +23,7 @@ import yaml
 from dse.errors import SpecError
 from dse.specs.fieldpath import FieldPathError, locate, parse_path, render_path
 
-# parse_path is re-exported for callers that still import it from here (dse/calibrate/fit.py)
-__all__ = ["apply_override", "apply_overrides", "parse_path", "parse_value"]
+__all__ = ["apply_override", "apply_overrides", "parse_value"]
 
 
 def parse_value(text: str) -> Any:

@@ -18,22 +18,15 @@ What an axis path targets is read from its first component:
 ``accelerator``             the accelerator hwspec itself: names, paths or ``null`` for none
 ==========================  ===========================================================
 
-Everything that can be checked without evaluating is checked when the study is loaded, so a bad
-study fails before any work starts with one line naming the file and the field: unknown keys,
-wrong types, unknown or duplicate models, empty or inverted axes, paths that do not exist in the
-hwspec (or values of the wrong type for them), zipped axes of different lengths.
-
-Paths are checked with :func:`dse.specs.overrides.apply_overrides`, the code behind ``--set``, on
-the complete dump of the loaded platform (so fields left to their defaults count), and every axis
-value is re-validated by the platform schema (see :class:`HwspecData`).
+This module is the schema (what a study file may say, checked field by field when it is parsed);
+:mod:`dse.sweep.resolve` does the checks that need the files behind it (models and hwspecs exist,
+axis paths and values fit the platform, size and locality specs parse), before any work starts.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -43,16 +36,11 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from dse.errors import DseError, SpecError
-from dse.paths import HWSPECS_DIR, MODELSPECS_DIR, resolve_spec
 from dse.settings import OptimizerSettings, WorkloadSettings
-from dse.specs.fieldpath import exists
-from dse.specs.loading import load_yaml, validate_spec, validation_message
 
 #: Axis paths that select a whole hwspec rather than a field in one.
 SPEC_AXES = ("platform", "accelerator")
@@ -403,204 +391,6 @@ def split_path(path: str) -> tuple[str, str]:
     return "platform", norm
 
 
-# -- checking override paths against hwspec data ----------------------------------------------
-
-
 def format_override(path: str, value: Any) -> str:
     """``path=value`` in the ``--set`` syntax (the value as JSON, which YAML reads back unchanged)."""
     return f"{path}={json.dumps(value)}"
-
-
-def _size_parser() -> Any:
-    """The serving model's parser of query-size specs, when it is there."""
-    try:
-        module = importlib.import_module("dse.serve.workload")
-    except ImportError:
-        return None
-    return getattr(module, "parse_sizes", None)
-
-
-class HwspecData:
-    """What an axis path is checked against: one hwspec's data, complete when it is a valid platform.
-
-    When the file validates as a :class:`dse.specs.hardware.Platform`, overrides are applied to the
-    complete dump (every defaulted field present) and the result is re-validated, so an unknown
-    path, a value of the wrong kind and an out-of-range value are all caught. A file that is not a
-    platform (a hand-written stand-in) is checked on its raw YAML data, paths and kinds only; the
-    evaluator's own ``check_configs`` then decides whether it can use it.
-    """
-
-    def __init__(self, path: Path, raw: dict[str, Any]):
-        self.path = path
-        self.data = raw
-        self.schema: Any = None
-        try:
-            hardware = importlib.import_module("dse.specs.hardware")
-            platform = hardware.load_platform(str(path))
-        except (ImportError, AttributeError, DseError):
-            return
-        self.data = platform.model_dump(mode="python")
-        self.schema = type(platform)
-
-    def has(self, path: str) -> bool:
-        """Whether ``path`` names an existing field (a None section counts: it can be filled)."""
-        return exists(self.data, path, null_is_open=True)
-
-    def check(self, path: str, value: Any) -> None:
-        from dse.specs.overrides import apply_overrides
-
-        data = apply_overrides(self.data, [format_override(path, value)], str(self.path))
-        if self.schema is not None:
-            validate_spec(self.schema, data, f"{self.path} (with {path}={json.dumps(value)})")
-
-
-# -- loading --------------------------------------------------------------------------------
-
-
-def _resolve(name: str, directory: Path, what: str, base: Path) -> Path:
-    """A shipped name, or a path relative to the study file (then the working directory)."""
-    candidate = Path(name)
-    if (candidate.suffix in (".yaml", ".yml") or "/" in name) and not candidate.is_absolute():
-        beside = base / candidate
-        if beside.is_file():
-            return beside
-    return resolve_spec(name, directory, what)
-
-
-class LoadedStudy:
-    """A validated study with its models and hwspecs resolved to files."""
-
-    def __init__(self, study: Study, path: Path, models: dict[str, Path], specs: dict[str, Path]):
-        self.study = study
-        self.path = path
-        self.model_files = models
-        self.spec_files = specs  # hwspec name as written in the study -> file
-
-    def __repr__(self) -> str:  # pragma: no cover
-        return f"LoadedStudy({self.study.name!r}, {self.path})"
-
-
-def load_study(path: Path | str) -> LoadedStudy:
-    """Load, validate and cross-check a study; every problem is a one-line :class:`SpecError`."""
-    path = Path(path)
-    study = validate_spec(Study, load_yaml(path), path)
-    return check_study(study, path)
-
-
-def check_study(study: Study, path: Path | str) -> LoadedStudy:
-    """The checks that need files: models and hwspecs exist, axis paths and value types are right."""
-    path = Path(path)
-    base = path.parent
-
-    def fail(field: str, message: str) -> SpecError:
-        return SpecError(f"{path}: {field}: {message}")
-
-    models: dict[str, Path] = {}
-    for i, model in enumerate(study.models):
-        try:
-            models[model] = _resolve(model, MODELSPECS_DIR, "model", base)
-        except DseError as exc:
-            raise fail(f"models[{i}]", str(exc)) from None
-
-    specs: dict[str, Path] = {}
-    data: dict[str, HwspecData] = {}
-
-    def hwspec(name: str, field: str) -> HwspecData:
-        if name not in specs:
-            try:
-                specs[name] = _resolve(name, HWSPECS_DIR, "hwspec", base)
-            except DseError as exc:
-                raise fail(field, str(exc)) from None
-            loaded = load_yaml(specs[name])
-            if not isinstance(loaded, dict):
-                raise fail(field, f"{specs[name]}: expected a mapping at the top level")
-            data[name] = HwspecData(specs[name], loaded)
-        return data[name]
-
-    hwspec(study.platform, "platform")
-    if study.accelerator is not None:
-        hwspec(study.accelerator, "accelerator")
-    for i, axis in enumerate(study.axes):
-        if axis.path in SPEC_AXES:
-            for j, name in enumerate(axis.values or []):
-                if name is None and axis.path == "accelerator":
-                    continue
-                if not isinstance(name, str):
-                    raise fail(f"axes[{i}].values[{j}]", f"expected a hwspec name, got {json.dumps(name)}")
-                hwspec(name, f"axes[{i}].values[{j}]")
-    baseline_platform = study.baseline_platform()
-    hwspec(baseline_platform, "baseline.platform")
-    if study.baseline_accelerator() is not None:
-        hwspec(study.baseline_accelerator(), "baseline.accelerator")  # type: ignore[arg-type]
-
-    platforms = study.point_platforms()
-    accelerators = study.accelerators()
-
-    def check_hw(namespace: str, sub: str, value: Any, field: str, targets: list[str], value_field: str = "") -> None:
-        for name in targets:
-            try:
-                data[name].check(sub, value)
-            except DseError as exc:
-                # a path that exists with a value that does not fit: point at the value
-                raise fail(value_field if value_field and data[name].has(sub) else field, str(exc)) from None
-
-    for i, axis in enumerate(study.axes):
-        namespace, sub = split_path(axis.path)
-        field = f"axes[{i}].path"
-        levels = axis.levels()
-        probe = levels if levels is not None else [axis.sample(0.0), axis.sample(0.999999)]
-        value_fields = [f"axes[{i}].{'values' if axis.values is not None else 'range' if axis.range else 'logrange'}"
-                        + (f"[{j}]" if axis.values is not None else "") for j in range(len(probe))]
-        if namespace == "platform":
-            for v, vf in zip(probe, value_fields):
-                check_hw(namespace, sub, v, field, platforms, vf)
-        elif namespace == "accel":
-            if None in accelerators:
-                raise fail(field, f"'{axis.path}' targets the accelerator, but some configurations have none "
-                                  "(set accelerator, and no null in an accelerator axis)")
-            for v, vf in zip(probe, value_fields):
-                check_hw(namespace, sub, v, field, [a for a in accelerators if a is not None], vf)
-        elif namespace in ("workload", "optimizer"):
-            schema = WorkloadSpec if namespace == "workload" else OptimizerSpec
-            if "." in sub or sub not in schema.model_fields:
-                raise fail(field, f"unknown path '{axis.path}': {namespace} has fields {', '.join(schema.model_fields)}")
-            current = getattr(study, namespace).model_dump()
-            for v in probe:
-                try:
-                    schema.model_validate({**current, sub: v})
-                except ValidationError as exc:
-                    raise fail(f"axes[{i}].values", validation_message(axis.path, exc)) from None
-
-    for key, value in study.baseline.set.items():
-        namespace, sub = split_path(key)
-        field = f"baseline.set.{key}"
-        if namespace == "platform":
-            check_hw(namespace, sub, value, field, [baseline_platform])
-        elif namespace == "accel":
-            acc = study.baseline_accelerator()
-            if acc is None:
-                raise fail(field, "the baseline has no accelerator to override")
-            check_hw(namespace, sub, value, field, [acc])
-        else:
-            raise fail(field, "the baseline overrides hardware only (platform or accel. paths)")
-
-    parse_sizes = _size_parser()
-    if parse_sizes is not None:
-        sizes = [("workload.sizes", study.workload.sizes)]
-        for i, axis in enumerate(study.axes):
-            if split_path(axis.path) == ("workload", "sizes"):
-                sizes += [(f"axes[{i}].values[{j}]", v) for j, v in enumerate(axis.values or [])]
-        for field, spec in sizes:
-            try:
-                parse_sizes(spec)
-            except DseError as exc:
-                raise fail(field, str(exc)) from None
-
-    if study.cost is not None:
-        needed = [p for p in study.platforms()] + [a for a in study.accelerators() if a is not None]
-        if study.baseline_accelerator() is not None:
-            needed.append(study.baseline_accelerator())  # type: ignore[arg-type]
-        for name in needed:
-            if name not in study.cost:
-                raise fail("cost", f"no cost for hwspec '{name}' (costs given: {', '.join(study.cost)})")
-    return LoadedStudy(study, path, models, specs)

@@ -34,7 +34,7 @@ from dse.graph import load_graph
 from dse.sched.deeprecsched import Curves, accel_curve, cpu_curve, optimize
 from dse.serve.workload import parse_sizes
 from dse.settings import OptimizerSettings
-from dse.specs.hardware import load_platform
+from dse.specs.hardware import load_platform, override_platform
 from dse.specs.loading import validation_message
 from dse.specs.study import WorkloadSpec
 
@@ -87,18 +87,10 @@ def _platform(path: str, digest: str | None, overrides: tuple[str, ...]):  # noq
     """``load_platform(path, overrides)`` without parsing the YAML file again for every set of
     overrides: the parsed base platform is cached and the overrides applied to its fields, as
     :func:`dse.specs.hardware.load_platform` does."""
-    from dse.specs.hardware import Platform
-    from dse.specs.loading import validate_spec
-    from dse.specs.overrides import apply_overrides
-
     base, data = _base_platform(path, digest)
     if not overrides:
         return base
-    data = apply_overrides(data, list(overrides), path)
-    for assignment in overrides:
-        field, _, value = assignment.partition("=")
-        data["sources"][field.strip()] = f"override (--set {field.strip()}={value.strip()})"
-    return validate_spec(Platform, data, f"{path} (with --set)")
+    return override_platform(data, list(overrides), path)
 
 
 @lru_cache(maxsize=64)

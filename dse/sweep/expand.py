@@ -43,7 +43,8 @@ import numpy as np
 
 import dse
 from dse.errors import DseError
-from dse.specs.study import Axis, LoadedStudy, Study, format_override, split_path
+from dse.specs.study import Axis, Study, format_override, split_path
+from dse.sweep.resolve import LoadedStudy
 
 #: The code version that goes into every hash; bump the evaluator's version for model changes.
 CODE_VERSION = f"dse {dse.__version__}"

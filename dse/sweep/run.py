@@ -9,7 +9,9 @@ named by a reference ``"module:function"``:
 
 The evaluator's module may define ``EVALUATOR_VERSION`` (a string that goes into every
 configuration hash: bump it when the model changes, and old rows stop being reused) and
-``check_configs(configs)`` (called once before any work; raise :class:`DseError` to refuse).
+``check_configs(configs)`` (called once before any work; raise :class:`DseError` to refuse), and
+``READS_PLATFORMS = False`` when it reads hwspecs as plain data rather than as platforms (then a
+hwspec need not validate as a platform, :mod:`dse.sweep.resolve`).
 A :class:`DseError` raised by ``evaluate`` marks that one configuration as failed (the row keeps
 the message; the sweep goes on); any other exception is a bug: the sweep stops after saving what
 finished, with the traceback in ``<out>/crash.log``.
@@ -47,7 +49,7 @@ import multiprocessing as mp
 import yaml
 
 from dse.errors import DseError
-from dse.specs.study import LoadedStudy, load_study
+from dse.sweep.resolve import LoadedStudy, load_study
 from dse.sweep.expand import CODE_VERSION, Expansion, expand
 from dse.sweep.store import ResultStore, build_table, make_record, write_table, write_text
 
@@ -359,7 +361,7 @@ def run_sweep(
         raise DseError(f"--limit: {limit} must be at least 1")
     check_dask_address(dask)
     _, module = load_evaluator(ref)
-    loaded = load_study(study_path)
+    loaded = load_study(study_path, getattr(module, "READS_PLATFORMS", True))
     expansion = expand(loaded, evaluator_version(ref), limit)
     check = getattr(module, "check_configs", None)
     if check is not None:
@@ -401,14 +403,7 @@ def run_sweep(
             summary.computed = sum(1 for c in todo if c["hash"] in store)
         except _Crash:
             bar.stop()
-            log = out_dir / "crash.log"
-            config = next((c for c in todo if c["hash"] == crash.get("hash")), {})
-            where = f"{config.get('model')} on {config.get('platform')} {' '.join(config.get('platform_overrides', []))}".strip()
-            write_text(log, f"configuration {crash.get('hash')}\n{crash.get('config')}\n\n{crash.get('traceback')}")
-            raise DseError(
-                f"evaluate crashed on {where}: {crash.get('fatal')} (traceback in {log}; "
-                f"{len(store)} finished configurations are saved, rerun to resume)"
-            ) from None
+            raise _crash_error(crash, todo, out_dir, len(store)) from None
         finally:
             bar.stop()
         frame = build_table(expansion, store.records)
@@ -420,6 +415,18 @@ def run_sweep(
     if summary.interrupted:
         raise SweepInterrupted(summary)
     return summary
+
+
+def _crash_error(crash: dict[str, Any], todo: list[dict[str, Any]], out_dir: Path, saved: int) -> DseError:
+    """Write the evaluator's traceback to ``crash.log`` and say where it crashed, in one line."""
+    log = out_dir / "crash.log"
+    config = next((c for c in todo if c["hash"] == crash.get("hash")), {})
+    where = f"{config.get('model')} on {config.get('platform')} {' '.join(config.get('platform_overrides', []))}".strip()
+    write_text(log, f"configuration {crash.get('hash')}\n{crash.get('config')}\n\n{crash.get('traceback')}")
+    return DseError(
+        f"evaluate crashed on {where}: {crash.get('fatal')} (traceback in {log}; "
+        f"{saved} finished configurations are saved, rerun to resume)"
+    )
 
 
 class _Crash(Exception):
