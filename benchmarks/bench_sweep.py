@@ -9,8 +9,10 @@ Prints two rates:
 - ``sweep``: a complete ``dse sweep`` into a fresh temporary directory with ``--workers`` processes
   (everything: expansion, checks, pool start-up, the store's fsyncs, the final tables).
 
-The issue's target is at least 100 optimised points per second per core with the real evaluator
-(the default, :mod:`dse.sweep.evaluate`). ``--stub`` measures the machinery alone with the tests'
+and between them ``batch``: the module's ``evaluate_batch`` (one vectorised capacity search per
+chunk) on the next ``--serial`` configurations, checked against ``evaluate`` on each of them.
+Issue #17's target is 1,000 rows/s on 2 workers for ``studies/nmp.yaml`` (not met yet; see
+docs/studies.md, "Speed"). ``--stub`` measures the machinery alone with the tests'
 stand-in evaluator and a toy study (no optimiser needed).
 """
 
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             fn(config)
         serial = time.perf_counter() - start
         print(f"serial: {len(sample)} points in {serial:.2f} s = {len(sample) / serial:,.1f} points/s on one core")
+        batch = getattr(module, "evaluate_batch", None)
+        if batch is not None:
+            _batched(fn, batch, configs[args.serial : 2 * args.serial])
 
         start = time.perf_counter()
         summary = run_sweep(study, out=tmp / "out", workers=workers, limit=args.limit, evaluator=ref, progress=False)
@@ -76,6 +81,34 @@ def main(argv: list[str] | None = None) -> int:
         f"{rate:,.1f} points/s ({rate / workers:,.1f} per core)"
     )
     return 0
+
+
+#: Largest relative difference allowed between a batched row and the per-configuration row.
+AGREEMENT = 1e-9
+
+
+def _batched(fn, batch, sample: list[dict]) -> None:  # noqa: ANN001
+    """The batched rate on fresh configurations (none of their curves cached), then the
+    per-configuration path on the same ones as the reference (it reuses their cached curves, so
+    only the agreement is read from it)."""
+    if not sample:
+        return
+    start = time.perf_counter()
+    rows = batch(sample)
+    elapsed = time.perf_counter() - start
+    print(f"batch:  {len(sample)} points in {elapsed:.2f} s = {len(sample) / elapsed:,.1f} points/s on one core")
+    worst, differ = 0.0, 0
+    for config, row in zip(sample, rows):
+        ref = fn(config)
+        for key, value in ref.items():
+            other = row.get(key) if isinstance(row, dict) else None
+            if isinstance(value, float) and isinstance(other, float):
+                worst = max(worst, abs(value - other) / max(abs(value), 1e-300))
+            elif value != other:
+                differ += 1
+    verdict = "agree" if differ == 0 and worst <= AGREEMENT else "DISAGREE"
+    print(f"batch vs per-config: {verdict} (largest relative difference {worst:.1e}, {differ} other differences; "
+          f"tolerance {AGREEMENT:g})")
 
 
 if __name__ == "__main__":

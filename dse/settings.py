@@ -49,7 +49,9 @@ DEFAULT_BASELINE_BATCH = 32
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validators are built on first use, not when the CLI imports this module for
+    # the options' defaults and help (start-up time)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class WorkloadSettings(_Settings):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dse.commands import handle_errors, parse_int_list, print_json
-from dse.cost import Prediction, predict_latency
 from dse.errors import DseError
-from dse.graph import load_graph
-from dse.specs.fieldpath import is_number, leaves
-from dse.specs.hardware import Platform, list_platforms, load_platform
+
+# The cost model, the graph and the specs load inside the commands that use them (start-up time).
+if TYPE_CHECKING:
+    from dse.cost import Prediction
+    from dse.specs.hardware import Platform
 
 
 def _ms(seconds: float) -> str:
@@ -74,6 +75,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List the hardware specs in hwspecs/, or show one with the source of every number."""
+        from dse.specs.fieldpath import is_number, leaves
+        from dse.specs.hardware import list_platforms, load_platform
+
         if name is None:
             if overrides:
                 raise DseError("--set needs a hardware spec name")
@@ -116,6 +120,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
+        from dse.cost import predict_latency
+        from dse.graph import load_graph
+        from dse.specs.hardware import load_platform
+
         batches = parse_int_list(batch, "--batch")
         if engines < 1:
             raise DseError(f"--engines: {engines} must be at least 1")

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import networkx as nx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dse.commands import handle_errors, print_json
 from dse.errors import DseError
-from dse.graph import load_graph, lower, ordered_ops, totals
 from dse.paths import MODELSPECS_DIR, list_specs
-from dse.specs.model import load_model_spec
+
+# The graph layer (numpy, networkx) loads inside the commands that use it (start-up time).
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def _si(value: float, unit: str = "") -> str:
@@ -29,6 +30,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def models_cmd() -> None:
         """List the shipped model specs with their size."""
+        from dse.graph import lower, totals
+        from dse.specs.model import load_model_spec
+
         table = Table("model", "description", "tables", "table memory", "FLOPs/item")
         for name in list_specs(MODELSPECS_DIR):
             spec = load_model_spec(MODELSPECS_DIR / f"{name}.yaml")
@@ -46,6 +50,8 @@ def register(app: typer.Typer) -> None:
         dot: Optional[Path] = typer.Option(None, "--dot", help="Also write the graph in Graphviz DOT format."),
     ) -> None:
         """Print the operator graph of MODEL with per-operator FLOPs and bytes at --batch."""
+        from dse.graph import load_graph, ordered_ops, totals
+
         if batch <= 0:
             raise DseError(f"--batch: {batch} must be positive")
         graph = load_graph(model)

@@ -12,10 +12,6 @@ import typer
 
 from dse.commands import build_settings, handle_errors, option_default, option_help, print_json
 from dse.errors import DseError
-from dse.serve.api import PointEvaluator, capacity
-from dse.serve.des import simulate
-from dse.serve.policy import Policy, ServerCosts
-from dse.serve.workload import load_trace
 from dse.settings import MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
 
 #: CLI option of each workload and simulation setting (for error messages).
@@ -59,6 +55,7 @@ class _Setup:
     ) -> None:
         from dse.cost import service_curve
         from dse.graph import load_graph
+        from dse.serve.policy import Policy
         from dse.specs.hardware import load_platform
 
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
@@ -94,6 +91,8 @@ def check_locality(locality: str) -> None:
 def _costs(
     path: Optional[Path], jitter: Optional[float], q_ms: Optional[float], sb_ms: Optional[float], coloc: Optional[float]
 ) -> ServerCosts:
+    from dse.serve.policy import ServerCosts
+
     values: dict[str, float] = {}
     if path is not None:
         try:
@@ -149,6 +148,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
+        from dse.serve.api import PointEvaluator
+        from dse.serve.des import simulate
+        from dse.serve.workload import load_trace
+
         if trace is None and qps is None:
             raise DseError("--qps is required (or --trace)")
         if trace is not None and method != "des":
@@ -205,6 +208,8 @@ def register(app: typer.Typer) -> None:
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
         """Latency-bounded throughput: the highest arrival rate whose p95 meets --sla-ms."""
+        from dse.serve.api import capacity
+
         check_sla_ms(sla_ms)
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
                        query_overhead_ms, subbatch_overhead_ms, colocation, locality)

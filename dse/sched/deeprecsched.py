@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
 from dse.cost.model import total_curve
 from dse.sched.curves import curve_batches
-from dse.sched.fastcap import PolicySet
+from dse.sched.fastcap import PolicySet, joint_capacities
 from dse.sched.power import serving_power
 from dse.serve.api import PointEvaluator
 from dse.serve.load import offered_load
@@ -335,6 +336,77 @@ def optimize(
     (the sweep's setting). ``curves``: precomputed :func:`build_curves` (for callers that cache
     them).
     """
+    return _finish(_prepare(graph, platform, accel, sla_s=sla_s, workload=workload, search=search, workers=workers,
+                            costs=costs, grid=grid, curves=curves, rel_tol=rel_tol))
+
+
+def optimize_many(calls: Sequence[dict[str, Any]]) -> list[OptimizeResult | DseError]:
+    """:func:`optimize` for many problems (keyword arguments each), e.g. the configurations of a
+    sweep chunk: the capacities every walk may read (analytic method) are solved in ONE
+    vectorised search over all problems (:func:`dse.sched.fastcap.joint_capacities`), then each
+    walk reads its table. Each answer equals ``optimize(**call)`` (same probes per policy; the
+    vectorised arithmetic may differ in the last bits). A problem that fails gives its
+    :class:`DseError` in its place."""
+    jobs: list[_Job | DseError] = []
+    for call in calls:
+        try:
+            jobs.append(_prepare(**call))
+        except DseError as exc:
+            jobs.append(exc)
+    ready = [j for j in jobs if isinstance(j, _Job)]
+    prefetch_together([j.table for j in ready], [_walk_keys(j.table, j.search, j.grid) for j in ready])
+    out: list[OptimizeResult | DseError] = []
+    for job in jobs:
+        try:
+            out.append(job if isinstance(job, DseError) else _finish(job))
+        except DseError as exc:
+            out.append(exc)
+    return out
+
+
+def prefetch_together(tables: Sequence[CapacityTable], keys: Sequence[Iterable[Key]]) -> None:
+    """Solve the missing capacities of many analytic tables in one search; a search that fails
+    (e.g. a platform with no capacity) leaves its tables to solve their keys one by one."""
+    rows: list[tuple[CapacityTable, Key]] = []
+    for table, ks in zip(tables, keys):
+        if table.method == "analytic":
+            rows.extend((table, k) for k in dict.fromkeys(ks) if k not in table.values)
+    if not rows:
+        return
+    try:
+        res = joint_capacities([(t.fast, t.policy(k)) for t, k in rows], np.array([t.sla_s for t, _ in rows]),
+                               _joint_tol([t for t, _ in rows]))
+    except DseError:
+        return
+    for (table, key), r in zip(rows, res):
+        table.values[key] = r.max_qps
+
+
+def _joint_tol(tables: list[CapacityTable]) -> float:
+    tols = {t.rel_tol for t in tables}
+    if len(tols) != 1:
+        raise DseError("tables of one joint search need one tolerance")
+    return tols.pop()
+
+
+@dataclass
+class _Job:
+    """One optimisation, ready to walk (see :func:`optimize`)."""
+
+    g: nx.DiGraph
+    p: Platform
+    a: Platform | None
+    dist: SizeDistribution
+    table: CapacityTable
+    search: OptimizerSettings
+    grid: bool
+
+
+def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform | str | None = None, *, sla_s: float,
+             workload: WorkloadSettings = WorkloadSettings(), search: OptimizerSettings = OptimizerSettings(),
+             workers: int | None = None, costs: ServerCosts | None = None, grid: bool = True,
+             curves: Curves | None = None, rel_tol: float | None = None) -> _Job:
+    """Inputs loaded and checked, curves built, an empty capacity table."""
     _check_sla(sla_s)
     g, p, a = _load_inputs(graph, platform, accel)
     dist = parse_sizes(workload.sizes)
@@ -347,8 +419,11 @@ def optimize(
     elif curves.workers != n:
         raise DseError(f"curves were built for {curves.workers} engines, not {n}")
     table = CapacityTable(dist, curves, sla_s, a is not None, search.method, costs, search.queries, workload.seed, rel_tol)
-    walked = _walk(table, search, grid)
-    return _result(g, p, a, dist, table, search, walked)
+    return _Job(g, p, a, dist, table, search, grid)
+
+
+def _finish(job: _Job) -> OptimizeResult:
+    return _result(job.g, job.p, job.a, job.dist, job.table, job.search, _walk(job.table, job.search, job.grid))
 
 
 @dataclass
@@ -365,16 +440,29 @@ class _Walked:
     best_key: Key | None
 
 
+def _grid_keys(table: CapacityTable, search: OptimizerSettings) -> list[Key]:
+    qs: list[int | None] = [None, *search.thresholds] if table.has_accel else [None]
+    return [(int(b), q) for b in search.batches for q in qs]
+
+
+def _walk_keys(table: CapacityTable, search: OptimizerSettings, grid: bool) -> list[Key]:
+    """The capacities the walk may read, solved up front (analytic method)."""
+    if search.method != "analytic":
+        return []
+    if grid:
+        return _grid_keys(table, search)
+    return [(int(b), None) for b in search.batches] + [(search.baseline_batch, None)]
+
+
 def _walk(table: CapacityTable, search: OptimizerSettings, grid: bool) -> _Walked:
     """DeepRecSched's walks, the static baseline, the grid reference, and the best p95 when
     nothing meets the SLA."""
     batches, thresholds = list(search.batches), list(search.thresholds)
-    qs: list[int | None] = [None, *thresholds] if table.has_accel else [None]
-    grid_keys = [(b, q) for b in batches for q in qs]
+    grid_keys = _grid_keys(table, search)
     # analytic: solve what the walk may need in one vectorised pass (everything when gridding);
     # des: each capacity is a search of its own, so the walk asks for them one at a time
     if search.method == "analytic":
-        table.prefetch(grid_keys if grid else [(b, None) for b in batches] + [(search.baseline_batch, None)])
+        table.prefetch(_walk_keys(table, search, grid))
     chosen, path = hill_climb(table, batches, thresholds, search.stop_tol)
     baseline_qps = table.get((search.baseline_batch, None))
     grid_best: Key | None = None

@@ -116,6 +116,7 @@ class PolicyModel:
         self.n_cpu = int(policy.cpu_workers)
         self.n_acc = int(policy.accel_workers)
         self._grids: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+        self._fj_memo: dict[float, np.ndarray] = {}
         if self.mass_cpu > 0:
             if cpu_curve is None or self.n_cpu < 1:
                 raise DseError("queries below the threshold need CPU engines and a CPU service curve")
@@ -154,8 +155,20 @@ class PolicyModel:
             self._t1 = done[0]  # f = 1: the law of a query that waited
 
     def cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
-        """``D_f(s)`` for f = 1..N (columns; f >= kmax are all alike), times ``s`` (rows)."""
+        """``D_f(s)`` for f = 1..N (columns; f >= kmax are all alike), times ``s`` (rows).
+
+        One time (the SLA, in every pass of a capacity search) is remembered: it is asked again
+        and again at every load."""
         s = np.atleast_1d(np.asarray(s, dtype=float))
+        if s.size == 1:
+            key = float(s[0])
+            hit = self._fj_memo.get(key)
+            if hit is None:
+                hit = self._fj_memo[key] = self._cpu_forkjoin(s)
+            return hit
+        return self._cpu_forkjoin(s)
+
+    def _cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
         if self.step:
             d = np.empty((s.size, self.fmax))
             for i in range(self.fmax):
@@ -407,71 +420,9 @@ class PolicySet:
     # -- the SLA search, many policies at once --------------------------------------------------
 
     def capacities(self, policies: list[Policy], sla_s: float, rel_tol: float = 1e-3) -> list[FastCapacity]:
-        """Highest load with p95 <= ``sla_s`` for every policy (one vectorised search)."""
-        if not (sla_s > 0 and math.isfinite(sla_s)):
-            raise DseError(f"--sla-ms: {sla_s * 1e3:g} must be a positive number")
-        sats = np.array([self.saturation(p) for p in policies], dtype=float)
-        if not np.all(sats > 0):
-            raise DseError("the service curves give the system no capacity")
-        npol = len(policies)
-        good = np.zeros(npol)  # highest load known to meet the SLA (0: none yet)
-        bad = sats.copy()  # lowest load known to miss it (saturation is never evaluated)
-        evals = np.zeros(npol, dtype=int)
-        met = np.zeros(npol, dtype=bool)
-        # pass 1: a fixed ladder of utilisations
-        ok = self._probe(policies, sats[:, None] * FIRST_PASS[None, :], sla_s)
-        evals += FIRST_PASS.size
-        for i in range(npol):
-            first_bad = np.flatnonzero(~ok[i])
-            if first_bad.size == 0:
-                good[i] = sats[i] * FIRST_PASS[-1]
-                met[i] = True
-            elif first_bad[0] > 0:
-                good[i] = sats[i] * FIRST_PASS[first_bad[0] - 1]
-                bad[i] = sats[i] * FIRST_PASS[first_bad[0]]
-                met[i] = True
-            else:
-                bad[i] = sats[i] * FIRST_PASS[0]
-        # the lowest rung missed: the SLA may sit below the zero-load latency
-        low = np.flatnonzero(~met)
-        if low.size:
-            ladder = np.geomspace(FIRST_PASS[0] * 0.3, 1e-9, 8)
-            ok = self._probe([policies[i] for i in low], sats[low, None] * ladder[None, :], sla_s)
-            evals[low] += ladder.size
-            for j, i in enumerate(low):
-                hit = np.flatnonzero(ok[j])
-                if hit.size:
-                    met[i] = True
-                    good[i] = sats[i] * ladder[hit[0]]
-                    bad[i] = sats[i] * (ladder[hit[0] - 1] if hit[0] > 0 else FIRST_PASS[0])
-        # refine the brackets together
-        while True:
-            todo = np.flatnonzero(met & (bad / np.maximum(good, 1e-300) - 1 > rel_tol))
-            if todo.size == 0:
-                break
-            frac = np.arange(1, REFINE_POINTS + 1) / (REFINE_POINTS + 1)
-            loads = good[todo, None] + (bad[todo] - good[todo])[:, None] * frac[None, :]
-            ok = self._probe([policies[i] for i in todo], loads, sla_s)
-            evals[todo] += REFINE_POINTS
-            for j, i in enumerate(todo):
-                first_bad = np.flatnonzero(~ok[j])
-                if first_bad.size == 0:
-                    good[i] = loads[j, -1]
-                else:
-                    if first_bad[0] > 0:
-                        good[i] = loads[j, first_bad[0] - 1]
-                    bad[i] = loads[j, first_bad[0]]
-        return [FastCapacity(float(good[i]) if met[i] else 0.0, float(sats[i]), bool(met[i]), int(evals[i])) for i in range(npol)]
-
-    def _probe(self, policies: list[Policy], loads: np.ndarray, sla_s: float) -> np.ndarray:
-        """Whether each (policy row, load column) meets the SLA."""
-        npol, nl = loads.shape
-        flat = loads.reshape(-1)
-        models: list[PolicyModel] = []
-        for i, pol in enumerate(policies):
-            models.extend(self.models_at(pol, loads[i]))
-        g = cdf_rows(models, flat, np.full(flat.size, sla_s))
-        return (g >= QUANTILE - 1e-12).reshape(npol, nl)
+        """Highest load with p95 <= ``sla_s`` for every policy (one vectorised search,
+        :func:`joint_capacities`)."""
+        return joint_capacities([(self, pol) for pol in policies], np.full(len(policies), float(sla_s)), rel_tol)
 
     # -- quantiles --------------------------------------------------------------------------------
 
@@ -512,3 +463,89 @@ class PolicySet:
                 if first[0] > 0:
                     lo = pts[first[0] - 1]
         return hi
+
+
+# -- the SLA search over many (policy set, policy) rows ---------------------------------------
+
+Row = tuple[PolicySet, Policy]
+
+
+def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) -> list[FastCapacity]:
+    """Highest load with p95 <= ``sla_s[i]`` for every row ``(policy set, policy)``: one
+    vectorised search for policies of one set (:meth:`PolicySet.capacities`) or of many sets,
+    e.g. the configurations of a sweep chunk, each with its own curves and SLA (every row's
+    bracket is refined on its own probes only, so a row's answer does not depend on the others)."""
+    sla_s = np.asarray(sla_s, dtype=float)
+    if not np.all((sla_s > 0) & np.isfinite(sla_s)):
+        bad = float(sla_s[~((sla_s > 0) & np.isfinite(sla_s))][0])
+        raise DseError(f"--sla-ms: {bad * 1e3:g} must be a positive number")
+    sats = np.array([ps.saturation(pol) for ps, pol in rows], dtype=float)
+    if not np.all(sats > 0):
+        raise DseError("the service curves give the system no capacity")
+    npol = len(rows)
+    good = np.zeros(npol)  # highest load known to meet the SLA (0: none yet)
+    bad = sats.copy()  # lowest load known to miss it (saturation is never evaluated)
+    evals = np.zeros(npol, dtype=int)
+    met = np.zeros(npol, dtype=bool)
+    # pass 1: a fixed ladder of utilisations
+    ok = _probe(rows, sats[:, None] * FIRST_PASS[None, :], sla_s)
+    evals += FIRST_PASS.size
+    for i in range(npol):
+        first_bad = np.flatnonzero(~ok[i])
+        if first_bad.size == 0:
+            good[i] = sats[i] * FIRST_PASS[-1]
+            met[i] = True
+        elif first_bad[0] > 0:
+            good[i] = sats[i] * FIRST_PASS[first_bad[0] - 1]
+            bad[i] = sats[i] * FIRST_PASS[first_bad[0]]
+            met[i] = True
+        else:
+            bad[i] = sats[i] * FIRST_PASS[0]
+    _below_first_rung(rows, sla_s, sats, good, bad, met, evals)
+    # refine the brackets together
+    while True:
+        todo = np.flatnonzero(met & (bad / np.maximum(good, 1e-300) - 1 > rel_tol))
+        if todo.size == 0:
+            break
+        frac = np.arange(1, REFINE_POINTS + 1) / (REFINE_POINTS + 1)
+        loads = good[todo, None] + (bad[todo] - good[todo])[:, None] * frac[None, :]
+        ok = _probe([rows[i] for i in todo], loads, sla_s[todo])
+        evals[todo] += REFINE_POINTS
+        for j, i in enumerate(todo):
+            first_bad = np.flatnonzero(~ok[j])
+            if first_bad.size == 0:
+                good[i] = loads[j, -1]
+            else:
+                if first_bad[0] > 0:
+                    good[i] = loads[j, first_bad[0] - 1]
+                bad[i] = loads[j, first_bad[0]]
+    return [FastCapacity(float(good[i]) if met[i] else 0.0, float(sats[i]), bool(met[i]), int(evals[i])) for i in range(npol)]
+
+
+def _below_first_rung(rows: list[Row], sla_s: np.ndarray, sats: np.ndarray, good: np.ndarray, bad: np.ndarray,
+                      met: np.ndarray, evals: np.ndarray) -> None:
+    """Rows whose lowest rung missed: the SLA may sit below the zero-load latency; probe a
+    geometric ladder further down (updates the brackets in place)."""
+    low = np.flatnonzero(~met)
+    if not low.size:
+        return
+    ladder = np.geomspace(FIRST_PASS[0] * 0.3, 1e-9, 8)
+    ok = _probe([rows[i] for i in low], sats[low, None] * ladder[None, :], sla_s[low])
+    evals[low] += ladder.size
+    for j, i in enumerate(low):
+        hit = np.flatnonzero(ok[j])
+        if hit.size:
+            met[i] = True
+            good[i] = sats[i] * ladder[hit[0]]
+            bad[i] = sats[i] * (ladder[hit[0] - 1] if hit[0] > 0 else FIRST_PASS[0])
+
+
+def _probe(rows: list[Row], loads: np.ndarray, sla_s: np.ndarray) -> np.ndarray:
+    """Whether each (row, load column) meets the row's SLA."""
+    npol, nl = loads.shape
+    flat = loads.reshape(-1)
+    models: list[PolicyModel] = []
+    for i, (ps, pol) in enumerate(rows):
+        models.extend(ps.models_at(pol, loads[i]))
+    g = cdf_rows(models, flat, np.repeat(np.asarray(sla_s, dtype=float), nl))
+    return (g >= QUANTILE - 1e-12).reshape(npol, nl)

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from dse.errors import DseError
 from dse.cost.locality import parse_locality
 from dse.graph import load_graph
-from dse.sched.deeprecsched import Curves, accel_curve, cpu_curve, optimize
+from dse.sched.deeprecsched import Curves, OptimizeResult, accel_curve, cpu_curve, optimize, optimize_many
 from dse.serve.workload import parse_sizes
 from dse.settings import OptimizerSettings
 from dse.specs.hardware import load_platform, override_platform
@@ -115,7 +115,33 @@ def _finite(x: float | None) -> float | None:
 
 
 def evaluate(config: dict[str, Any]) -> dict[str, Any]:
-    """One optimised point; see the module docstring."""
+    """One optimised point; see the module docstring. The reference for :func:`evaluate_batch`."""
+    return _row(optimize(**_problem(config)))
+
+
+def evaluate_batch(configs: list[dict[str, Any]]) -> list[dict[str, Any] | DseError]:
+    """:func:`evaluate` for many configurations at once (the sweep's executors call it on each
+    chunk): every capacity the walks may read is solved in one vectorised search over the chunk
+    (:func:`dse.sched.deeprecsched.optimize_many`). Rows equal ``evaluate(config)``'s within
+    1e-9 relative (tests/test_sweep_batch.py); a configuration that fails gives its DseError."""
+    calls: list[dict[str, Any] | DseError] = []
+    for config in configs:
+        try:
+            calls.append(_problem(config))
+        except DseError as exc:
+            calls.append(exc)
+    good = [c for c in calls if not isinstance(c, DseError)]
+    results = iter(optimize_many(good))
+    out: list[dict[str, Any] | DseError] = []
+    for call in calls:
+        res = call if isinstance(call, DseError) else next(results)
+        out.append(res if isinstance(res, DseError) else _row(res))
+    return out
+
+
+def _problem(config: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`dse.sched.deeprecsched.optimize` for one configuration
+    (graph, platforms and curves from the per-process caches)."""
     workload, search = _settings(config)
     specs = config.get("specs") or {}
     model_key = (str(config.get("model_file") or config["model"]), specs.get("model"))
@@ -136,10 +162,11 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         _accel_curve(model_key, accel_key, dist.max_size, workload.locality) if accel_key is not None else None,
         workers,
     )
-    res = optimize(
-        _graph(*model_key), platform, accel, sla_s=float(workload.sla_ms) / 1e3, workload=workload.settings(),
-        search=search, workers=workers, grid=False, curves=curves,
-    )
+    return dict(graph=_graph(*model_key), platform=platform, accel=accel, sla_s=float(workload.sla_ms) / 1e3,
+                workload=workload.settings(), search=search, workers=workers, grid=False, curves=curves)
+
+
+def _row(res: OptimizeResult) -> dict[str, Any]:
     return {
         "batch": res.batch,
         "threshold": res.threshold,

@@ -197,6 +197,15 @@ def _cost(study: Study, platform: str, accelerator: str | None) -> float | None:
     return float(study.cost[platform]) + (float(study.cost[accelerator]) if accelerator else 0.0)
 
 
+def _file(files: dict[Any, tuple[str | None, str | None]], path: Path | str | None) -> tuple[str | None, str | None]:
+    """(digest, resolved path) of a spec file, once per expansion (``files`` is its memo: a
+    100,000-point study would otherwise stat and resolve every file for every point)."""
+    hit = files.get(path)
+    if hit is None:
+        hit = files[path] = (file_digest(path), str(Path(path).resolve()) if path is not None else None)
+    return hit
+
+
 def _build(
     loaded: LoadedStudy,
     model: str,
@@ -206,6 +215,7 @@ def _build(
     workload: dict[str, Any],
     optimizer: dict[str, Any],
     version: str,
+    files: dict[Any, tuple[str | None, str | None]],
 ) -> dict[str, Any]:
     platform_file = loaded.spec_files[platform]
     accel_file = loaded.spec_files[accelerator] if accelerator is not None else None
@@ -219,16 +229,16 @@ def _build(
         "workload": workload,
         "optimizer": optimizer,
         "specs": {
-            "model": file_digest(model_file),
-            "platform": file_digest(platform_file),
-            "accelerator": file_digest(accel_file),
+            "model": _file(files, model_file)[0],
+            "platform": _file(files, platform_file)[0],
+            "accelerator": _file(files, accel_file)[0],
         },
         "version": version,
     }
     config["hash"] = config_hash(config)
-    config["model_file"] = str(Path(model_file).resolve())
-    config["platform_file"] = str(Path(platform_file).resolve())
-    config["accelerator_file"] = str(Path(accel_file).resolve()) if accel_file is not None else None
+    config["model_file"] = _file(files, model_file)[1]
+    config["platform_file"] = _file(files, platform_file)[1]
+    config["accelerator_file"] = _file(files, accel_file)[1]
     config["cost_usd"] = _cost(loaded.study, platform, accelerator)
     return config
 
@@ -250,6 +260,7 @@ def expand(loaded: LoadedStudy, evaluator_version: str = "", limit: int | None =
 
     points: list[dict[str, Any]] = []
     baselines: dict[str, dict[str, Any]] = {}
+    files: dict[Any, tuple[str | None, str | None]] = {}
     for model in study.models:
         for combo in combos:
             platform, accelerator = study.platform, study.accelerator
@@ -268,10 +279,10 @@ def expand(loaded: LoadedStudy, evaluator_version: str = "", limit: int | None =
                     workload[sub] = value
                 else:
                     optimizer[sub] = value
-            config = _build(loaded, model, platform, accelerator, hardware, workload, optimizer, version)
+            config = _build(loaded, model, platform, accelerator, hardware, workload, optimizer, version, files)
             config["role"] = "point"
             config["axes"] = {a.column: v for a, v in zip(study.axes, combo)}
-            base = _build(loaded, model, baseline_platform, baseline_accel, baseline_hw, workload, optimizer, version)
+            base = _build(loaded, model, baseline_platform, baseline_accel, baseline_hw, workload, optimizer, version, files)
             base["role"] = "baseline"
             base["axes"] = {}
             config["baseline_hash"] = base["hash"]

@@ -7,7 +7,9 @@ named by a reference ``"module:function"``:
 - ``$DSE_SWEEP_EVALUATOR`` or the hidden ``--evaluator`` option select another one (tests use a
   cheap stand-in; anyone can plug in a different simulator).
 
-The evaluator's module may define ``EVALUATOR_VERSION`` (a string that goes into every
+The evaluator's module may define ``evaluate_batch(configs) -> [row or DseError]`` (then each
+chunk is evaluated in one call: the default evaluator solves a chunk's capacity searches together),
+``EVALUATOR_VERSION`` (a string that goes into every
 configuration hash: bump it when the model changes, and old rows stop being reused) and
 ``check_configs(configs)`` (called once before any work; raise :class:`DseError` to refuse), and
 ``READS_PLATFORMS = False`` when it reads hwspecs as plain data rather than as platforms (then a
@@ -89,7 +91,10 @@ def evaluate_chunk(ref: str, configs: list[dict[str, Any]]) -> list[dict[str, An
 
     A record with a ``fatal`` key is a crash of the evaluator (not stored; the sweep stops).
     """
-    fn, _ = load_evaluator(ref)
+    fn, module = load_evaluator(ref)
+    batch = getattr(module, "evaluate_batch", None)
+    if batch is not None and len(configs) > 1:
+        return _evaluate_together(batch, configs)
     out = []
     for config in configs:
         start = time.perf_counter()
@@ -106,6 +111,34 @@ def evaluate_chunk(ref: str, configs: list[dict[str, Any]]) -> list[dict[str, An
             record["traceback"] = traceback.format_exc()
             out.append(record)
             break
+    return out
+
+
+def _evaluate_together(batch: Callable[[list[dict[str, Any]]], list[Any]], configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The module's ``evaluate_batch(configs)`` (one result per configuration: a row, or the
+    DseError of that configuration); each record gets the chunk's time shared equally."""
+    start = time.perf_counter()
+    try:
+        results = batch(configs)
+        if len(results) != len(configs):
+            raise TypeError(f"evaluate_batch returned {len(results)} results for {len(configs)} configurations")
+    except Exception as exc:  # a bug in the evaluator: report it on the first configuration, stop
+        record = make_record(configs[0], None, None, time.perf_counter() - start)
+        record["fatal"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+        return [record]
+    each = (time.perf_counter() - start) / len(configs)
+    out = []
+    for config, res in zip(configs, results):
+        if isinstance(res, DseError):
+            out.append(make_record(config, None, str(res), each))
+        elif isinstance(res, dict):
+            out.append(make_record(config, res, None, each))
+        else:
+            record = make_record(config, None, None, each)
+            record["fatal"] = f"TypeError: evaluate_batch returned a {type(res).__name__}, not a dict"
+            record["traceback"] = ""
+            return [*out, record]
     return out
 
 
