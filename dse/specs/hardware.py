@@ -318,7 +318,12 @@ def override_platform(
     data["sources"] = {k: v for k, v in dump.get("sources", {}).items() if not is_within(k, "dispatch")}
     where = f"{path} (with --set)" if overrides else str(path)
     platform = validate_spec(Platform, _recorded(data, hw, str(path)), where)
-    platform = bind_stack(platform, stack or platform.stack, st, Path(path).parent)
+    try:
+        platform = bind_stack(platform, stack or platform.stack, st, Path(path).parent)
+    except SpecError:
+        raise  # already names the stack file and its field
+    except DseError as exc:  # no such stack: name who asked for it
+        raise SpecError(f"{path}: {'--stack' if stack else 'stack'}: {exc}") from None
     if not disp:
         return platform
     return validate_spec(Platform, _recorded(platform.model_dump(mode="python"), disp, str(path)), where)

@@ -189,7 +189,7 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
     """Load a stack by shipped name (``caffe2_deeprecsys``) or YAML path, then apply ``--set``
     overrides (paths relative to the stack: ``feed.blob_us=3``). Errors are one-line
     :class:`~dse.errors.SpecError` naming the file and the field."""
-    path = stack_path(name_or_path, relative_to)
+    path = _shown(stack_path(name_or_path, relative_to))
     raw = load_yaml(path)
     stack = validate_spec(Stack, raw, path)
     _check_sources(raw, path)
@@ -200,6 +200,14 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
         field, _, value = assignment.partition("=")
         data["sources"][field.strip()] = f"override (--set stack.{field.strip()}={value.strip()})"
     return validate_spec(Stack, data, f"{path} (with --set)")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (shorter messages)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _scaled_threads(threads: Threads, factor: float) -> Threads:
