@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from dse.commands import calibrate, hardware, models, nmp, optimize, report, serve, sweep
+from dse.commands import calibrate, hardware, models, nmp, optimize, report, serve, stacks, sweep
 
 app = typer.Typer(
     name="dse",
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 #: Command groups in the order of ``dse --help``.
-COMMAND_GROUPS = [models, sweep, serve, report, nmp, hardware, optimize, calibrate]
+COMMAND_GROUPS = [models, sweep, serve, report, nmp, hardware, stacks, optimize, calibrate]
 
 for _group in COMMAND_GROUPS:
     _group.register(app)

@@ -11,6 +11,8 @@ from dse.errors import DseError
 PROJECT_ROOT = Path(os.environ.get("DSE_HOME", Path(__file__).resolve().parents[1]))
 MODELSPECS_DIR = PROJECT_ROOT / "modelspecs"
 HWSPECS_DIR = PROJECT_ROOT / "hwspecs"
+#: Software stacks (framework and harness costs), beside the hardware specs they run on.
+STACKS_DIR = HWSPECS_DIR / "stacks"
 STUDIES_DIR = PROJECT_ROOT / "studies"
 #: Measured runs (FACTS.md section 5): the shared folder beside the checkout, and the copy of its
 #: small files kept in the repository so that the project stands alone. The shared one wins.

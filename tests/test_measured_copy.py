@@ -7,7 +7,7 @@ from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR
 #: Our own measurements of the CI machine kind: only in the repository, not in ../shared.
 OWN = [
     "ci_cpu_alloc.csv", "ci_cpu_alloc_env.json", "ci_cpu_gather_ramp.csv", "ci_cpu_gather_ramp_env.json",
-    "ci_cpu_batchlist.csv", "ci_cpu_batchlist_env.json",
+    "ci_cpu_batchlist.csv", "ci_cpu_batchlist_env.json", "ci_cpu_stack.csv", "ci_cpu_stack_env.json",
 ]
 BUNDLED = sorted(p.name for p in BUNDLED_MEASURED_DIR.iterdir() if p.name not in OWN)
 

@@ -198,8 +198,9 @@ def measure_model(
 
 
 #: Microbenchmark kinds ``measure_micro`` can run (``kinds``); ``alloc`` is the pair
-#: ``alloc_fresh``/``alloc_reuse`` (CPU only) and ``link`` the host-link copies (GPU only).
-MICRO_GROUPS = ("gemm", "copy", "gather", "tiny_op", "alloc", "link")
+#: ``alloc_fresh``/``alloc_reuse`` (CPU only), ``link`` the host-link copies (GPU only) and
+#: ``stack`` the software-stack costs of a Caffe2-style harness (CPU only, :func:`_micro_stack`).
+MICRO_GROUPS = ("gemm", "copy", "gather", "tiny_op", "alloc", "link", "stack")
 
 #: Microbenchmark sets: (gemm (k, n) shapes, gemm batches, gather rows, gather dims, gather batches, copy elements)
 MICRO_SETS = {
@@ -355,6 +356,64 @@ def _micro_link(bench: _MicroBench, cfg: dict[str, Any]) -> None:
         bench.add("d2h", bench.seconds(lambda: on_dev.to("cpu")), nbytes, nbytes=nbytes)
 
 
+#: ``stack`` group: Python list lengths converted, bytes fed, ops chained, GEMM shapes at 1 and 2 threads
+STACK_MICRO = {
+    "list_elems": [10, 1_000, 10_000, 100_000],
+    "feed_bytes": [4, 4_096, 262_144, 4_194_304],
+    "chain_ops": 64,
+    "gemm": [(1, 64, 32), (1, 512, 256), (16, 512, 256), (64, 512, 256), (256, 512, 256), (1024, 512, 256), (1024, 2560, 512)],
+}
+
+
+def _micro_stack(bench: _MicroBench) -> None:
+    """What a Caffe2 harness (DeepRecSys, FACTS.md section 6) adds to the net's operators, timed
+    with the nearest stand-ins this machine has:
+
+    - ``list_to_array`` (m = elements): ``np.array(python_list_of_ints, dtype=int64)``, exactly
+      what the harness does per index tensor;
+    - ``feed_blob`` (m = bytes): ``torch.tensor(numpy_array)``, a Python call into C++ that
+      allocates a tensor and copies a numpy array into it (Caffe2's ``FeedBlob`` is a pybind call
+      that does the same; stand-in: Caffe2 is not installed);
+    - ``interp_op`` (m = ops): one tiny op of a TorchScript graph run by the C++ interpreter
+      (per-op cost of a C++ net executor; stand-in for Caffe2's ``SimpleNet``);
+    - ``gemm_mt`` (threads 1 and 2): ``Linear`` at both thread counts (multi-threaded BLAS).
+    """
+    import numpy as np
+
+    torch = bench.torch
+    rng = np.random.default_rng(3)
+    for n in STACK_MICRO["list_elems"]:
+        values = rng.integers(0, 1_000_000, n).tolist()
+        bench.add("list_to_array", bench.seconds(lambda: np.array(values, dtype=np.int64), max(bench.reps, 9)), n)
+    for nbytes in STACK_MICRO["feed_bytes"]:
+        arr = np.ones(nbytes // 4, dtype=np.float32)
+        bench.add("feed_blob", bench.seconds(lambda: torch.tensor(arr), max(bench.reps, 9)), nbytes, nbytes=nbytes)
+    chain = STACK_MICRO["chain_ops"]
+
+    def many(x: Any) -> Any:
+        for _ in range(chain):
+            x = torch.relu(x)
+        return x
+
+    one = torch.ones(1)
+    scripted = torch.jit.trace(many, one)  # a graph of `chain` ops, run by the C++ interpreter
+    bench.add("interp_op", bench.seconds(lambda: scripted(one), max(bench.reps, 9)) / chain, chain)
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for m, k, n in STACK_MICRO["gemm"]:
+            lin = torch.nn.Linear(k, n)
+            x = torch.randn(m, k)
+            t = bench.seconds(lambda: lin(x), max(bench.reps, 9))
+            bench.rows.append({**_row(bench, "gemm_mt", t, m, k, n, 2.0 * m * k * n), "threads": threads})
+    torch.set_num_threads(before)
+
+
+def _row(bench: _MicroBench, kind: str, seconds: float, m: float, k: float, n: float, flops: float) -> dict[str, Any]:
+    return {"tag": bench.tag, "kind": kind, "threads": bench.threads, "m": m, "k": k, "n": n, "rows": None,
+            "seconds": seconds, "flops": flops, "bytes": 4.0 * (k * n + n + m * (k + n)), **_provenance(bench.torch)}
+
+
 def measure_micro(
     device: str = "cpu",
     threads: int = 1,
@@ -365,14 +424,15 @@ def measure_micro(
     kinds: list[str] | None = None,
 ) -> pd.DataFrame:
     """Time the microbenchmarks of FACTS.md section 5 on one device (``kinds``: a subset of
-    :data:`MICRO_GROUPS`, default all)."""
+    :data:`MICRO_GROUPS`, default all but ``stack``, whose rows are read by
+    ``benchmarks/fit_stack.py``, not by ``dse calibrate``)."""
     torch = require_torch()
     device = _device(torch, device)
     if size not in MICRO_SETS:
         raise DseError(f"--size: '{size}' is not one of {', '.join(MICRO_SETS)}")
     if threads < 1:
         raise DseError(f"--threads: {threads} must be at least 1")
-    groups = set(kinds or MICRO_GROUPS)
+    groups = set(kinds or [g for g in MICRO_GROUPS if g != "stack"])  # stack rows are not calibration input
     bad = sorted(groups - set(MICRO_GROUPS))
     if bad:
         raise DseError(f"--kinds: unknown microbenchmark group(s) {', '.join(bad)} (known: {', '.join(MICRO_GROUPS)})")
@@ -394,6 +454,8 @@ def measure_micro(
             _micro_alloc(bench, cfg)
         if device == "cuda" and "link" in groups:
             _micro_link(bench, cfg)
+        if "stack" in groups and device == "cpu" and size != "ramp":
+            _micro_stack(bench)
     return pd.DataFrame(bench.rows)
 
 

@@ -21,6 +21,7 @@ from dse.paths import HWSPECS_DIR, resolve_spec
 from dse.specs import fieldpath
 from dse.specs.hardware import Platform, check_sources, load_platform
 from dse.specs.loading import load_yaml, validate_spec
+from dse.specs.stack import stack_path
 
 CALIBRATED_MARK = "# calibrated:"
 
@@ -100,7 +101,9 @@ def calibrated_spec(result: FitResult, base: str | Path, name: str | None = None
     fitted_dump = result.fitted.model_dump(mode="python")
     text = source_text(result)
     sources: dict[str, str] = dict(data.get("sources") or {})
-    paths = [p["path"] for p in result.params]
+    all_paths = [p["path"] for p in result.params]
+    # fitted framework costs belong to the software stack: written to a stack file beside the spec
+    paths = [p for p in all_paths if not fieldpath.is_within(p, "dispatch")]
     for path in paths:
         # the base file omits fields left to their defaults: create them (and their sections)
         fieldpath.set_value(data, path, _round(fieldpath.get_number(fitted_dump, path)), create=True)
@@ -125,7 +128,7 @@ def calibrated_spec(result: FitResult, base: str | Path, name: str | None = None
     header = _header(base_path)
     models = sorted(set(result.rows.loc[(result.rows["set"] == "model") & (result.rows["role"] == "fit"), "model"]))
     header.append(
-        f"{CALIBRATED_MARK} {len(paths)} number(s) fitted by `dse calibrate` to {', '.join(result.origins)}"
+        f"{CALIBRATED_MARK} {len(all_paths)} number(s) fitted by `dse calibrate` to {', '.join(result.origins)}"
         + (f" (models: {', '.join(models)})" if models else "")
         + (f"; held out: {', '.join(result.holdout)}" if result.holdout else "")
     )
@@ -135,13 +138,43 @@ def calibrated_spec(result: FitResult, base: str | Path, name: str | None = None
     return buf.getvalue(), ordered
 
 
+def calibrated_stack(result: FitResult, base: str | Path, name: str) -> dict[str, Any] | None:
+    """The base platform's stack with the fitted dispatch costs as its ``platforms.NAME`` entry
+    (None when no dispatch cost was fitted)."""
+    fitted = [p["path"] for p in result.params if fieldpath.is_within(p["path"], "dispatch")]
+    if not fitted:
+        return None
+    base_path = resolve_spec(str(base), HWSPECS_DIR, "hardware")
+    stack_file = stack_path(result.fitted.stack, base_path.parent)
+    data: dict[str, Any] = dict(load_yaml(stack_file))
+    data["name"] = f"{name}_stack"
+    dispatch = result.fitted.dispatch.model_dump(mode="python")
+    for path in fitted:
+        fieldpath.set_value(dispatch, path[len("dispatch."):], _round(fieldpath.get_number(dispatch, path[len("dispatch."):])))
+    data.setdefault("platforms", {})[name] = {"dispatch": dispatch}
+    sources = {k: v for k, v in (data.get("sources") or {}).items() if not fieldpath.is_within(k, f"platforms.{name}")}
+    sources[f"platforms.{name}.dispatch"] = f"as {stack_file.stem} on {result.fitted.name} (not fitted)"
+    for path in fitted:
+        sources[f"platforms.{name}.{path}"] = source_text(result)
+    data["sources"] = sources
+    return data
+
+
 def write_calibrated_spec(result: FitResult, base: str | Path, out: str | Path) -> Path:
-    """Write the calibrated spec to ``out`` (its ``name`` becomes the file's stem) and return the path."""
+    """Write the calibrated spec to ``out`` (its ``name`` becomes the file's stem) and return the
+    path. Fitted dispatch costs go to a stack ``<stem>_stack.yaml`` beside it, which the spec names."""
     out = Path(out)
     if out.suffix not in (".yaml", ".yml"):
         raise DseError(f"--out: {out}: the calibrated spec must be a .yaml file")
     text, _ = calibrated_spec(result, base, name=out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
+    stack = calibrated_stack(result, base, out.stem)
+    if stack is not None:
+        stack_out = out.with_name(f"{out.stem}_stack.yaml")
+        stack_out.write_text(yaml.dump(stack, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True))
+        text = "\n".join(
+            f"stack: {stack_out.name}" if line.startswith("stack:") else line for line in text.splitlines()
+        ) + "\n"
     out.write_text(text)
     load_platform(str(out))  # the written file must load like any shipped spec
     return out

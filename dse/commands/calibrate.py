@@ -130,7 +130,7 @@ def _register_measure(app: typer.Typer) -> None:
         transfer: bool = typer.Option(False, "--transfer", help="cuda: time the input and output copies too."),
         reps: int = typer.Option(20, "--reps", help="Timed repetitions per batch (micro: at least this many)."),
         size: str = typer.Option("full", "--size", help="Microbenchmark set: full, quick, or ramp (dense gather sizes only, with --kinds gather)."),
-        kinds: str = typer.Option("", "--kinds", help="--micro: comma-separated groups to run (gemm, copy, gather, tiny_op, alloc, link; default all)."),
+        kinds: str = typer.Option("", "--kinds", help="--micro: comma-separated groups to run (gemm, copy, gather, tiny_op, alloc, link; default all; stack: the software-stack costs, see docs/stacks.md)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write the CSV here (default: stdout)."),
         append: bool = typer.Option(False, "--append", help="Append to --out instead of replacing it."),
     ) -> None:

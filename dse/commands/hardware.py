@@ -33,7 +33,8 @@ def platform_summary(p: Platform) -> dict[str, Any]:
         "peak_gflops": p.compute.peak_flops / 1e9,
         "dram_gbs": p.dram.peak_bandwidth_gbs * p.compute.sockets,
         "llc_mib": llc.size_mib if llc else 0.0,
-        "dispatch_us": p.dispatch.op_us,
+        "stack": p.software.stack if p.software else p.stack,
+        "dispatch_us": p.dispatch.op_us if p.dispatch else None,
         "host_link_gbs": p.host_link.h2d_gbs if p.host_link else None,
         "tdp_w": p.tdp_w,
         "idle_w": p.idle_w,
@@ -116,8 +117,10 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(3, "--top", help="Largest operators to list per batch in the table."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a model report (roofline, breakdown, platforms) here."),
         compare: str = typer.Option(
-            "skylake,broadwell,gtx1080ti,h200", "--compare", help="Platforms drawn beside HW in the --html report's latency chart."
+            "skylake,broadwell,gtx1080ti,h200", "--compare",
+            help="Platforms drawn beside HW in the --html report's latency chart (with HW's software stack).",
         ),
+        stack: Optional[str] = typer.Option(None, "--stack", help="Software stack: name in hwspecs/stacks/ or a YAML path (default: HW's)."),
     ) -> None:
         """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
         from dse.cost import predict_latency
@@ -127,14 +130,15 @@ def register(app: typer.Typer) -> None:
         batches = parse_int_list(batch, "--batch")
         if engines < 1:
             raise DseError(f"--engines: {engines} must be at least 1")
-        platform = load_platform(hw, overrides)
+        platform = load_platform(hw, overrides, stack=stack)
         graph = load_graph(model)
         preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer) for b in batches]
         if html is not None:
             from dse.report.html import write_report
             from dse.report.model import build_model_report
 
-            others = [load_platform(name.strip()) for name in compare.split(",") if name.strip()]
+            # the same software on every platform: a hardware comparison holds the stack fixed
+            others = [load_platform(name.strip(), stack=platform.stack) for name in compare.split(",") if name.strip()]
             written = write_report(build_model_report(graph, platform, batches, engines, others), html)
             typer.echo(f"report: {written}", err=as_json)
         if as_json:
@@ -142,6 +146,7 @@ def register(app: typer.Typer) -> None:
                 {
                     "model": graph.graph["model"],
                     "hardware": platform.name,
+                    "stack": platform.software.stack if platform.software else None,
                     "engines": engines,
                     "points": [p.as_dict() for p in preds],
                 }

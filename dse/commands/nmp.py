@@ -44,6 +44,7 @@ def register(app: typer.Typer) -> None:
         engines: Optional[int] = typer.Option(None, "--engines", help="Co-located engines (default: one per core)."),
         platform: str = typer.Option("skylake_recnmp", "--platform", help="NMP platform: name in hwspecs/ or a YAML path."),
         overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a platform field, e.g. nmp.psum_tags=32."),
+        stack: Optional[str] = typer.Option(None, "--stack", help="Software stack: name in hwspecs/stacks/ or a YAML path (default: the platform's)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """SparseLengthsSum and end-to-end speedup of RecNMP DIMMs over the same host, per point."""
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
             locality,
             batch,
             engines,
-            overrides,
+            [*(overrides or []), *([f"stack={stack}"] if stack else [])],
         )
         if as_json:
             print_json(result)

@@ -13,6 +13,8 @@ from dse.commands.serve import (
     ACCEL_OPTION,
     COLOCATION_OPTION,
     COSTS_OPTION,
+    IDEAL_OPTION,
+    STACK_OPTION,
     JITTER_OPTION,
     QUERY_OVERHEAD_OPTION,
     SUBBATCH_OVERHEAD_OPTION,
@@ -70,6 +72,8 @@ def register(app: typer.Typer) -> None:
         query_overhead_ms: Optional[float] = QUERY_OVERHEAD_OPTION,
         subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
         colocation: Optional[float] = COLOCATION_OPTION,
+        stack: Optional[str] = STACK_OPTION,
+        ideal: bool = IDEAL_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report: latency against load, (b, Q) heatmap."),
     ) -> None:
@@ -77,6 +81,8 @@ def register(app: typer.Typer) -> None:
         throughput whose p95 latency meets --sla-ms (hill climbing, grid reference, static baseline,
         QPS per watt). An unreachable SLA is reported (exit status 0) with the best p95 achievable."""
         from dse.sched.deeprecsched import optimize
+        from dse.serve.policy import ServerCosts
+        from dse.specs.hardware import load_platform
 
         check_sla_ms(sla_ms)
         search = build_settings(
@@ -86,8 +92,11 @@ def register(app: typer.Typer) -> None:
         )
         workload = build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed, locality=locality)
         check_locality(locality)
-        server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
-        res = optimize(model, hw, accel, sla_s=sla_ms / 1e3, workload=workload, search=search, workers=workers,
+        platform = load_platform(hw, stack=stack)
+        accel_platform = load_platform(accel, stack=platform.stack) if accel else None
+        base = ServerCosts() if ideal else ServerCosts.of_platform(platform)
+        server_costs = _costs(costs, jitter, query_overhead_ms, subbatch_overhead_ms, colocation, base)
+        res = optimize(model, platform, accel_platform, sla_s=sla_ms / 1e3, workload=workload, search=search, workers=workers,
                        costs=server_costs, grid=not no_grid)
         if not res.feasible:
             typer.echo(
@@ -96,14 +105,14 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
         if html is not None:
-            typer.echo(f"report: {_write_report(res, model, hw, accel, workload, server_costs, queries, html)}", err=True)
+            typer.echo(f"report: {_write_report(res, model, platform, accel_platform, workload, server_costs, queries, html)}", err=True)
         if as_json:
             print_json(res.as_json())
             return
         typer.echo(_text(res, model, hw, accel, sla_ms))
 
 
-def _write_report(res, model: str, hw: str, accel: str | None, workload: WorkloadSettings, costs, queries: int,  # noqa: ANN001
+def _write_report(res, model: str, platform, accel_platform, workload: WorkloadSettings, costs, queries: int,  # noqa: ANN001
                   path: Path) -> Path:
     """The serving report of the chosen policy, with the (b, Q) grid the optimiser evaluated."""
     import pandas as pd
@@ -114,11 +123,10 @@ def _write_report(res, model: str, hw: str, accel: str | None, workload: Workloa
     from dse.report.serving import build_capacity_report, load_curve
     from dse.serve.api import PointEvaluator
     from dse.serve.policy import Policy
-    from dse.specs.hardware import load_platform
-
     graph = load_graph(model)
-    cpu_curve = service_curve(graph, load_platform(hw), engines=res.workers, locality=workload.locality)
-    accel_curve = service_curve(graph, load_platform(accel), engines=1, locality=workload.locality) if accel else None
+    hw, accel = platform.name, (accel_platform.name if accel_platform is not None else None)
+    cpu_curve = service_curve(graph, platform, engines=res.workers, locality=workload.locality)
+    accel_curve = service_curve(graph, accel_platform, engines=1, locality=workload.locality) if accel_platform else None
     policy = Policy(res.batch, res.threshold, res.workers, 1 if accel else 0, costs)
     evaluator = PointEvaluator(policy, cpu_curve, accel_curve, workload.sizes, res.method, queries, workload.seed)
     grid = pd.DataFrame([{"batch": b, "threshold": q, "max_qps": v} for (b, q), v in res.table.items()])

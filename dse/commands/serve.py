@@ -25,7 +25,9 @@ HW_ARGUMENT = typer.Argument(..., help="Platform of the CPU engines: name in hws
 # Options shared by serve, capacity and optimize (one definition, one help text).
 ACCEL_OPTION = typer.Option(None, "--accel", help="Accelerator platform (one engine) for queries with n >= Q.")
 WORKERS_OPTION = typer.Option(None, "--workers", "-N", help="CPU engines (default: the platform's cores).")
-COSTS_OPTION = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md).")
+COSTS_OPTION = typer.Option(None, "--costs", help="JSON of real-server costs (see docs/serving.md); replaces the stack's.")
+STACK_OPTION = typer.Option(None, "--stack", help="Software stack (hwspecs/stacks/ name or YAML path) of HW and --accel; default: HW's.")
+IDEAL_OPTION = typer.Option(False, "--ideal", help="An ideal server: leave out the stack's serving costs (query dispatch, jitter, ...).")
 JITTER_OPTION = typer.Option(None, "--jitter", help="Service-time coefficient of variation.")
 QUERY_OVERHEAD_OPTION = typer.Option(None, "--query-overhead-ms", help="Dispatch delay per query.")
 SUBBATCH_OVERHEAD_OPTION = typer.Option(None, "--subbatch-overhead-ms", help="Engine time per sub-batch.")
@@ -51,11 +53,11 @@ class _Setup:
         self, model: str, hw: str, accel: Optional[str], batch: int, threshold: Optional[int], workers: Optional[int],
         sizes: str, queries: int, method: str, seed: int, costs_file: Optional[Path], jitter: Optional[float],
         query_overhead_ms: Optional[float], subbatch_overhead_ms: Optional[float], colocation: Optional[float],
-        locality: str,
+        locality: str, stack: Optional[str] = None, ideal: bool = False,
     ) -> None:
         from dse.cost import service_curve
         from dse.graph import load_graph
-        from dse.serve.policy import Policy
+        from dse.serve.policy import Policy, ServerCosts
         from dse.specs.hardware import load_platform
 
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
@@ -64,14 +66,18 @@ class _Setup:
         if batch < 1:
             raise DseError(f"--batch: {batch} must be >= 1")
         graph = load_graph(model)
-        platform = load_platform(hw)
+        platform = load_platform(hw, stack=stack)
         n = platform.compute.engine_slots if workers is None else workers
         if n < 1:
             raise DseError(f"--workers: {n} must be >= 1")
-        costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
+        base = ServerCosts() if ideal else ServerCosts.of_platform(platform)
+        costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation, base)
         self.policy = Policy(batch, threshold, n, 1 if accel else 0, costs)
+        self.stack = platform.stack
         self.cpu_curve = service_curve(graph, platform, engines=n, locality=locality)
-        self.accel_curve = service_curve(graph, load_platform(accel), engines=1, locality=locality) if accel else None
+        # the accelerator runs the host's software stack: a comparison holds the software fixed
+        accel_platform = load_platform(accel, stack=platform.stack) if accel else None
+        self.accel_curve = service_curve(graph, accel_platform, engines=1, locality=locality) if accel_platform else None
         self.sizes = sizes
         self.queries = queries
         self.method = method
@@ -89,11 +95,14 @@ def check_locality(locality: str) -> None:
 
 
 def _costs(
-    path: Optional[Path], jitter: Optional[float], q_ms: Optional[float], sb_ms: Optional[float], coloc: Optional[float]
+    path: Optional[Path], jitter: Optional[float], q_ms: Optional[float], sb_ms: Optional[float], coloc: Optional[float],
+    base: ServerCosts | None = None,
 ) -> ServerCosts:
+    """``base`` (the stack's serving costs, or an ideal server) with the fields a ``--costs``
+    file and the single options give replaced."""
     from dse.serve.policy import ServerCosts
 
-    values: dict[str, float] = {}
+    values: dict[str, float] = (base or ServerCosts()).as_dict()
     if path is not None:
         try:
             raw = json.loads(path.read_text())
@@ -145,6 +154,8 @@ def register(app: typer.Typer) -> None:
         subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
         colocation: Optional[float] = COLOCATION_OPTION,
         locality: str = LOCALITY_OPTION,
+        stack: Optional[str] = STACK_OPTION,
+        ideal: bool = IDEAL_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
@@ -157,7 +168,7 @@ def register(app: typer.Typer) -> None:
         if trace is not None and method != "des":
             raise DseError("--trace replays arrivals in the simulator; use --method des")
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
-                       query_overhead_ms, subbatch_overhead_ms, colocation, locality)
+                       query_overhead_ms, subbatch_overhead_ms, colocation, locality, stack, ideal)
         if trace is not None:
             wl = load_trace(trace, MAX_QUERY_SIZE)
             if len(wl) < 100:
@@ -169,7 +180,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(res.as_json())
             return
-        lines = [f"{model} on {hw}" + (f" + {accel}" if accel else "")]
+        lines = [f"{model} on {hw}" + (f" + {accel}" if accel else "") + f" ({setup.stack}" + (", ideal server)" if ideal else ")")]
         lines.append(
             f"policy: b={setup.policy.batch}, Q={setup.policy.threshold or 'off'}, {setup.policy.cpu_workers} CPU engines"
             + (", 1 accelerator" if accel else "") + f"; method {method}"
@@ -204,6 +215,8 @@ def register(app: typer.Typer) -> None:
         subbatch_overhead_ms: Optional[float] = SUBBATCH_OVERHEAD_OPTION,
         colocation: Optional[float] = COLOCATION_OPTION,
         locality: str = LOCALITY_OPTION,
+        stack: Optional[str] = STACK_OPTION,
+        ideal: bool = IDEAL_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         html: Optional[Path] = typer.Option(None, "--html", help="Also write a serving report (p50/p95/p99 against load)."),
     ) -> None:
@@ -212,7 +225,7 @@ def register(app: typer.Typer) -> None:
 
         check_sla_ms(sla_ms)
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,
-                       query_overhead_ms, subbatch_overhead_ms, colocation, locality)
+                       query_overhead_ms, subbatch_overhead_ms, colocation, locality, stack, ideal)
         res = capacity(sla_ms / 1e3, setup.policy, setup.cpu_curve, setup.accel_curve, sizes, method, queries, seed)
         if html is not None:
             from dse.report.html import write_report

@@ -35,9 +35,10 @@ from dse.cost.alloc import alloc_time
 from dse.cost.curve import DEFAULT_BATCH_GRID, ServiceCurve
 from dse.cost.gather import gather_time
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
-from dse.cost.overhead import dispatch_time, inference_time
+from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
 from dse.cost.roofline import compute_time, stream_time
-from dse.cost.transfer import input_transfer_time, output_transfer_time
+from dse.cost.threads import call_threads, fork_join_seconds, thread_speedup
+from dse.cost.transfer import feed_time, input_transfer_time, output_transfer_time
 from dse.errors import DseError
 from dse.settings import DEFAULT_LOCALITY
 from dse.graph.lower import ordered_ops
@@ -47,7 +48,7 @@ from dse.specs.hardware import Platform
 #: Operator kinds whose rows are gathered at data-dependent addresses.
 GATHER_KINDS = {OpKind.EMBEDDING_BAG, OpKind.EMBEDDING}
 #: Names of the terms, in the order ties are broken when naming an operator's bound.
-TERMS = ("overhead", "compute", "stream", "gather", "transfer", "alloc")
+TERMS = ("overhead", "compute", "stream", "gather", "transfer", "alloc", "feed")
 
 
 def single_term(term: str, seconds: np.ndarray) -> dict[str, np.ndarray]:
@@ -143,24 +144,35 @@ def op_times(
     b = np.asarray(batches, dtype=float)
     zero = np.zeros_like(b)
     if op.kind is OpKind.INPUT:
-        moved = input_transfer_time(op, platform, b) if transfer else zero
-        return OpTimes(op.name, op.kind.value, moved, single_term("transfer", moved))
-    overhead = np.full_like(b, dispatch_time(op, platform))
+        return _input_times(op, platform, b, transfer)
+    threads = call_threads(op, platform, engines)
+    speedup = thread_speedup(platform, threads)
+    overhead = np.full_like(b, dispatch_time(op, platform) + fork_join_seconds(platform, threads))
     terms = {
         "overhead": overhead,
-        "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines),
-        "stream": stream_time(op, platform, b, engines),
-        "gather": gather_time(op, platform, b, engines, table_footprint, locality) if op.kind in GATHER_KINDS else zero,
+        "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines) / speedup,
+        "stream": stream_time(op, platform, b, engines) / speedup,
+        "gather": gather_time(op, platform, b, engines, table_footprint, locality) / speedup if op.kind in GATHER_KINDS else zero,
         "transfer": zero,
         "alloc": alloc_time(op, platform, b),
+        "feed": zero,
     }
     if composite(op):
         device = terms["compute"] + terms["stream"] + terms["gather"]
     else:
         device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
-    time = np.maximum(overhead, device) if platform.dispatch.overlap else overhead + device
+    time = np.maximum(overhead, device) if require_dispatch(platform).overlap else overhead + device
     time = time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
     return OpTimes(op.name, op.kind.value, time, terms)
+
+
+def _input_times(op: Op, platform: Platform, b: np.ndarray, transfer: bool) -> OpTimes:
+    """A graph input: the stack's feeding on the host, then (accelerator, ``transfer``) the copy."""
+    zero = np.zeros_like(b)
+    fed = feed_time(op, platform, b)
+    moved = input_transfer_time(op, platform, b) if transfer else zero
+    terms = {t: zero for t in TERMS} | {"feed": fed, "transfer": moved}
+    return OpTimes(op.name, op.kind.value, fed + moved, terms)
 
 
 def graph_op_times(

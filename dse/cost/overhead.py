@@ -7,19 +7,28 @@ batch. A graph also pays ``inference_us`` once per forward pass (entry, final sy
 
 from __future__ import annotations
 
+from dse.errors import DseError
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
+from dse.specs.stack import Dispatch
+
+
+def require_dispatch(platform: Platform) -> Dispatch:
+    """The platform's framework costs, bound from its software stack by ``load_platform``."""
+    if platform.dispatch is None:
+        raise DseError(f"{platform.name}: no dispatch costs: load the platform with load_platform (binds its stack)")
+    return platform.dispatch
 
 
 def dispatch_time(op: Op, platform: Platform) -> float:
     """Seconds of fixed dispatch/launch cost for one call of ``op``."""
     if op.kind is OpKind.INPUT:
         return 0.0
-    d = platform.dispatch
+    d = require_dispatch(platform)
     steps = op.sequential_steps if op.sequential_steps > 1 else 0
     return d.op_seconds(op.kind) * op.launches + d.step_us * 1e-6 * steps
 
 
 def inference_time(platform: Platform) -> float:
     """Seconds paid once per forward pass, whatever the graph."""
-    return platform.dispatch.inference_us * 1e-6
+    return require_dispatch(platform).inference_us * 1e-6

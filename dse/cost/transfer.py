@@ -1,8 +1,14 @@
-"""Host<->device transfers of an accelerator: inputs in, outputs back.
+"""Graph inputs: feeding them (host side, the software stack) and host<->device copies.
 
-Each graph input (dense features, one index tensor per lookup group) is one host-to-device copy
-of ``bytes_per_item × b`` bytes; the outputs come back in one device-to-host copy. A copy costs
-``latency_us + bytes / bandwidth``. CPUs (and a CPU host with near-memory units) pay nothing.
+Each graph input (dense features, one index tensor per lookup group) is an ``input`` operator.
+Its time is what the software stack pays to feed it (:class:`dse.specs.stack.Feed`)::
+
+    feed = blobs × blob_us + elements_per_item × b × element_ns + bytes_per_item × b / copy_gbs
+
+plus, on an accelerator, its host-to-device copy: ``latency_us + bytes / h2d_gbs`` once, or once
+per blob when the stack feeds every blob as its own synchronous copy (``feed.h2d_per_blob``).
+The outputs come back in one device-to-host copy. A stack with no feeding costs (PyTorch eager
+as ``dse measure`` times it) and a CPU pay nothing here.
 """
 
 from __future__ import annotations
@@ -19,6 +25,19 @@ def copy_time(nbytes: ArrayLike, bandwidth_gbs: float, latency_us: float) -> np.
     return latency_us * 1e-6 + np.asarray(nbytes, dtype=float) / (bandwidth_gbs * 1e9)
 
 
+def feed_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndarray:
+    """Seconds the host spends feeding graph input ``op`` for a batch (0 without a stack's feed)."""
+    b = np.asarray(batch, dtype=float)
+    software = platform.software
+    if op.kind is not OpKind.INPUT or software is None:
+        return np.zeros_like(b)
+    feed = software.feed
+    blobs = float(op.shape.get("blobs", 1))
+    elements = float(op.shape.get("elements_per_item", 0.0)) * b
+    moved = float(op.shape.get("bytes_per_item", 0.0)) * b / (feed.copy_gbs * 1e9) if feed.copy_gbs else 0.0 * b
+    return blobs * feed.blob_us * 1e-6 + elements * feed.element_ns * 1e-9 + moved
+
+
 def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndarray:
     """Seconds to copy graph input ``op`` to the device for a batch (0 on a CPU)."""
     b = np.asarray(batch, dtype=float)
@@ -26,7 +45,9 @@ def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndar
     if op.kind is not OpKind.INPUT or not platform.is_accelerator or link is None:
         return np.zeros_like(b)
     per_item = float(op.shape.get("bytes_per_item", 0.0))
-    return copy_time(per_item * b, link.h2d_gbs, link.latency_us)
+    per_blob = platform.software is not None and platform.software.feed.h2d_per_blob
+    copies = float(op.shape.get("blobs", 1)) if per_blob else 1.0
+    return copy_time(per_item * b, link.h2d_gbs, link.latency_us * copies)
 
 
 def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike) -> np.ndarray:

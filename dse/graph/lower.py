@@ -47,13 +47,22 @@ def _lower_inputs(spec: ModelSpec, builder: GraphBuilder) -> float:
     if spec.dense_features > 0:
         per_item = spec.dense_features * p
         input_bytes += per_item
+        # the dense features arrive as one float array: one blob, nothing to convert
         builder.producers["dense"] = [builder.add(ops.input_op("dense", per_item, "dense features"), [])]
     tables = {t.name: t for t in spec.tables}
     for lookup in spec.lookups:
         table = tables[lookup.table]
         index_per_item = table.n_tables * (lookup.per_sample + 1) * spec.index_bytes
         input_bytes += index_per_item
-        idx = builder.add(ops.input_op(f"{lookup.name}.indices", index_per_item, "sparse indices and offsets"), [])
+        # per table an index tensor and a lengths (offsets) tensor, each kept as a Python list by a
+        # DeepRecSys-style harness: per_sample indices and one length per item (FACTS.md section 6)
+        idx = builder.add(
+            ops.input_op(
+                f"{lookup.name}.indices", index_per_item, "sparse indices and offsets",
+                blobs=2 * table.n_tables, elements_per_item=table.n_tables * (lookup.per_sample + 1),
+            ),
+            [],
+        )
         names = []
         for j, rows in enumerate(table.rows_per_table):
             node = lookup.name if table.n_tables == 1 else f"{lookup.name}[{j}]"

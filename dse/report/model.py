@@ -121,7 +121,9 @@ def build_model_report(
     """A report of ``graph`` on ``platform`` at ``batches``, compared with the ``compare`` platforms."""
     batches = sorted(set(int(b) for b in batches))
     table = breakdown_fraction_table(graph, platform, batches, engines)
-    summary = [f"{graph.graph['model']} on {platform.name} ({platform.description or platform.kind}), {engines} engine(s) busy."]
+    stack = platform.software.stack if platform.software else platform.stack
+    summary = [f"{graph.graph['model']} on {platform.name} ({platform.description or platform.kind}), software stack {stack}, "
+               f"{engines} engine(s) busy; input feeding is the 'input' kind."]
     for _, row in table.iterrows():
         kinds = [(c[:-2], row[c]) for c in table.columns if c.endswith(" %")]
         top_kind, top_share = max(kinds, key=lambda kv: kv[1])

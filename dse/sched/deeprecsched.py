@@ -299,7 +299,8 @@ def _load_inputs(graph: nx.DiGraph | str, platform: Platform | str, accel: Platf
 
     g = load_graph(graph) if isinstance(graph, str) else graph
     p = load_platform(platform) if isinstance(platform, str) else platform
-    a = load_platform(accel) if isinstance(accel, str) else accel
+    # the accelerator runs the host's software stack: a comparison holds the software fixed
+    a = load_platform(accel, stack=p.stack) if isinstance(accel, str) else accel
     if p.is_accelerator:
         raise DseError(f"{p.name}: the CPU engines' platform must be a host (kind cpu or nmp), not a {p.kind}")
     if a is not None and not a.is_accelerator:
@@ -332,7 +333,8 @@ def optimize(
     seed; ``search``: the lists walked, the baseline, the evaluation method (``analytic``, fast,
     :mod:`dse.sched.fastcap`; or ``des``, each capacity searched with the simulator from the
     analytic answer) and the walk's stop tolerance (see :func:`hill_climb`). ``workers``: CPU
-    engines (default: the platform's engine slots). ``grid=False`` skips the exhaustive reference
+    engines (default: the platform's engine slots). ``costs``: the serving software's costs
+    (default: those of the platform's software stack; ``ServerCosts()`` is an ideal server). ``grid=False`` skips the exhaustive reference
     (the sweep's setting). ``curves``: precomputed :func:`build_curves` (for callers that cache
     them).
     """
@@ -418,6 +420,7 @@ def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform 
                               locality=workload.locality)
     elif curves.workers != n:
         raise DseError(f"curves were built for {curves.workers} engines, not {n}")
+    costs = ServerCosts.of_platform(p) if costs is None else costs  # default: the stack's serving costs
     table = CapacityTable(dist, curves, sla_s, a is not None, search.method, costs, search.queries, workload.seed, rel_tol)
     return _Job(g, p, a, dist, table, search, grid)
 

@@ -21,6 +21,7 @@ derived):
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -46,6 +47,23 @@ class ServerCosts:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    @classmethod
+    def of_platform(cls, platform: Any) -> "ServerCosts":
+        """The serving costs of ``platform``'s software stack (``serving:`` of its stack, or the
+        stack's entry for this machine; ms in the stack, seconds here); an ideal server when the
+        platform has no stack bound."""
+        software = getattr(platform, "software", None)
+        if software is None:
+            return cls()
+        s = software.serving
+        return cls(
+            query_overhead_s=s.query_overhead_ms * 1e-3,
+            subbatch_overhead_s=s.subbatch_overhead_ms * 1e-3,
+            accel_overhead_s=s.accel_overhead_ms * 1e-3,
+            jitter=s.jitter,
+            colocation=s.colocation,
+        )
 
 
 @dataclass(frozen=True)

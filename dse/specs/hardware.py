@@ -10,7 +10,9 @@ can do, and what the engines of a machine share:
   misses per engine;
 - ``gather``: the irregular-access terms of embedding lookups (per-row cost, ramp-up of
   memory-level parallelism, TLB reach);
-- ``dispatch``: fixed cost per framework operator (kernel launch on a GPU);
+- ``stack``: the software stack it runs by default (``hwspecs/stacks/``); loading the platform
+  fills ``dispatch`` (fixed cost per framework operator, kernel launch on a GPU) and ``software``
+  (input feeding, threads, serving costs) from it (dse/specs/stack.py);
 - ``allocator``: page faults of tensors the allocator maps fresh on every call (CPU; off by default);
 - ``host_link``: the host<->device link of an accelerator;
 - ``tdp_w`` / ``idle_w``: power, for efficiency figures;
@@ -35,7 +37,7 @@ from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
 from dse.specs.fieldpath import exists, is_within, numeric_leaves
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
-from dse.specs.opkinds import OpKind
+from dse.specs.stack import Dispatch, Software, load_stack, resolve_stack
 from dse.specs.overrides import apply_overrides
 
 
@@ -146,28 +148,6 @@ class Gather(_Strict):
     )
 
 
-class Dispatch(_Strict):
-    """Fixed costs that do not depend on the batch: framework dispatch, kernel launch."""
-
-    op_us: NonNegativeFloat = Field(description="per framework dispatch (GPU: kernel launch), microseconds")
-    per_kind_us: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="per-kind overrides of op_us")
-    step_us: NonNegativeFloat = Field(0.0, description="per sequential step of a recurrent op")
-    inference_us: NonNegativeFloat = Field(0.0, description="per forward pass (entry, final synchronisation)")
-    overlap: bool = Field(False, description="device runs asynchronously: an op costs max(dispatch, device time)")
-
-    @model_validator(mode="after")
-    def _known_kinds(self) -> "Dispatch":
-        kinds = {k.value for k in OpKind}
-        for key in self.per_kind_us:
-            if key not in kinds:
-                raise ValueError(f"dispatch.per_kind_us: unknown operator kind '{key}' (known: {', '.join(sorted(kinds))})")
-        return self
-
-    def op_seconds(self, kind: OpKind) -> float:
-        """Seconds per dispatch of an operator of ``kind``."""
-        return self.per_kind_us.get(kind.value, self.op_us) * 1e-6
-
-
 class Allocator(_Strict):
     """Fresh pages of large per-call tensors (CPU): eager frameworks allocate every intermediate on
     every call, and the allocator maps a tensor above ``fresh_threshold_mib`` fresh each time
@@ -184,6 +164,9 @@ class HostLink(_Strict):
     h2d_gbs: PositiveFloat
     d2h_gbs: PositiveFloat
     latency_us: NonNegativeFloat = Field(description="fixed cost per transfer (setup, synchronisation)")
+    host_clock_ghz: PositiveFloat | None = Field(
+        None, description="clock of the host CPU that feeds the device (scales the software stack's host-side costs)"
+    )
 
 
 class Platform(_Strict):
@@ -197,7 +180,9 @@ class Platform(_Strict):
     caches: list[CacheLevel] = Field(default_factory=list)
     dram: Dram
     gather: Gather = Field(default_factory=Gather)
-    dispatch: Dispatch
+    stack: str = Field("pytorch_eager", description="default software stack: a name in hwspecs/stacks/ or a path")
+    dispatch: Dispatch | None = None  # filled from the stack by load_platform (never in a hwspec file)
+    software: Software | None = None  # the rest of the stack, resolved for this platform
     allocator: Allocator = Field(default_factory=Allocator)
     host_link: HostLink | None = None
     tdp_w: PositiveFloat
@@ -272,30 +257,94 @@ def list_platforms() -> list[str]:
     return list_specs(HWSPECS_DIR)
 
 
-def load_platform(name_or_path: str, overrides: list[str] | None = None) -> Platform:
-    """Load a platform by shipped name (``skylake``) or YAML path, then apply ``--set`` overrides.
+#: Fields a hwspec file must not set: they come from its software stack.
+STACK_FIELDS = ("dispatch", "software")
 
-    Errors (malformed YAML, unknown field, wrong type, negative value, missing source, bad
-    override) are one-line :class:`~dse.errors.SpecError` naming the file and the field. Each
-    overridden field is recorded in ``sources`` as ``override (--set path=value)``.
+
+def load_platform(name_or_path: str, overrides: list[str] | None = None, stack: str | None = None) -> Platform:
+    """Load a platform by shipped name (``skylake``) or YAML path, bind its software stack (its
+    own ``stack:``, or ``stack`` when given), then apply ``--set`` overrides.
+
+    Overrides reach hardware fields (``compute.cores=4``), the stack's name (``stack=NAME``),
+    the stack's fields (``stack.feed.blob_us=3``) and the bound dispatch costs
+    (``dispatch.op_us=2``). Errors (malformed YAML, unknown field, wrong type, negative value,
+    missing source, bad override, unknown stack) are one-line :class:`~dse.errors.SpecError`
+    naming the file and the field. Each overridden field is recorded in ``sources`` as
+    ``override (--set path=value)``.
     """
     path = _shown(resolve_spec(str(name_or_path), HWSPECS_DIR, "hardware"))
     raw = load_yaml(path)
+    if isinstance(raw, dict):
+        for key in STACK_FIELDS:
+            if key in raw:
+                raise SpecError(
+                    f"{path}: {key}: framework costs belong to the software stack (hwspecs/stacks/); name one with 'stack:'"
+                )
     platform = validate_spec(Platform, raw, path)  # schema first: a typo is named as such
     check_sources(raw, path)
-    if not overrides:
-        return platform
-    return override_platform(platform.model_dump(mode="python"), overrides, path)
+    return override_platform(platform.model_dump(mode="python"), list(overrides or []), path, stack)
 
 
-def override_platform(dump: dict[str, Any], overrides: list[str], path: Path | str) -> Platform:
-    """The platform whose complete dump is ``dump`` with ``--set`` ``overrides`` applied.
+def _split(overrides: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """``--set`` assignments split into hardware, stack (``stack.`` removed) and dispatch ones."""
+    hw, st, disp = [], [], []
+    for assignment in overrides:
+        field = assignment.partition("=")[0].strip()
+        if field.startswith("stack."):
+            st.append(assignment.strip()[len("stack."):])
+        elif field == "dispatch" or field.startswith("dispatch.") or field.startswith("dispatch["):
+            disp.append(assignment)
+        else:
+            hw.append(assignment)
+    return hw, st, disp
 
-    Each overridden field is recorded in ``sources`` as ``override (--set path=value)``; ``dump``
-    is left unchanged. Errors name ``path`` (the spec file) and the field.
-    """
-    data = apply_overrides(dump, overrides, str(path))
+
+def _recorded(data: dict[str, Any], overrides: list[str], path: str) -> dict[str, Any]:
+    data = apply_overrides(data, overrides, path)
     for assignment in overrides:
         field, _, value = assignment.partition("=")
         data["sources"][field.strip()] = f"override (--set {field.strip()}={value.strip()})"
-    return validate_spec(Platform, data, f"{path} (with --set)")
+    return data
+
+
+def override_platform(
+    dump: dict[str, Any], overrides: list[str], path: Path | str, stack: str | None = None
+) -> Platform:
+    """The platform whose complete dump is ``dump`` with ``--set`` ``overrides`` applied and its
+    stack (``stack``, else its ``stack`` field) bound; ``dump`` is left unchanged. Errors name
+    ``path`` (the spec file, or the stack file for a stack field) and the field."""
+    hw, st, disp = _split(overrides)
+    data = {**dump, "dispatch": None, "software": None}
+    data["sources"] = {k: v for k, v in dump.get("sources", {}).items() if not is_within(k, "dispatch")}
+    where = f"{path} (with --set)" if overrides else str(path)
+    platform = validate_spec(Platform, _recorded(data, hw, str(path)), where)
+    try:
+        platform = bind_stack(platform, stack or platform.stack, st, Path(path).parent)
+    except SpecError:
+        raise  # already names the stack file and its field
+    except DseError as exc:  # no such stack: name who asked for it
+        raise SpecError(f"{path}: {'--stack' if stack else 'stack'}: {exc}") from None
+    if not disp:
+        return platform
+    return validate_spec(Platform, _recorded(platform.model_dump(mode="python"), disp, str(path)), where)
+
+
+def bind_stack(platform: Platform, stack: str, overrides: list[str] | None = None, base_dir: Path | None = None) -> Platform:
+    """``platform`` with the dispatch costs and :class:`Software` of ``stack`` (a name or a path,
+    relative paths also looked up beside the hwspec in ``base_dir``) resolved for it. The
+    platform's ``sources`` name the stack's source of each borrowed number."""
+    spec = load_stack(stack, overrides, base_dir)
+    device = "gpu" if platform.kind == "gpu" else "cpu"
+    link = platform.host_link
+    clock = platform.compute.clock_ghz if device == "cpu" else (link.host_clock_ghz if link else None)
+    dispatch, software = resolve_stack(spec, platform.name, device, clock)
+    section = software.sources["dispatch"]
+    factor = (spec.cpu.reference_clock_ghz or 0) / clock if (device == "cpu" and clock and section == "cpu.dispatch") else 1.0
+    note = f" (scaled by clock {spec.cpu.reference_clock_ghz}/{clock} GHz)" if factor not in (0.0, 1.0) else ""
+    sources = {k: v for k, v in platform.sources.items() if not is_within(k, "dispatch")}
+    for key, text in spec.sources.items():
+        if is_within(key, section):
+            sources["dispatch" + key[len(section):]] = f"stack {spec.name}: {text}{note}"
+        elif is_within(section, key):
+            sources["dispatch"] = f"stack {spec.name}: {text}{note}"
+    return platform.model_copy(update={"stack": stack, "dispatch": dispatch, "software": software, "sources": sources})

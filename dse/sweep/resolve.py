@@ -27,7 +27,7 @@ from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, MODELSPECS_DIR, resolve_spec
 from dse.serve.workload import parse_sizes
 from dse.specs.fieldpath import exists
-from dse.specs.hardware import Platform, load_platform
+from dse.specs.hardware import Platform, load_platform, override_platform
 from dse.specs.loading import load_yaml, validate_spec, validation_message
 from dse.specs.overrides import apply_overrides
 from dse.specs.study import SPEC_AXES, Axis, OptimizerSpec, Study, WorkloadSpec, format_override, split_path
@@ -58,10 +58,17 @@ class HwspecData:
         self.schema = Platform
 
     def has(self, path: str) -> bool:
-        """Whether ``path`` names an existing field (a None section counts: it can be filled)."""
+        """Whether ``path`` names an existing field (a None section counts: it can be filled);
+        ``stack.<field>`` paths are fields of the platform's software stack."""
+        if self.schema is not None and path.startswith("stack."):
+            return True  # checked against the stack's schema by check()
         return exists(self.data, path, null_is_open=True)
 
     def check(self, path: str, value: Any) -> None:
+        if self.schema is not None and (path == "stack" or path.startswith("stack.")):
+            # the stack's name or one of its fields: bind it as the evaluator will
+            override_platform(self.data, [format_override(path, value)], str(self.path))
+            return
         data = apply_overrides(self.data, [format_override(path, value)], str(self.path))
         if self.schema is not None:
             validate_spec(self.schema, data, f"{self.path} (with {path}={json.dumps(value)})")
