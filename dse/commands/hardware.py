@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands.serve import LOCALITY_OPTION, check_locality
 from dse.errors import DseError
 
 # The cost model, the graph and the specs load inside the commands that use them (start-up time).
@@ -121,6 +122,7 @@ def register(app: typer.Typer) -> None:
             help="Platforms drawn beside HW in the --html report's latency chart (with HW's software stack).",
         ),
         stack: Optional[str] = typer.Option(None, "--stack", help="Software stack: name in hwspecs/stacks/ or a YAML path (default: HW's)."),
+        locality: str = LOCALITY_OPTION,
     ) -> None:
         """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
         from dse.cost import predict_latency
@@ -130,16 +132,18 @@ def register(app: typer.Typer) -> None:
         batches = parse_int_list(batch, "--batch")
         if engines < 1:
             raise DseError(f"--engines: {engines} must be at least 1")
+        check_locality(locality)
         platform = load_platform(hw, overrides, stack=stack)
         graph = load_graph(model)
-        preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer) for b in batches]
+        preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer, locality=locality)
+                 for b in batches]
         if html is not None:
             from dse.report.html import write_report
             from dse.report.model import build_model_report
 
             # the same software on every platform: a hardware comparison holds the stack fixed
             others = [load_platform(name.strip(), stack=platform.stack) for name in compare.split(",") if name.strip()]
-            written = write_report(build_model_report(graph, platform, batches, engines, others), html)
+            written = write_report(build_model_report(graph, platform, batches, engines, others, locality), html)
             typer.echo(f"report: {written}", err=as_json)
         if as_json:
             print_json(
@@ -148,6 +152,7 @@ def register(app: typer.Typer) -> None:
                     "hardware": platform.name,
                     "stack": platform.software.stack if platform.software else None,
                     "engines": engines,
+                    "locality": locality,
                     "points": [p.as_dict() for p in preds],
                 }
             )

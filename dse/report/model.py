@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from dse.cost.model import graph_op_times, service_curve
 from dse.graph.lower import ordered_ops
 from dse.report.html import Report, Section
+from dse.settings import DEFAULT_LOCALITY
 from dse.specs.hardware import Platform
 
 _PALETTE = px.colors.qualitative.Plotly
@@ -29,9 +30,11 @@ def engine_roofs(platform: Platform) -> tuple[float, float]:
     return peak, bandwidth
 
 
-def roofline_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> go.Figure:
+def roofline_figure(
+    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int, locality: str = DEFAULT_LOCALITY
+) -> go.Figure:
     peak, bandwidth = engine_roofs(platform)
-    times = {t.name: t for t in graph_op_times(graph, platform, batches, engines)}
+    times = {t.name: t for t in graph_op_times(graph, platform, batches, engines, locality=locality)}
     rows = []
     for op in ordered_ops(graph):
         if op.flops_per_item <= 0:
@@ -70,18 +73,22 @@ def roofline_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], e
     return fig
 
 
-def time_by_kind(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> dict[str, np.ndarray]:
+def time_by_kind(
+    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int, locality: str = DEFAULT_LOCALITY
+) -> dict[str, np.ndarray]:
     """Seconds per operator kind at each batch size, the kind taking the most time first."""
     by_kind: dict[str, np.ndarray] = {}
-    for part in graph_op_times(graph, platform, batches, engines):
+    for part in graph_op_times(graph, platform, batches, engines, locality=locality):
         by_kind[part.kind] = by_kind.get(part.kind, 0.0) + part.time
     return dict(sorted(by_kind.items(), key=lambda kv: -float(np.sum(kv[1]))))
 
 
-def breakdown_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> go.Figure:
+def breakdown_figure(
+    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int, locality: str = DEFAULT_LOCALITY
+) -> go.Figure:
     fig = go.Figure()
     labels = [str(b) for b in batches]
-    for i, (kind, seconds) in enumerate(time_by_kind(graph, platform, batches, engines).items()):
+    for i, (kind, seconds) in enumerate(time_by_kind(graph, platform, batches, engines, locality).items()):
         fig.add_trace(go.Bar(x=labels, y=np.asarray(seconds) * 1e3, name=kind, marker_color=_PALETTE[i % len(_PALETTE)],
                              hovertemplate=f"{kind}<br>b=%{{x}}: %{{y:.4g}} ms<extra></extra>"))
     fig.update_layout(
@@ -91,8 +98,10 @@ def breakdown_figure(graph: nx.DiGraph, platform: Platform, batches: list[int], 
     return fig
 
 
-def breakdown_fraction_table(graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int) -> pd.DataFrame:
-    by_kind = time_by_kind(graph, platform, batches, engines)
+def breakdown_fraction_table(
+    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int, locality: str = DEFAULT_LOCALITY
+) -> pd.DataFrame:
+    by_kind = time_by_kind(graph, platform, batches, engines, locality)
     total = np.sum(list(by_kind.values()), axis=0)
     table = {"batch": batches, "latency_ms": total * 1e3}
     for kind, seconds in by_kind.items():
@@ -100,11 +109,11 @@ def breakdown_fraction_table(graph: nx.DiGraph, platform: Platform, batches: lis
     return pd.DataFrame(table)
 
 
-def comparison_figure(graph: nx.DiGraph, platforms: list[Platform], engines: int) -> go.Figure:
+def comparison_figure(graph: nx.DiGraph, platforms: list[Platform], engines: int, locality: str = DEFAULT_LOCALITY) -> go.Figure:
     batches = np.unique(np.round(np.geomspace(1, 4096, 25))).astype(int)
     fig = go.Figure()
     for i, platform in enumerate(platforms):
-        curve = service_curve(graph, platform, batches, engines=min(engines, platform.compute.engine_slots))
+        curve = service_curve(graph, platform, batches, engines=min(engines, platform.compute.engine_slots), locality=locality)
         fig.add_trace(go.Scatter(x=batches, y=curve.seconds * 1e3, mode="lines+markers", name=platform.name,
                                  line={"color": _PALETTE[i % len(_PALETTE)]},
                                  hovertemplate=f"{platform.name}<br>b=%{{x}}: %{{y:.4g}} ms<extra></extra>"))
@@ -116,11 +125,12 @@ def comparison_figure(graph: nx.DiGraph, platforms: list[Platform], engines: int
 
 
 def build_model_report(
-    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int = 1, compare: list[Platform] | None = None
+    graph: nx.DiGraph, platform: Platform, batches: list[int], engines: int = 1, compare: list[Platform] | None = None,
+    locality: str = DEFAULT_LOCALITY,
 ) -> Report:
     """A report of ``graph`` on ``platform`` at ``batches``, compared with the ``compare`` platforms."""
     batches = sorted(set(int(b) for b in batches))
-    table = breakdown_fraction_table(graph, platform, batches, engines)
+    table = breakdown_fraction_table(graph, platform, batches, engines, locality)
     stack = platform.software.stack if platform.software else platform.stack
     summary = [f"{graph.graph['model']} on {platform.name} ({platform.description or platform.kind}), software stack {stack}, "
                f"{engines} engine(s) busy; input feeding is the 'input' kind."]
@@ -131,11 +141,11 @@ def build_model_report(
     others = [p for p in (compare or []) if p.name != platform.name]
     sections = [
         Section("Roofline", "Each marker is one operator at one batch size; the roof is one engine's peak FLOP/s and streaming bandwidth.",
-                [roofline_figure(graph, platform, batches, engines)]),
+                [roofline_figure(graph, platform, batches, engines, locality)]),
         Section("Time breakdown", "Per operator kind, stacked, at each batch size.",
-                [breakdown_figure(graph, platform, batches, engines)], [table.round(3)]),
+                [breakdown_figure(graph, platform, batches, engines, locality)], [table.round(3)]),
         Section("Platforms compared", "Single-inference latency on each platform.",
-                [comparison_figure(graph, [platform, *others], engines)]),
+                [comparison_figure(graph, [platform, *others], engines, locality)]),
     ]
     return Report(f"dse model report: {graph.graph['model']} on {platform.name}",
                   f"batches {', '.join(map(str, batches))}", summary, sections)
