@@ -70,3 +70,18 @@ def test_a_wrong_graph_is_caught():
     assert first_mismatch(nodes, ["embedding_bag", "linear"]) is None
     assert "fc (fc)" in first_mismatch(nodes, ["embedding_bag", "linear", "relu"][:1] + ["relu"])
     assert "more than the graph" in first_mismatch(nodes, ["embedding_bag", "linear", "relu"])
+
+
+def test_validate_launches_group():
+    pytest.importorskip("torch")
+    import json
+
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "--only", "launches", "--json"])
+    assert result.exit_code == 0, result.output
+    cases = json.loads(result.output)["cases"]
+    assert len(cases) == len(SHIPPED) + RANDOM_VARIANTS
+    assert all(c["error"] == 0 for c in cases)
