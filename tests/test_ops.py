@@ -108,7 +108,8 @@ def test_dot_interaction():
     assert op.kind is OpKind.INTERACTION
     check_affine(op, BATCHES, flops=72, streamed_fixed=0, streamed_per_item=268)
     assert op.shape["out"] == 7
-    assert op.launches == 4
+    # cat (stack), bmm, tril_indices, index, cat: what torch.profiler shows (tests/test_graph_optrace.py)
+    assert op.launches == 5
 
 
 def test_dot_interaction_mlperf_width():
@@ -154,8 +155,8 @@ def test_mlp_attention_pooled():
     op = ops.mlp_attention("a", steps=2, dim=2, hidden=[3], pooled=True, precision=4)
     assert op.kind is OpKind.ATTENTION
     check_affine(op, BATCHES, flops=102, streamed_fixed=100, streamed_per_item=256)
-    # expand, mul, cat, linear, relu, linear, mul, sum
-    assert op.launches == 8
+    # mul, cat, linear, relu, linear, mul, sum (unsqueeze and expand of the query are views)
+    assert op.launches == 7
 
 
 def test_mlp_attention_scaled_sequence():
@@ -164,7 +165,7 @@ def test_mlp_attention_scaled_sequence():
     # 2 passes = 48; output 2 steps * 2 = 4 floats: 4 + 2 + 48 + 4 = 58 floats = 232 B
     op = ops.mlp_attention("a", steps=2, dim=2, hidden=[3], pooled=False, precision=4)
     check_affine(op, BATCHES, flops=98, streamed_fixed=100, streamed_per_item=232)
-    assert op.launches == 7
+    assert op.launches == 6
 
 
 def test_mlp_attention_din_size():

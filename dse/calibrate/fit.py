@@ -316,9 +316,13 @@ class Predictor:
             out[i] = float(op_times(op, platform, [batch]).time[0]) + sync
         return out
 
-    def predict_models(self, platform: Platform) -> np.ndarray:
-        out = np.empty(len(self.models))
+    def predict_models(self, platform: Platform, skip: frozenset[str] = frozenset()) -> np.ndarray:
+        """Seconds of every model row; the rows of the models in ``skip`` are left NaN (the fit
+        never looks at its held-out rows, so it need not cost them at every step)."""
+        out = np.full(len(self.models), np.nan)
         for model, transfer, idx, batches in self._groups:
+            if model in skip:
+                continue
             curve = service_curve(self._graphs[model], platform, batches, transfer=transfer)
             out[idx] = curve(batches)
         return out
@@ -532,6 +536,7 @@ class FitProblem:
         self.predictor = Predictor(micro, models)
         self.has_models = bool(len(models))
         self.is_hold = is_hold
+        self.held_models = frozenset(models["model"][is_hold]) if len(models) else frozenset()
         self.meas_micro = micro["seconds"].to_numpy(dtype=float)
         self.meas_models = models["median_ms"].to_numpy(dtype=float) * 1e-3 if len(models) else np.zeros(0)
 
@@ -561,7 +566,7 @@ class FitProblem:
         plat, extra = built
         parts = [np.log(self.predictor.predict_micro(plat, extra[HARNESS_CALL]) / self.meas_micro)]
         if self.has_models:
-            pm = self.predictor.predict_models(plat)
+            pm = self.predictor.predict_models(plat, self.held_models)
             parts.append(np.log(pm[~self.is_hold] / self.meas_models[~self.is_hold]))
         return np.concatenate(parts)
 

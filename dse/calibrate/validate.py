@@ -133,16 +133,41 @@ def nmp_checks() -> list[Check]:
     ]
 
 
+def launch_checks() -> list[Check]:
+    """Launches per inference of the graph against torch.profiler's CPU trace of the PyTorch model
+    built from the same spec (:mod:`dse.calibrate.optrace`), for the shipped models and the seeded
+    random DLRMs; needs torch (``dse measure``'s extra)."""
+    from dse.calibrate.harness import require_torch
+    from dse.calibrate.optrace import compare_ops
+    from dse.paths import MODELSPECS_DIR, list_specs
+    from dse.specs.model import load_model_spec
+    from dse.specs.random_models import random_dlrms
+
+    require_torch()
+    specs = [load_model_spec(MODELSPECS_DIR / f"{m}.yaml") for m in list_specs(MODELSPECS_DIR)] + random_dlrms()
+    out = []
+    for spec in specs:
+        c = compare_ops(spec)
+        # a node whose ops differ counts as an error even when the totals agree
+        mape = None if c.mismatch is None else max(1.0 / len(c.traced), abs(c.graph_launches / len(c.traced) - 1.0))
+        out.append(Check(f"{spec.name} launches", "launches", float(len(c.traced)), float(c.graph_launches), "ops",
+                         "torch.profiler CPU trace", rows=1, rows_mape=mape))
+    return out
+
+
 GROUPS: dict[str, Callable[[], list[Check]]] = {
     "measured": measured_checks,
     "published": published_checks,
     "nmp": nmp_checks,
+    "launches": launch_checks,
 }
+#: The groups ``dse validate`` runs by default (``launches`` needs torch: ``--only launches``).
+DEFAULT_GROUPS = ("measured", "published", "nmp")
 
 
 def run_validations(groups: list[str] | None = None) -> list[dict[str, Any]]:
-    """Run the validation groups (default: all) and return one dict per case."""
-    names = groups or list(GROUPS)
+    """Run the validation groups (default: :data:`DEFAULT_GROUPS`) and return one dict per case."""
+    names = groups or list(DEFAULT_GROUPS)
     bad = [g for g in names if g not in GROUPS]
     if bad:
         raise DseError(f"--only: unknown group(s) {', '.join(bad)} (known: {', '.join(GROUPS)})")

@@ -100,11 +100,18 @@ def _register_validate(app: typer.Typer) -> None:
     @app.command("validate")
     @handle_errors
     def validate_cmd(
-        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp (default: all)."),
+        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp, launches (default: the first three; launches needs torch)."),
+        lomo: bool = typer.Option(False, "--lomo", help="Leave-one-model-out cross-validation instead: refit each platform without each model and predict it."),
+        platforms: str = typer.Option("", "--platforms", help="--lomo: comma-separated platforms (default: ci_cpu, h200_host, h200)."),
+        workers: int = typer.Option(2, "--workers", help="--lomo: processes running the refits."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Run every validation (measured runs, published figures, NMP trends): case, reference, prediction, error."""
         from dse.calibrate.validate import run_validations
+
+        if lomo:
+            _print_lomo([p.strip() for p in platforms.split(",") if p.strip()], workers, as_json)
+            return
 
         groups = [g.strip() for g in only.split(",") if g.strip()] or None
         rows = run_validations(groups)
@@ -115,6 +122,24 @@ def _register_validate(app: typer.Typer) -> None:
         for r in rows:
             table.add_row(r["group"], r["case"], _num(r["reference"]), _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
         Console(width=200).print(table)
+
+
+def _print_lomo(platforms: list[str], workers: int, as_json: bool) -> None:
+    """``dse validate --lomo``: MAPE per platform and per held-out model (fractions in JSON)."""
+    from dse.calibrate.crossval import leave_one_model_out
+
+    if workers < 1:
+        raise DseError(f"--workers: {workers} must be at least 1")
+    result = leave_one_model_out(platforms or None, workers=workers)
+    if as_json:
+        print_json({"platforms": {p: {"mape": r["mape"], "models": r["models"]} for p, r in result.items()}})
+        return
+    table = Table("platform", "held-out model", "rows", "MAPE", title="leave-one-model-out (cold=1 runs)")
+    for p, r in result.items():
+        for m, mape in r["models"].items():
+            table.add_row(p, m, "", _pct(mape))
+        table.add_row(f"[bold]{p}[/bold]", "all", str(r["rows"]), f"[bold]{_pct(r['mape'])}[/bold]")
+    Console(width=120).print(table)
 
 
 def _register_measure(app: typer.Typer) -> None:

@@ -13,7 +13,12 @@ Conventions (docs/graph.md gives the derivations):
   writes its result and the next one reads it back, so every intermediate it materialises counts
   twice (written, then read: 2 passes).
 - ``gathered_bytes(b)`` = embedding rows fetched at data-dependent addresses (irregular).
-- ``launches`` = framework operator dispatches (kernel launches on a GPU) per call.
+- ``framework_ops`` = the eager ATen operators the node dispatches per call, in order (views such as
+  ``reshape`` or ``expand`` dispatch no work and are left out; so are the ops a framework call
+  runs inside itself to prepare its arguments: ``F.embedding_bag``'s offsets, ``nn.GRU``'s zero
+  initial state). ``tests/test_graph_optrace.py`` checks them against ``torch.profiler``'s trace.
+- ``launches`` = framework operator dispatches (kernel launches on a GPU) per call: the number of
+  ``framework_ops``.
 - ``allocations`` = the tensors an eager framework allocates per call (its output and every
   intermediate it materialises; views such as ``expand`` or ``chunk`` allocate nothing), as
   ``(bytes per item, how many)`` pairs: a tensor of ``bytes per item × b`` bytes, that many times.
@@ -57,6 +62,11 @@ class Op:
     sequential_steps: int = 1
     shape: dict[str, Any] = field(default_factory=dict)
     allocations: tuple[tuple[float, int], ...] = ()
+    framework_ops: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.framework_ops and len(self.framework_ops) != self.launches:
+            raise ValueError(f"{self.name}: {self.launches} launches but framework ops {self.framework_ops}")
 
     def flops(self, batch: ArrayLike) -> np.ndarray | float:
         """FLOPs for a batch of ``batch`` items."""
@@ -92,6 +102,7 @@ class Op:
             "table_bytes": float(self.table_bytes),
             "irregularity": float(self.irregularity),
             "launches": int(self.launches),
+            "framework_ops": list(self.framework_ops),
             "shape": dict(self.shape),
         }
 
@@ -119,6 +130,7 @@ def fc(name: str, k: int, n: int, precision: int) -> Op:
         activation_bytes_per_item=float((k + n) * precision),
         shape={"k": k, "n": n},
         allocations=((float(n * precision), 1),),  # the output
+        framework_ops=("linear",),
     )
 
 
@@ -154,6 +166,7 @@ def embedding_bag(
         irregularity=irregularity,
         shape={"rows": rows, "dim": dim, "lookups": lookups, "mode": mode},
         allocations=((float(row_bytes), 1),),  # the pooled output
+        framework_ops=("embedding_bag",),
     )
 
 
@@ -182,6 +195,7 @@ def embedding(
         irregularity=irregularity,
         shape={"rows": rows, "dim": dim, "lookups": lookups},
         allocations=((float(lookups * row_bytes), 1),),  # the gathered sequence
+        framework_ops=("embedding",),
     )
 
 
@@ -194,6 +208,7 @@ def concat(name: str, widths: list[int], precision: int) -> Op:
         activation_bytes_per_item=float(2 * total * precision),
         shape={"op": "concat", "widths": list(widths), "out": total},
         allocations=((float(total * precision), 1),),
+        framework_ops=("cat",),
     )
 
 
@@ -210,7 +225,10 @@ def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precisi
         OpKind.INTERACTION,
         flops_per_item=2.0 * vectors * vectors * dim,
         activation_bytes_per_item=float((vectors * dim + 2 * intermediates + out) * precision),
-        launches=4,  # bmm, triangular index, concat, reshape
+        # stack the vectors, Z = bmm(X, Xᵀ) (the transpose is a view), the triangle's indices,
+        # gather the pairs, join them after the first input
+        launches=5,
+        framework_ops=("cat", "bmm", "tril_indices", "index", "cat"),
         shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out},
         # cat → X, bmm → Z, index → pairs, cat → output
         allocations=tuple((float(w * precision), 1) for w in (vectors * dim, vectors * vectors, pairs, out)),
@@ -225,6 +243,7 @@ def elementwise(name: str, op: str, width: int, n_inputs: int, precision: int) -
         flops_per_item=float((n_inputs - 1) * width),
         activation_bytes_per_item=float((n_inputs + 1) * width * precision),
         launches=n_inputs - 1,
+        framework_ops=(op,) * (n_inputs - 1),
         shape={"op": op, "width": width, "inputs": n_inputs},
         allocations=((float(width * precision), n_inputs - 1),),  # one result per binary op
     )
@@ -239,6 +258,7 @@ def activation(name: str, kind: OpKind, width: int, precision: int) -> Op:
         activation_bytes_per_item=float(2 * width * precision),
         shape={"width": width},
         allocations=((float(width * precision), 1),),
+        framework_ops=(kind.value,),
     )
 
 
@@ -267,8 +287,10 @@ def mlp_attention(name: str, steps: int, dim: int, hidden: list[int], pooled: bo
         flops_per_item=steps * (dim + mlp_flops + combine),
         weight_bytes=float(weights),
         activation_bytes_per_item=float(acts * precision),
-        # expand query, mul, cat, (linear, relu) per hidden layer, linear, mul, (sum when pooled)
-        launches=3 + 2 * len(hidden) + 2 + (1 if pooled else 0),
+        # key⊙query, cat, (linear, relu) per hidden layer, linear, w·key, (sum when pooled); the
+        # query's unsqueeze and expand are views
+        launches=2 + 2 * len(hidden) + 2 + (1 if pooled else 0),
+        framework_ops=("mul", "cat", *(("linear", "relu") * len(hidden)), "linear", "mul") + (("sum",) if pooled else ()),
         shape={"score": "mlp", "steps": steps, "dim": dim, "hidden": list(hidden), "pooled": pooled},
         # key⊙query, the concat, per hidden layer the Linear output and the ReLU output, the
         # scores, w·key, and the sum when pooled (the expanded query is a view)
@@ -300,7 +322,8 @@ def bilinear_attention(name: str, steps: int, key_dim: int, query_dim: int, pool
         flops_per_item=flops,
         weight_bytes=float(query_dim * key_dim * precision),
         activation_bytes_per_item=float(acts * precision),
-        launches=4 + (1 if pooled else 0),  # linear, bmm, softmax, mul, (sum)
+        launches=4 + (1 if pooled else 0),
+        framework_ops=("linear", "bmm", "softmax", "mul") + (("sum",) if pooled else ()),
         shape={"score": "bilinear", "steps": steps, "dim": key_dim, "query_dim": query_dim, "pooled": pooled},
         # W·q, the scores, their softmax, w·h (and the sum when pooled)
         allocations=tuple((float(w * precision), 1) for w in (key_dim, steps, steps, steps * key_dim))
@@ -328,6 +351,9 @@ def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: boo
         weight_bytes=float(3 * (input_dim * hidden + hidden * hidden + 2 * hidden) * precision),
         activation_bytes_per_item=float(acts * precision),
         sequential_steps=steps,
+        # one ATen gru call runs the whole sequence (its per-step work is dispatched inside it:
+        # ``dispatch.step_us`` per step)
+        framework_ops=("gru",),
         shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence},
         # ATen's CPU GRU (batch first): a contiguous time-major copy of the input (S·i), the input
         # projection of every step at once (S·3h); per step the hidden projection (3h), the new
