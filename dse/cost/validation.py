@@ -94,3 +94,38 @@ def mape(table: pd.DataFrame) -> float:
     """Mean absolute percentage error of a table from :func:`accuracy_table`, in percent."""
     return float(100.0 * table["ape"].mean())
 
+
+
+#: Co-location runs: k single-threaded engines pinned one per core, same model and batch, fresh
+#: indices (FACTS.md section 5). Only the rows of shipped models are compared.
+COLOCATE_CASE = ("h200_host", "h200_colocate.csv")
+
+
+def colocation_table(platform: Platform | str | None = None, csv: str | None = None) -> pd.DataFrame:
+    """Predicted against measured slowdown of one engine when k engines run at once.
+
+    One row per (model, batch, k): ``measured`` = mean over processes of each one's median
+    latency at k, over the same at k = 1 (``median_ms_mean``); ``predicted`` =
+    ``predict_latency(..., engines=k) / predict_latency(..., engines=1)``; ``ratio`` =
+    predicted / measured slowdown (1 = exact).
+    """
+    name, default_csv = COLOCATE_CASE
+    plat = load_platform(name) if platform is None else (load_platform(platform) if isinstance(platform, str) else platform)
+    path = Path(MEASURED_DIR) / (csv or default_csv)
+    if not path.is_file():
+        raise DseError(f"{path}: no co-location measurements")
+    df = pd.read_csv(path)
+    df = df[df.model.isin(list_specs(MODELSPECS_DIR))]
+    rows = []
+    for (model, batch), group in df.groupby(["model", "batch"]):
+        alone = group[group.k == 1]
+        if alone.empty:
+            continue
+        graph = load_graph(model)
+        base_pred = predict_latency(graph, plat, int(batch), engines=1, transfer=False).latency_s
+        base_meas = float(alone.median_ms_mean.iloc[0])
+        for _, r in group.sort_values("k").iterrows():
+            pred = predict_latency(graph, plat, int(batch), engines=int(r.k), transfer=False).latency_s / base_pred
+            meas = float(r.median_ms_mean) / base_meas
+            rows.append({"model": model, "batch": int(batch), "k": int(r.k), "measured": meas, "predicted": pred, "ratio": pred / meas})
+    return pd.DataFrame(rows)
