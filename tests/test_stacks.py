@@ -159,3 +159,22 @@ def test_operator_breakdown_against_facts_section6():
     by = {(hw, m, b, w): got for hw, m, b, w, got, _ in rows}
     assert all(by[("skylake", "dlrm_rmc3", b, "FC")] > 85 for b in (1, 16, 64, 1024))
     assert all(by[("skylake", m, b, "SLS")] > 50 for m in ("dlrm_rmc1", "dlrm_rmc2") for b in (1, 16, 64, 1024))
+
+
+def test_unknown_stack_field_in_a_study_axis_points_at_the_path(tmp_path: Path):
+    from dse.sweep.resolve import load_study
+
+    study = {"name": "s", "models": ["ncf"], "platform": "skylake",
+             "axes": [{"path": "stack.feed.element_ns", "values": [10, 20]}],
+             "workload": {"sla_ms": {"ncf": 5}}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert load_study(path).study.axes[0].path == "stack.feed.element_ns"  # a known field loads
+    study["axes"][0]["path"] = "stack.feed.nope"
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(SpecError, match=r"s.yaml: axes\[0\]\.path: .*feed.nope"):
+        load_study(path)
+    study["axes"][0] = {"path": "stack.feed.element_ns", "values": [-1]}  # a known field, bad value
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(SpecError, match=r"s.yaml: axes\[0\]\.values\[0\]: .*element_ns"):
+        load_study(path)
