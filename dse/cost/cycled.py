@@ -4,7 +4,7 @@ DeepRecSys's scripts generate ``--num_batches 4`` batches once and run them over
 (FACTS.md section 6); ``dse measure``'s warm runs (``cold=0``) repeat one batch. The rows a call
 looks up are then not fresh draws from the whole table: every inference reads again the rows the
 N batches of the cycle touch, so what competes for the caches is the cycle's working set, not the
-tables. The stack says how many batches the harness cycles (``inputs.cycled_batches``; none: fresh
+tables. The stack says how many batches the harness cycles (``inputs.cycled_batches``; 0: fresh
 indices every inference, the uniform-residency model of :mod:`dse.cost.gather`).
 
 With N cycled batches of b items, a table of R rows looked up ``k`` times per item holds

@@ -184,7 +184,8 @@ def _gather(
 
 def _cycled_batches(platform: Platform) -> int | None:
     """Batches the platform's stack cycles (none: fresh indices every inference)."""
-    return platform.software.inputs.cycled_batches if platform.software is not None else None
+    cycles = platform.software.inputs.cycled_batches if platform.software is not None else 0
+    return cycles or None
 
 
 def _working_set(graph: nx.DiGraph, platform: Platform, b: np.ndarray) -> np.ndarray | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from dse.errors import SpecError
 from dse.paths import STACKS_DIR, list_specs, resolve_spec
@@ -101,8 +101,8 @@ class Feed(_Strict):
 class Inputs(_Strict):
     """What the harness feeds as embedding indices (dse/cost/cycled.py)."""
 
-    cycled_batches: PositiveInt | None = Field(
-        None, description="the harness cycles this many pre-generated batches (their rows stay cached); none: fresh indices every inference"
+    cycled_batches: NonNegativeInt = Field(
+        0, description="the harness cycles this many pre-generated batches (their rows stay cached); 0: fresh indices every inference"
     )
 
 
