@@ -100,10 +100,10 @@ def _register_validate(app: typer.Typer) -> None:
     @app.command("validate")
     @handle_errors
     def validate_cmd(
-        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp (default: all)."),
+        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp, deeprecsys (default: all)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Run every validation (measured runs, published figures, NMP trends): case, reference, prediction, error."""
+        """Run every validation (measured runs, published figures, NMP trends, the DeepRecSys characterization): case, reference, prediction, error."""
         from dse.calibrate.validate import run_validations
 
         groups = [g.strip() for g in only.split(",") if g.strip()] or None
@@ -113,7 +113,8 @@ def _register_validate(app: typer.Typer) -> None:
             return
         table = Table("group", "case", "reference", "prediction", "unit", "error", "source")
         for r in rows:
-            table.add_row(r["group"], r["case"], _num(r["reference"]), _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
+            ref = "-" if r["reference"] is None else _num(r["reference"])
+            table.add_row(r["group"], r["case"], ref, _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
         Console(width=200).print(table)
 
 
