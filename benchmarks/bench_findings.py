@@ -3,6 +3,7 @@ and what it would take.
 
     python benchmarks/bench_findings.py [--sizes heavytail] [--levels 1,1.5,3]
     python benchmarks/bench_findings.py --tables    # docs/optimizer.md's two result tables
+    python benchmarks/bench_findings.py --stacks caffe2_deeprecsys,pytorch_eager   # gain per stack
 
 For each variant of the setting, DeepRecSched's grid optimum without offload on Skylake over the
 static baseline (``gain``) for the eight models, and the geometric mean over them. The variants
@@ -109,12 +110,51 @@ def findings_table(sizes: str) -> None:
               f"{'0' if gap <= 1e-9 else f'{100 * gap:.1f}%'} |")
 
 
+def stack_table(stack: str, sizes: str, levels: tuple[float, ...] = (1.5, 3.0)) -> dict[float, float]:
+    """docs/optimizer.md ("With the Caffe2 stack"): per model, t_cpu(167) and DeepRecSched's grid
+    optimum (b, gain over b = 32, no offload) at each SLA level with software stack ``stack`` on
+    Skylake, the setting of tests/test_sched_findings.py; returns the geometric mean per level."""
+    from dse.graph import load_graph
+    from dse.sched.deeprecsched import build_curves, optimize
+    from dse.serve.workload import parse_sizes
+    from dse.settings import DEFAULT_BATCHES, WorkloadSettings
+    from dse.specs.hardware import load_platform
+
+    cpu = load_platform("skylake", stack=stack)
+    n = cpu.compute.engine_slots
+    dist = parse_sizes(sizes)
+    logs: dict[float, list[float]] = {k: [] for k in levels}
+    print(f"stack {stack}, sizes {sizes}")
+    print("| model | t_cpu(167) | " + " | ".join(f"b, gain at k = {k:g}" for k in levels) + " |")
+    print("|---|---|" + "---|" * len(levels))
+    for model in MODELS:
+        g = load_graph(model)
+        curves = build_curves(g, cpu, None, n, [*DEFAULT_BATCHES, 32], dist.max_size)
+        t = float(curves.cpu(np.array([167.0]))[0])
+        cells = []
+        for k in levels:
+            r = optimize(g, cpu, None, workload=WorkloadSettings(sizes=sizes), sla_s=k * t, workers=n, curves=curves)
+            logs[k].append(math.log(r.gain))
+            cells.append(f"{r.grid_batch}, {r.gain:.2f}×")
+        print(f"| {model} | {t * 1e3:.2f} ms | " + " | ".join(cells) + " |")
+    geo = {k: math.exp(sum(v) / len(v)) for k, v in logs.items()}
+    print("geometric mean: " + ", ".join(f"{geo[k]:.2f}× (k = {k:g})" for k in levels))
+    return geo
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="heavytail")
     parser.add_argument("--levels", default="1,1.5,3", help="SLA levels k (SLA = k x t_cpu(167 items))")
     parser.add_argument("--tables", action="store_true", help="print docs/optimizer.md's result tables instead")
+    parser.add_argument("--stacks", default=None, help="comma-separated software stacks: print the gain per model "
+                        "with each (docs/optimizer.md, 'With the Caffe2 stack')")
     args = parser.parse_args(argv)
+    if args.stacks:
+        for stack in args.stacks.split(","):
+            stack_table(stack.strip(), args.sizes)
+            print()
+        return 0
     if args.tables:
         for sizes in ("heavytail", "lognormal:5.1,0.2"):
             findings_table(sizes)

@@ -87,7 +87,16 @@ def test_validate_runs_every_group():
     assert result.exit_code == 0, result.output
     cases = json.loads(result.output)["cases"]
     groups = {c["group"] for c in cases}
-    assert groups == {"measured", "published", "nmp"}
+    # regression guard: the groups dse validate runs
+    assert groups == {"measured", "published", "nmp", "deeprecsys"}
     published = [c for c in cases if c["group"] == "published"]
     assert all(c["error"] < 0.01 for c in published)
     assert all({"case", "reference", "prediction", "error"} <= set(c) for c in cases)
+    # the DeepRecSys characterization: 48 published shares (within 10 points: tests/test_stacks.py),
+    # and per model six speedups and a crossover batch, printed without a reference
+    deep = [c for c in cases if c["group"] == "deeprecsys"]
+    shares = [c for c in deep if c["reference"] is not None]
+    model_only = [c for c in deep if c["reference"] is None]
+    assert len(shares) == 48 and len(model_only) == 8 * 7
+    assert all(c["error"] is None for c in model_only)
+    assert sum(abs(c["prediction"] - c["reference"]) <= 10 for c in shares) >= 40

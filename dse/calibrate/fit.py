@@ -41,6 +41,7 @@ from scipy.optimize import least_squares
 
 from dse.calibrate.data import Measurements
 from dse.cost.alloc import alloc_time
+from dse.cost.cycled import distinct_rows  # the rows a warm run keeps in play (one home)
 from dse.cost.model import op_times, service_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
@@ -158,12 +159,6 @@ def set_value(data: dict, path: str, value: float) -> None:
 # selecting and costing rows
 
 
-def distinct_rows(table_rows: float, draws: float) -> float:
-    """Expected distinct rows among ``draws`` uniform draws from ``table_rows`` rows."""
-    r = max(float(table_rows), 1.0)
-    return r * -math.expm1(-float(draws) / r)
-
-
 def micro_op(row: Any) -> tuple[Op, int] | None:
     """The operator a microbenchmark row timed and the batch it ran at (None for host copies)."""
     kind = row.kind
@@ -172,7 +167,7 @@ def micro_op(row: Any) -> tuple[Op, int] | None:
     if kind in ("gather", "gather_cold"):
         rows = int(row.rows)
         if kind == "gather":  # same indices every call: only the rows touched are in play
-            rows = max(1, int(round(distinct_rows(rows, row.m * row.k))))
+            rows = max(1, int(round(float(distinct_rows(rows, row.m * row.k)))))
         op = ops.embedding_bag("gather", table="t", rows=rows, dim=int(row.n), lookups=int(row.k), precision=4, index_bytes=8)
         return op, int(row.m)
     if kind == "tiny_op":

@@ -15,6 +15,14 @@ Each case compares a model output with a reference and says where the reference 
   there (paper 45.8%). These are trends the model should reproduce, not measurements of our
   machines; the paper's numbers are aggregates over production models.
 
+- **deeprecsys** (FACTS.md section 6, the DeepRecSys characterization with the
+  ``caffe2_deeprecsys`` stack, :mod:`dse.calibrate.characterization`): the FC and
+  SparseLengthsSum shares of RMC1/2/3's operator time on Skylake and the GTX 1080 Ti against the
+  published figure (48 numbers, read off it ±2 points), and the GPU-over-Skylake speedup of the
+  time per iteration at batch 1 ... 1024 for the eight models with the crossover batch (the first
+  batch at which the GPU is faster). The speedup figure is not in FACTS.md: those are *model*
+  cases, printed without a reference (reference and error empty).
+
 Errors are fractions, ``|prediction − reference| / |reference|``.
 """
 
@@ -33,7 +41,8 @@ from dse.errors import DseError
 class Check:
     case: str
     group: str
-    reference: float
+    #: none: a model output printed for comparison by hand (no reference value known here)
+    reference: float | None
     prediction: float
     unit: str
     source: str
@@ -43,8 +52,11 @@ class Check:
     rows_mape: float | None = None
 
     @property
-    def error(self) -> float:
-        """``|prediction - reference| / |reference|`` (fraction), or :attr:`rows_mape` where given."""
+    def error(self) -> float | None:
+        """``|prediction - reference| / |reference|`` (fraction), or :attr:`rows_mape` where given;
+        none without a reference."""
+        if self.reference is None:
+            return None
         if self.rows_mape is not None:
             return self.rows_mape
         return abs(self.prediction - self.reference) / abs(self.reference) if self.reference else abs(self.prediction)
@@ -155,14 +167,36 @@ def launch_checks() -> list[Check]:
     return out
 
 
+def deeprecsys_checks() -> list[Check]:
+    """The operator breakdown against the published figure, and the GPU-over-Skylake speedups
+    and crossover batches as model cases (no reference here)."""
+    from dse.calibrate.characterization import MODELS, STACK, breakdown, crossover, speedups
+
+    out = []
+    figure = "FACTS.md section 6 (DeepRecSys operator breakdown, read off the figure +-2 points)"
+    for hw, model, b, which, got, pub in breakdown(STACK):
+        out.append(Check(f"{model} on {hw}, b={b}: {which} share of operator time", "deeprecsys", pub, got, "%", figure))
+    model_only = "model (caffe2_deeprecsys); figure not in FACTS.md"
+    for model in MODELS:
+        rows = speedups(model, STACK)
+        for b, _, _, speedup, _, _ in rows:
+            out.append(Check(f"{model} gtx1080ti over skylake, b={b}: speedup per iteration", "deeprecsys", None, speedup,
+                             "x", model_only))
+        cross = crossover(rows)
+        out.append(Check(f"{model} crossover batch (first b with the GPU faster; 0: none up to 1024)", "deeprecsys", None,
+                         float(cross or 0), "", model_only))
+    return out
+
+
 GROUPS: dict[str, Callable[[], list[Check]]] = {
     "measured": measured_checks,
     "published": published_checks,
     "nmp": nmp_checks,
     "launches": launch_checks,
+    "deeprecsys": deeprecsys_checks,
 }
 #: The groups ``dse validate`` runs by default (``launches`` needs torch: ``--only launches``).
-DEFAULT_GROUPS = ("measured", "published", "nmp")
+DEFAULT_GROUPS = ("measured", "published", "nmp", "deeprecsys")
 
 
 def run_validations(groups: list[str] | None = None) -> list[dict[str, Any]]:

@@ -100,13 +100,13 @@ def _register_validate(app: typer.Typer) -> None:
     @app.command("validate")
     @handle_errors
     def validate_cmd(
-        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp, launches (default: the first three; launches needs torch)."),
+        only: str = typer.Option("", "--only", help="Comma-separated groups: measured, published, nmp, deeprecsys, launches (default: all but launches, which needs torch)."),
         lomo: bool = typer.Option(False, "--lomo", help="Leave-one-model-out cross-validation instead: refit each platform without each model and predict it."),
         platforms: str = typer.Option("", "--platforms", help="--lomo: comma-separated platforms (default: ci_cpu, h200_host, h200)."),
         workers: int = typer.Option(2, "--workers", help="--lomo: processes running the refits."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Run every validation (measured runs, published figures, NMP trends): case, reference, prediction, error."""
+        """Run every validation (measured runs, published figures, NMP trends, the DeepRecSys characterization): case, reference, prediction, error."""
         from dse.calibrate.validate import run_validations
 
         if lomo:
@@ -120,7 +120,8 @@ def _register_validate(app: typer.Typer) -> None:
             return
         table = Table("group", "case", "reference", "prediction", "unit", "error", "source")
         for r in rows:
-            table.add_row(r["group"], r["case"], _num(r["reference"]), _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
+            ref = "-" if r["reference"] is None else _num(r["reference"])
+            table.add_row(r["group"], r["case"], ref, _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
         Console(width=200).print(table)
 
 

@@ -92,13 +92,16 @@ def dram_row_time(op: Op, platform: Platform, rows: ArrayLike, engines: int = 1)
 
 def random_row_time(
     op: Op, platform: Platform, rows: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
-    locality: str = DEFAULT_LOCALITY,
+    locality: str = DEFAULT_LOCALITY, working_set: ArrayLike | None = None,
 ) -> np.ndarray:
     """Seconds per independent random row: TLB, cache hits by level, DRAM misses.
 
     ``footprint_bytes``: the bytes competing for the caches (all tables of the model, which one
     request visits one after another); default: this op's table. The TLB term uses the op's
-    own table: a call's lookups stay inside it.
+    own table: a call's lookups stay inside it. ``working_set`` (a harness that cycles a few
+    batches, dse/cost/cycled.py): the bytes read again every inference, one per entry of
+    ``rows``; the rows' residency follows them instead of the tables (the TLB term does not: the
+    cycle's rows lie on as many pages as fresh ones).
     """
     lines = lines_per_row(op, platform)
     table = max(op.table_bytes, 1.0)
@@ -107,8 +110,11 @@ def random_row_time(
     # within one call the TLB sees this table only; the caches keep what earlier calls to the
     # other tables left, so their hit rate follows all the tables
     tlb = g.tlb_miss_ns * 1e-9 * max(0.0, 1.0 - g.tlb_reach_mib * MIB / table)
-    fractions = level_fractions(np.full_like(np.asarray(rows, dtype=float), competing), platform, engines)
-    fractions = host_cache_fractions(op, platform, engines, competing, fractions, locality)  # skewed index streams
+    if working_set is not None:
+        fractions = level_fractions(np.broadcast_to(np.asarray(working_set, dtype=float), np.shape(rows)), platform, engines)
+    else:
+        fractions = level_fractions(np.full_like(np.asarray(rows, dtype=float), competing), platform, engines)
+        fractions = host_cache_fractions(op, platform, engines, competing, fractions, locality)  # skewed index streams
     dram = dram_row_time(op, platform, rows, engines)
     t = tlb + fractions[-1] * dram
     # a hit is never slower than the level behind it: fitted line times of neighbouring levels
@@ -177,28 +183,37 @@ def page_walk_call_time(
 
 def host_gather_time(
     op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
-    locality: str = DEFAULT_LOCALITY,
+    locality: str = DEFAULT_LOCALITY, working_set: ArrayLike | None = None,
 ) -> np.ndarray:
-    """Seconds to gather ``op``'s rows through the platform's own cache hierarchy and DRAM."""
+    """Seconds to gather ``op``'s rows through the platform's own cache hierarchy and DRAM.
+
+    ``working_set``: see :func:`random_row_time`; with it the per-call translation wait
+    (``tlb_call_us``) is not paid: it is the cost of fresh indices (fitted as the H200's cold
+    minus warm runs), while the page walks of the CPU terms stay (ci_cpu's warm runs keep them)."""
     b = np.asarray(batch, dtype=float)
     rows = np.asarray(op.rows_touched(b), dtype=float)
     if op.rows_per_item <= 0:
         return np.zeros_like(b)
     irr = op.irregularity
-    per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(op, platform, rows, engines, footprint_bytes, locality)
+    per_row = platform.gather.row_overhead_ns * 1e-9 + irr * random_row_time(
+        op, platform, rows, engines, footprint_bytes, locality, working_set)
     per_row = per_row + (1.0 - irr) * local_row_time(op, platform, engines)
-    return rows * per_row + translation_call_time(op, platform, footprint_bytes) + page_walk_call_time(op, platform, rows, engines, footprint_bytes)
+    translation = 0.0 if working_set is not None else translation_call_time(op, platform, footprint_bytes)
+    return rows * per_row + translation + page_walk_call_time(op, platform, rows, engines, footprint_bytes)
 
 
 def gather_time(
     op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, footprint_bytes: float | None = None,
-    locality: str = DEFAULT_LOCALITY,
+    locality: str = DEFAULT_LOCALITY, working_set: ArrayLike | None = None,
 ) -> np.ndarray:
     """Seconds of irregular gathering for an embedding op at each batch size on one engine.
 
     ``footprint_bytes`` (optional): bytes of all the tables that compete for the caches (the
     operator model passes the model's total table memory); default: this op's table.
     ``locality``: the workload's index stream (``uniform``, ``zipf:ALPHA``, ``file:PATH``).
+    ``working_set`` (optional, one per batch size): a harness cycles a few pre-generated
+    batches, whose rows and the net's weights are all an inference reads again
+    (:mod:`dse.cost.cycled`); it replaces the tables' footprint and ``locality`` for residency.
 
     The hook for near-memory processing: a platform of kind ``nmp`` with an NMP unit runs the
     pooled lookups in the DIMMs (dse/cost/nmp.py); other ops gather like on its host.
@@ -209,4 +224,4 @@ def gather_time(
         per_lookup = platform.gather.row_overhead_ns * 1e-9  # the core writes one instruction per lookup
         return nmp_gather_time(op, platform.memory, platform.nmp, batch, engines_per_socket(platform, engines), per_lookup,
                                locality)
-    return host_gather_time(op, platform, batch, engines, footprint_bytes, locality)
+    return host_gather_time(op, platform, batch, engines, footprint_bytes, locality, working_set)

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 
 from dse.cost.alloc import alloc_time
 from dse.cost.curve import DEFAULT_BATCH_GRID, ServiceCurve
+from dse.cost.cycled import working_set_bytes
 from dse.cost.gather import gather_time
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
 from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
@@ -134,12 +135,16 @@ def op_times(
     transfer: bool = True,
     table_footprint: float | None = None,
     locality: str = DEFAULT_LOCALITY,
+    working_set: np.ndarray | None = None,
 ) -> OpTimes:
     """Time of ``op`` at every batch size in ``batches`` (seconds), with its terms.
 
     ``table_footprint``: bytes of all embedding tables competing for the caches (the model's
     table memory); default: the op's own table. ``locality``: the workload's embedding index
-    stream (:class:`dse.settings.WorkloadSettings`; ``uniform`` by default).
+    stream (:class:`dse.settings.WorkloadSettings`; ``uniform`` by default). ``working_set``:
+    with a stack that cycles pre-generated batches, the bytes the cycle reads again at each batch
+    size (:func:`dse.cost.cycled.working_set_bytes`); it replaces ``table_footprint`` and
+    ``locality`` for the gathers.
     """
     b = np.asarray(batches, dtype=float)
     zero = np.zeros_like(b)
@@ -152,7 +157,7 @@ def op_times(
         "overhead": overhead,
         "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines) / speedup,
         "stream": stream_time(op, platform, b, engines) / speedup,
-        "gather": gather_time(op, platform, b, engines, table_footprint, locality) / speedup if op.kind in GATHER_KINDS else zero,
+        "gather": _gather(op, platform, b, engines, table_footprint, locality, working_set) / speedup if op.kind in GATHER_KINDS else zero,
         "transfer": zero,
         "alloc": alloc_time(op, platform, b),
         "feed": zero,
@@ -164,6 +169,29 @@ def op_times(
     time = np.maximum(overhead, device) if require_dispatch(platform).overlap else overhead + device
     time = time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
     return OpTimes(op.name, op.kind.value, time, terms)
+
+
+def _gather(
+    op: Op, platform: Platform, b: np.ndarray, engines: int, footprint: float | None, locality: str,
+    working_set: np.ndarray | None,
+) -> np.ndarray:
+    """The gather term: fresh indices over the tables, or (a cycling harness) the rows' residency
+    against the cycle's working set."""
+    if working_set is None or _cycled_batches(platform) is None:
+        return gather_time(op, platform, b, engines, footprint, locality)
+    return gather_time(op, platform, b, engines, footprint, locality, working_set)
+
+
+def _cycled_batches(platform: Platform) -> int | None:
+    """Batches the platform's stack cycles (none: fresh indices every inference)."""
+    cycles = platform.software.inputs.cycled_batches if platform.software is not None else 0
+    return cycles or None
+
+
+def _working_set(graph: nx.DiGraph, platform: Platform, b: np.ndarray) -> np.ndarray | None:
+    """Bytes a cycling harness reads again at each batch size (none without one)."""
+    cycles = _cycled_batches(platform)
+    return None if cycles is None else working_set_bytes(list(ordered_ops(graph)), b, cycles)
 
 
 def _input_times(op: Op, platform: Platform, b: np.ndarray, transfer: bool) -> OpTimes:
@@ -184,7 +212,8 @@ def graph_op_times(
     b = np.asarray(batches, dtype=float).reshape(-1)
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
-    out = [op_times(op, platform, b, int(engines), transfer, footprint, locality) for op in ordered_ops(graph)]
+    ws = _working_set(graph, platform, b)
+    out = [op_times(op, platform, b, int(engines), transfer, footprint, locality, ws) for op in ordered_ops(graph)]
     return out + _per_inference(graph, platform, b, transfer)
 
 
@@ -288,9 +317,10 @@ def total_curve(
     b = np.unique(np.asarray(batches, dtype=float).reshape(-1))
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
+    ws = _working_set(graph, platform, b)
     total = np.zeros_like(b)
     for op, count in op_groups(graph):
-        total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality).time
+        total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality, ws).time
     for part in _per_inference(graph, platform, b, transfer):
         total += part.time
     return ServiceCurve(

@@ -12,6 +12,8 @@ top of it, so that comparing two machines can hold the software fixed:
 - ``feed``: per-inference input feeding, paid in each graph input (``input`` operators): a fixed
   cost per fed tensor (blob), a cost per Python list element converted to an array, a host copy
   of the fed bytes; on a GPU, whether every blob is its own synchronous host-to-device copy;
+- ``inputs``: what the harness feeds as embedding indices: ``cycled_batches`` pre-generated
+  batches run over and over (their rows stay in the caches, dse/cost/cycled.py), or fresh ones;
 - ``gemm``: the threads one FC/GEMM call may use inside an engine, their parallel efficiency and
   the fork/join cost per call; ``embedding_threads``: the threads of one embedding call;
 - ``serving``: the serving software's costs (per-query dispatch, per-sub-batch overhead, jitter,
@@ -27,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from dse.errors import SpecError
 from dse.paths import STACKS_DIR, list_specs, resolve_spec
@@ -96,6 +98,14 @@ class Feed(_Strict):
     h2d_per_blob: bool = Field(False, description="GPU: every blob is its own synchronous host-to-device copy (else one copy per input)")
 
 
+class Inputs(_Strict):
+    """What the harness feeds as embedding indices (dse/cost/cycled.py)."""
+
+    cycled_batches: NonNegativeInt = Field(
+        0, description="the harness cycles this many pre-generated batches (their rows stay cached); 0: fresh indices every inference"
+    )
+
+
 class Threads(_Strict):
     """Threads one operator call uses inside an engine (a multi-threaded BLAS, OpenMP).
 
@@ -134,6 +144,7 @@ class Stack(_Strict):
     cpu: EngineCosts
     gpu: EngineCosts
     feed: Feed = Field(default_factory=Feed)
+    inputs: Inputs = Field(default_factory=Inputs)
     gemm: Threads = Field(default_factory=Threads)
     embedding_threads: PositiveInt = 1
     serving: Serving = Field(default_factory=Serving)
@@ -157,6 +168,7 @@ class Software(_Strict):
 
     stack: str
     feed: Feed = Field(default_factory=Feed)
+    inputs: Inputs = Field(default_factory=Inputs)
     gemm: Threads = Field(default_factory=Threads)
     embedding_threads: PositiveInt = 1
     serving: Serving = Field(default_factory=Serving)
@@ -239,6 +251,7 @@ def resolve_stack(stack: Stack, platform_name: str, device: Literal["cpu", "gpu"
     software = Software(
         stack=stack.name,
         feed=feed,
+        inputs=stack.inputs,
         gemm=_scaled_threads(stack.gemm, host_factor),
         embedding_threads=stack.embedding_threads,
         serving=serving,

@@ -29,6 +29,7 @@ from dse.serve.workload import parse_sizes
 from dse.specs.fieldpath import exists
 from dse.specs.hardware import Platform, load_platform, override_platform
 from dse.specs.loading import load_yaml, validate_spec, validation_message
+from dse.specs.stack import load_stack
 from dse.specs.overrides import apply_overrides
 from dse.specs.study import SPEC_AXES, Axis, OptimizerSpec, Study, WorkloadSpec, format_override, split_path
 
@@ -61,7 +62,13 @@ class HwspecData:
         """Whether ``path`` names an existing field (a None section counts: it can be filled);
         ``stack.<field>`` paths are fields of the platform's software stack."""
         if self.schema is not None and path.startswith("stack."):
-            return True  # checked against the stack's schema by check()
+            # a field of the stack the platform names (a stack axis may swap the stack, but
+            # every shipped stack has the same fields)
+            try:
+                stack = load_stack(self.data["stack"], relative_to=self.path.parent)
+            except DseError:
+                return False
+            return exists(stack.model_dump(mode="python"), path[len("stack."):], null_is_open=True)
         return exists(self.data, path, null_is_open=True)
 
     def check(self, path: str, value: Any) -> None:
