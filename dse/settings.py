@@ -20,9 +20,9 @@ package can use it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
 #: How a load point is evaluated: the exact simulator or the analytical model (docs/serving.md).
 METHODS: tuple[str, ...] = ("des", "analytic")
@@ -40,6 +40,16 @@ DEFAULT_LOCALITY = "uniform"
 RECNMP_LOCALITY = "zipf:1.05"
 #: Fewest simulated queries per load point: the p95 confidence interval needs 20 batches of 50.
 MIN_QUERIES = 1000
+#: Most simulated queries per load point: the simulator holds about 300 bytes per query at its
+#: peak (measured: 1e6 queries add 0.3 GB), so 1e7 queries need about 3 GB of memory.
+MAX_QUERIES = 10_000_000
+#: Most engines (CPU workers, co-located engines) of one configuration: the serving model keeps
+#: per-engine state and the analytic queue sums over engines, so 1e6 engines exhaust memory or
+#: time; 4096 covers every machine of a study (the largest shipped one runs 56 engines).
+MAX_ENGINES = 4096
+#: Most configurations a study may expand to (models x axis levels), checked before expansion:
+#: each configuration costs about a kilobyte in memory and tens of milliseconds to evaluate.
+MAX_STUDY_POINTS = 1_000_000
 #: DeepRecSched's published search lists (FACTS.md section 2).
 DEFAULT_BATCHES: tuple[int, ...] = (512, 384, 256, 192, 128, 96, 64, 48, 32)
 DEFAULT_THRESHOLDS: tuple[int, ...] = (96, 128, 192, 256, 384, 512)
@@ -48,8 +58,15 @@ DEFAULT_THRESHOLDS: tuple[int, ...] = (96, 128, 192, 256, 384, 512)
 DEFAULT_BASELINE_BATCH = 32
 
 
+#: A batch size or offload threshold: a query holds at most MAX_QUERY_SIZE items, so a larger
+#: sub-batch or threshold means the same as MAX_QUERY_SIZE.
+QuerySize = Annotated[int, Field(ge=1, le=MAX_QUERY_SIZE)]
+#: An engine count (CPU workers, co-located engines).
+EngineCount = Annotated[int, Field(ge=1, le=MAX_ENGINES)]
+
+
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class WorkloadSettings(_Settings):
@@ -74,19 +91,21 @@ class SimulationSettings(_Settings):
     """How one load point is evaluated (``dse serve``, ``dse capacity``)."""
 
     method: Method = Field("des", description="des (exact simulation) or analytic (approximation).")
-    queries: int = Field(100_000, ge=MIN_QUERIES, description="Simulated queries per load point (des).")
+    queries: int = Field(100_000, ge=MIN_QUERIES, le=MAX_QUERIES, description="Simulated queries per load point (des).")
     warmup: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the simulated queries dropped as warm-up.")
 
 
 class OptimizerSettings(_Settings):
     """DeepRecSched: the lists it walks, its static baseline, and how a policy is evaluated."""
 
-    batches: tuple[PositiveInt, ...] = Field(DEFAULT_BATCHES, min_length=1, description="Batch sizes b to walk, in order.")
-    thresholds: tuple[PositiveInt, ...] = Field(DEFAULT_THRESHOLDS, min_length=1,
-                                                description="Offload thresholds Q to walk, in order.")
-    baseline_batch: PositiveInt = Field(DEFAULT_BASELINE_BATCH, description="b of the static baseline (no offload).")
+    batches: tuple[QuerySize, ...] = Field(DEFAULT_BATCHES, min_length=1, max_length=MAX_QUERY_SIZE,
+                                           description="Batch sizes b to walk, in order.")
+    thresholds: tuple[QuerySize, ...] = Field(DEFAULT_THRESHOLDS, min_length=1, max_length=MAX_QUERY_SIZE,
+                                              description="Offload thresholds Q to walk, in order.")
+    baseline_batch: QuerySize = Field(DEFAULT_BASELINE_BATCH, description="b of the static baseline (no offload).")
     method: Method = Field("analytic", description="analytic (vectorised search) or des (simulator per capacity).")
-    queries: int = Field(20_000, ge=MIN_QUERIES, description="Simulated queries per load point when method is des.")
+    queries: int = Field(20_000, ge=MIN_QUERIES, le=MAX_QUERIES,
+                         description="Simulated queries per load point when method is des.")
     stop_tol: float = Field(0.0, ge=0.0, lt=1.0,
                             description="A walk stops only on a throughput drop larger than this fraction (0: any drop).")
 
@@ -102,5 +121,5 @@ class CurveGrid(_Settings):
     """Batch sizes of the optimiser's service curves: every size up to ``dense``, then geometric
     steps of ``ratio`` up to the largest size needed (``ratio = 1``: every integer size)."""
 
-    dense: PositiveInt = Field(16, description="Every batch size up to this one is computed exactly.")
-    ratio: float = Field(2 ** 0.25, ge=1.0, description="Geometric step of the grid above dense.")
+    dense: QuerySize = Field(16, description="Every batch size up to this one is computed exactly.")
+    ratio: float = Field(2 ** 0.25, ge=1.0, le=16.0, description="Geometric step of the grid above dense.")

@@ -9,11 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands import MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json
 from dse.cost import Prediction, predict_latency
 from dse.errors import DseError
 from dse.graph import load_graph
 from dse.specs.fieldpath import is_number, leaves
+from dse.settings import MAX_ENGINES
 from dse.specs.hardware import Platform, list_platforms, load_platform
 
 
@@ -116,9 +117,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Latency of one inference of MODEL on HW at each --batch, with the per-operator breakdown."""
-        batches = parse_int_list(batch, "--batch")
-        if engines < 1:
-            raise DseError(f"--engines: {engines} must be at least 1")
+        batches = parse_int_list(batch, "--batch", MAX_PREDICT_BATCH)
+        check_range(engines, "--engines", 1, MAX_ENGINES, "the most engines a configuration may have")
+        check_range(top, "--top", 0, 10_000)
         platform = load_platform(hw, overrides)
         graph = load_graph(model)
         preds = [predict_latency(graph, platform, b, engines=engines, transfer=not no_transfer) for b in batches]

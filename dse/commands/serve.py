@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -10,13 +9,13 @@ from typing import Optional
 
 import typer
 
-from dse.commands import build_settings, handle_errors, option_default, option_help, print_json
+from dse.commands import build_settings, check_range, handle_errors, option_default, option_help, print_json, read_json
 from dse.errors import DseError
 from dse.serve.api import PointEvaluator, capacity
 from dse.serve.des import simulate
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import load_trace
-from dse.settings import MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
+from dse.settings import MAX_ENGINES, MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
 
 #: CLI option of each workload and simulation setting (for error messages).
 WORKLOAD_OPTIONS = {"sizes": "--sizes", "seed": "--seed", "locality": "--locality"}
@@ -64,13 +63,12 @@ class _Setup:
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
         build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed, locality=locality)
         check_locality(locality)
-        if batch < 1:
-            raise DseError(f"--batch: {batch} must be >= 1")
+        check_range(batch, "--batch", 1, MAX_QUERY_SIZE, "the largest query size")
+        check_range(threshold, "--threshold", 1, MAX_QUERY_SIZE, "the largest query size")
+        check_workers(workers)
         graph = load_graph(model)
         platform = load_platform(hw)
         n = platform.compute.engine_slots if workers is None else workers
-        if n < 1:
-            raise DseError(f"--workers: {n} must be >= 1")
         costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation)
         self.policy = Policy(batch, threshold, n, 1 if accel else 0, costs)
         self.cpu_curve = service_curve(graph, platform, engines=n, locality=locality)
@@ -79,6 +77,11 @@ class _Setup:
         self.queries = queries
         self.method = method
         self.seed = seed
+
+
+def check_workers(workers: Optional[int]) -> None:
+    """``--workers``: 1 to MAX_ENGINES CPU engines (or None: the platform's cores)."""
+    check_range(workers, "--workers", 1, MAX_ENGINES, "the most engines a configuration may have")
 
 
 def check_locality(locality: str) -> None:
@@ -96,17 +99,14 @@ def _costs(
 ) -> ServerCosts:
     values: dict[str, float] = {}
     if path is not None:
-        try:
-            raw = json.loads(path.read_text())
-        except OSError as exc:
-            raise DseError(f"--costs: cannot read {path} ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise DseError(f"--costs: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        raw = read_json(path, "--costs")
         raw = raw.get("costs", raw) if isinstance(raw, dict) else raw
         if not isinstance(raw, dict):
             raise DseError(f"--costs: {path} must hold a JSON object")
         known = {f.name for f in fields(ServerCosts)}
         for key, value in raw.items():
+            if key == "null_reasons":
+                continue  # written by print_json next to a null
             if key not in known:
                 raise DseError(f"--costs: {path}: unknown field '{key}' (known: {', '.join(sorted(known))})")
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -151,6 +151,7 @@ def register(app: typer.Typer) -> None:
         """Tail latency of MODEL served on HW at --qps: p50/p95/p99, utilisation, stability."""
         if trace is None and qps is None:
             raise DseError("--qps is required (or --trace)")
+        check_range(qps, "--qps", 1e-9, 1e12, "queries per second")
         if trace is not None and method != "des":
             raise DseError("--trace replays arrivals in the simulator; use --method des")
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,

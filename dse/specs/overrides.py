@@ -22,6 +22,7 @@ import yaml
 
 from dse.errors import SpecError
 from dse.specs.fieldpath import FieldPathError, locate, parse_path, render_path
+from dse.specs.loading import parse_yaml
 
 __all__ = ["apply_override", "apply_overrides", "parse_value"]
 
@@ -29,7 +30,7 @@ __all__ = ["apply_override", "apply_overrides", "parse_value"]
 def parse_value(text: str) -> Any:
     """Parse an override value as YAML; ``1e9`` and ``.5`` become floats."""
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError:
         return text  # not valid YAML: keep it as a plain string and let the schema judge it
     if isinstance(value, str):
