@@ -116,7 +116,7 @@ def _row_error(path: Path, df: pd.DataFrame, mask: pd.Series, what: str) -> DseE
 def _check_micro(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     unknown = ~df["kind"].isin(list(MICRO_KINDS))
     if unknown.any():
-        bad = sorted(set(df.loc[unknown, "kind"].astype(str)))
+        bad = sorted({str(k) for k in df.loc[unknown, "kind"]})  # a NaN kind stays a float under astype(str)
         raise _row_error(path, df, unknown, f"unknown microbenchmark kind(s) {', '.join(bad)} (known: {', '.join(MICRO_KINDS)})")
     for col in ("seconds", "threads"):
         bad = df[col].isna()

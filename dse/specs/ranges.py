@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 #: Smallest non-zero magnitude of a hardware number, in its field's unit.
 MIN_MAGNITUDE = 1e-9
@@ -47,11 +47,11 @@ class Bounded(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    @model_validator(mode="after")
-    def _magnitudes(self) -> "Bounded":
-        for name in type(self).model_fields:
-            for field, number in _numbers(name, getattr(self, name)):
-                problem = magnitude_problem(number)
-                if problem:
-                    raise ValueError(f"{field}: {problem}")
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _magnitude(cls, value: Any) -> Any:
+        for where, number in _numbers("", value):
+            problem = magnitude_problem(number)
+            if problem:
+                raise ValueError(f"{where.lstrip('.')}: {problem}" if where else problem)
+        return value
