@@ -20,9 +20,10 @@ package can use it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import typing
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationInfo, field_validator
 
 #: How a load point is evaluated: the exact simulator or the analytical model (docs/serving.md).
 METHODS: tuple[str, ...] = ("des", "analytic")
@@ -45,7 +46,7 @@ MIN_QUERIES = 1000
 MAX_QUERIES = 10_000_000
 #: Most engines (CPU workers, co-located engines) of one configuration: the serving model keeps
 #: per-engine state and the analytic queue sums over engines, so 1e6 engines exhaust memory or
-#: time; 4096 covers every machine of a study (the largest shipped one runs 56 engines).
+#: time; 4096 covers every machine of a study (the largest shipped one, skylake, runs 40 engines).
 MAX_ENGINES = 4096
 #: Most configurations a study may expand to (models x axis levels), checked before expansion:
 #: each configuration costs about a kilobyte in memory and tens of milliseconds to evaluate.
@@ -65,8 +66,24 @@ QuerySize = Annotated[int, Field(ge=1, le=MAX_QUERY_SIZE)]
 EngineCount = Annotated[int, Field(ge=1, le=MAX_ENGINES)]
 
 
+def refuse_bool(model: type[BaseModel], value: Any, field: str | None) -> Any:
+    """A ``before`` check for every field of a model: YAML reads ``yes``/``true`` as booleans,
+    which pydantic's lax mode would take as the number 1 (``workers: true``); only a field that is
+    a flag may hold one."""
+    if isinstance(value, bool) and field is not None:
+        annotation = model.model_fields[field].annotation
+        if annotation is not bool and bool not in typing.get_args(annotation):
+            raise ValueError(f"should be a number or text, not {str(value).lower()}")
+    return value
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool(cls, value, info.field_name)
 
 
 class WorkloadSettings(_Settings):

@@ -78,8 +78,8 @@ def env_framework(csv_path: Path) -> str | None:
     for env in candidates:
         if env.is_file():
             try:
-                data = json.loads(env.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
+                data = json.loads(env.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise DseError(f"{env}: not valid JSON ({exc})") from None
             if isinstance(data, dict):
                 if data.get("torch"):

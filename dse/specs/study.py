@@ -36,11 +36,12 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from dse.settings import MAX_ENGINES, MAX_STUDY_POINTS, OptimizerSettings, WorkloadSettings
+from dse.settings import MAX_ENGINES, MAX_STUDY_POINTS, OptimizerSettings, WorkloadSettings, refuse_bool
 
 #: Axis paths that select a whole hwspec rather than a field in one.
 SPEC_AXES = ("platform", "accelerator")
@@ -49,12 +50,17 @@ OBJECTIVES = ("max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j", "gain",
 
 Scalar = int | float | str | bool | None
 #: Most levels of one axis: each level is checked against every platform before a sweep starts
-#: (about 0.2 ms each), and a study crosses the levels of its axes.
+#: (about 0.3 ms each), and a study crosses the levels of its axes.
 MAX_AXIS_LEVELS = 10_000
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool(cls, value, info.field_name)
 
 
 def canonical_number(x: float) -> float:
