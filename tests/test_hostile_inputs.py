@@ -466,3 +466,31 @@ def test_every_hardware_field_refuses_broken_numbers(field, value):
 def test_table_size():
     """The issue asks for at least 200 cases."""
     assert len(CASES) + len(HW_FIELDS) * len(BROKEN) >= 200
+
+
+def test_json_output_never_holds_nan_or_infinity(capsys):
+    """print_json: NaN and infinities (Python floats, numpy scalars and arrays) become null, and
+    the mapping that held one says why."""
+    import json
+    import math
+
+    import numpy as np
+
+    from dse.commands import print_json
+
+    print_json({"p95_s": math.inf, "x": [1.0, math.nan], "y": np.float32("nan"), "z": np.array([2.0, -np.inf]),
+                "inner": {"a": -math.inf, "b": 1}})
+    text = capsys.readouterr().out
+    assert "NaN" not in text and "Infinity" not in text
+    out = json.loads(text)
+    assert out["p95_s"] is None and out["x"] == [1.0, None] and out["y"] is None and out["z"] == [2.0, None]
+    assert out["null_reasons"] == {"p95_s": "infinite", "y": "not a number"}
+    assert out["inner"] == {"a": None, "b": 1, "null_reasons": {"a": "-infinite"}}
+
+
+def test_yaml_exponent_numbers_in_axis_values_are_numbers():
+    """YAML 1.1 reads 1e-3 as text; an axis level written so is the number (as in --set)."""
+    from dse.specs.study import Axis
+
+    assert Axis(path="workload.sla_ms", values=["1e-3", 5, "2.5E+1"]).levels() == [1e-3, 5, 25.0]
+    assert Axis(path="workload.sizes", values=["fixed:1", "heavytail"]).levels() == ["fixed:1", "heavytail"]

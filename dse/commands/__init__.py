@@ -33,40 +33,37 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _reason(value: Any) -> str | None:
+    """Why a number cannot be JSON: ``not a number``, ``infinite``, ``-infinite``; None if it can."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a number" if math.isnan(value) else ("infinite" if value > 0 else "-infinite")
+    return None
+
+
 def finite_json(payload: Any) -> Any:
     """``payload`` with every NaN or infinity replaced by ``null``; a mapping that held one gains
-    ``null_reasons: {field: "not a number" | "infinite" | "-infinite"}`` (JSON has no NaN)."""
+    ``null_reasons: {field: "not a number" | "infinite" | "-infinite"}`` (JSON has no NaN).
+    numpy scalars and arrays become plain numbers and lists first."""
+    if hasattr(payload, "tolist"):
+        payload = payload.tolist()
     if isinstance(payload, dict):
-        out: dict[Any, Any] = {}
-        reasons: dict[str, str] = {}
-        for key, value in payload.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                out[key] = None
-                reasons[str(key)] = "not a number" if math.isnan(value) else ("infinite" if value > 0 else "-infinite")
-            else:
-                out[key] = finite_json(value)
+        out = {key: finite_json(value) for key, value in payload.items()}
+        reasons = {str(key): r for key, value in payload.items() if (r := _reason(_plain(value))) is not None}
         if reasons:
             out["null_reasons"] = {**(payload.get("null_reasons") or {}), **reasons}
         return out
     if isinstance(payload, (list, tuple)):
-        return [None if isinstance(v, float) and not math.isfinite(v) else finite_json(v) for v in payload]
-    return payload
+        return [finite_json(value) for value in payload]
+    return None if _reason(payload) is not None else payload
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def print_json(payload: Any) -> None:
     """Write one JSON object to stdout; NaN and infinities become null (:func:`finite_json`)."""
-    sys.stdout.write(json.dumps(finite_json(payload), indent=2, allow_nan=False, default=_plain) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as plain JSON (a NaN among them becomes null)."""
-    if hasattr(value, "tolist"):
-        return finite_json(value.tolist()) if isinstance(value.tolist(), (list, dict)) else _scalar(value.tolist())
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _scalar(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    sys.stdout.write(json.dumps(finite_json(payload), indent=2, allow_nan=False) + "\n")
 
 
 def check_range(value: Any, option: str, low: float, high: float, why: str = "") -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -102,8 +103,15 @@ class LogRangeSpec(_Strict):
         return self
 
 
+#: A number in exponent notation without a dot or sign, which YAML 1.1 reads as text (``1e9``).
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+$")
+
+
 def _check_value(value: Any) -> Any:
-    """Axis values are JSON scalars or (nested) lists of them, e.g. ``[128, 256]`` for a list field."""
+    """Axis values are JSON scalars or (nested) lists of them, e.g. ``[128, 256]`` for a list field.
+    ``1e9``, which YAML 1.1 reads as text, is the number it looks like (as in ``--set``)."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
+        value = float(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"value {value} is not finite")
