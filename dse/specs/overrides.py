@@ -9,7 +9,9 @@ string) becomes that number.
 Only fields that already exist can be set, so a typo fails instead of being silently ignored.
 Apply overrides to a *complete* dump of a validated spec (``model.model_dump()``), where every
 field with a default is present; a ``null`` section (an optional part that is absent) may be
-filled field by field, and the schema then supplies its other defaults. Types are checked
+filled field by field, and the schema then supplies its other defaults (a hardware platform
+refuses this: :func:`dse.specs.hardware.check_used`, since no part of the model reads a section
+the platform does not have). Types are checked
 against the value being replaced; ranges (``> 0``) are left to the schema's re-validation.
 """
 
