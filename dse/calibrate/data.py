@@ -78,8 +78,8 @@ def env_framework(csv_path: Path) -> str | None:
     for env in candidates:
         if env.is_file():
             try:
-                data = json.loads(env.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
+                data = json.loads(env.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise DseError(f"{env}: not valid JSON ({exc})") from None
             if isinstance(data, dict):
                 if data.get("torch"):
@@ -116,7 +116,7 @@ def _row_error(path: Path, df: pd.DataFrame, mask: pd.Series, what: str) -> DseE
 def _check_micro(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     unknown = ~df["kind"].isin(list(MICRO_KINDS))
     if unknown.any():
-        bad = sorted(set(df.loc[unknown, "kind"].astype(str)))
+        bad = sorted({str(k) for k in df.loc[unknown, "kind"]})  # a NaN kind stays a float under astype(str)
         raise _row_error(path, df, unknown, f"unknown microbenchmark kind(s) {', '.join(bad)} (known: {', '.join(MICRO_KINDS)})")
     for col in ("seconds", "threads"):
         bad = df[col].isna()
@@ -182,11 +182,29 @@ def read_measurements(path: Path | str) -> tuple[str, pd.DataFrame]:
     return kind, df.reset_index(drop=True)
 
 
+def _refuse_duplicates(paths: list[Path | str]) -> None:
+    """The same file (or the same bytes under two names) given twice would count its rows twice
+    in the fit, as if they were independent measurements."""
+    import hashlib
+
+    seen: dict[str, Path] = {}
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            continue  # read_measurements names it
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in seen:
+            same = "is given twice" if seen[digest].resolve() == path.resolve() else f"has the same contents as {seen[digest]}"
+            raise DseError(f"{path}: {same}; each measurement file may be given once")
+        seen[digest] = path
+
+
 def load_measurements(paths: list[Path | str]) -> Measurements:
     """Read every file of ``paths`` (micro or models, in any order) into one :class:`Measurements`."""
     if not paths:
         raise DseError("no measurement files given")
     micro, models, files = [], [], []
+    _refuse_duplicates(paths)
     for p in paths:
         kind, df = read_measurements(p)
         (micro if kind == "micro" else models).append(df)

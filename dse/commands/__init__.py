@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -31,13 +33,56 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _reason(value: Any) -> str | None:
+    """Why a number cannot be JSON: ``not a number``, ``infinite``, ``-infinite``; None if it can."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a number" if math.isnan(value) else ("infinite" if value > 0 else "-infinite")
+    return None
+
+
+def finite_json(payload: Any) -> Any:
+    """``payload`` with every NaN or infinity replaced by ``null``; a mapping that held one gains
+    ``null_reasons: {field: "not a number" | "infinite" | "-infinite"}`` (JSON has no NaN).
+    numpy scalars and arrays become plain numbers and lists first."""
+    if hasattr(payload, "tolist"):
+        payload = payload.tolist()
+    if isinstance(payload, dict):
+        out = {key: finite_json(value) for key, value in payload.items()}
+        reasons = {str(key): r for key, value in payload.items() if (r := _reason(_plain(value))) is not None}
+        if reasons:
+            out["null_reasons"] = {**(payload.get("null_reasons") or {}), **reasons}
+        return out
+    if isinstance(payload, (list, tuple)):
+        return [finite_json(value) for value in payload]
+    return None if _reason(payload) is not None else payload
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def print_json(payload: Any) -> None:
-    """Write one JSON object to stdout."""
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    """Write one JSON object to stdout; NaN and infinities become null (:func:`finite_json`)."""
+    sys.stdout.write(json.dumps(finite_json(payload), indent=2, allow_nan=False) + "\n")
 
 
-def parse_int_list(text: str, option: str) -> list[int]:
-    """``"1,16,256"`` -> ``[1, 16, 256]``; non-positive or non-integer entries are a DseError."""
+def check_range(value: Any, option: str, low: float, high: float, why: str = "") -> None:
+    """Refuse an option's number outside ``[low, high]`` (or not finite) with the limit named;
+    ``why`` says where the upper limit comes from."""
+    if value is None:
+        return
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        reason = f" ({why})" if why else ""
+        raise DseError(f"{option}: {value} must be between {low:g} and {high:g}{reason}")
+
+
+#: Largest batch ``dse predict`` and ``dse graph`` cost (items): the per-operator arrays scale with it.
+MAX_PREDICT_BATCH = 1_000_000
+
+
+def parse_int_list(text: str, option: str, maximum: int | None = None) -> list[int]:
+    """``"1,16,256"`` -> ``[1, 16, 256]``; non-positive or non-integer entries (or entries above
+    ``maximum``) are a DseError."""
     values = []
     for part in text.split(","):
         part = part.strip()
@@ -47,10 +92,41 @@ def parse_int_list(text: str, option: str) -> list[int]:
             raise DseError(f"{option}: '{part}' is not an integer") from None
         if value <= 0:
             raise DseError(f"{option}: {value} must be positive")
+        if maximum is not None and value > maximum:
+            raise DseError(f"{option}: {value} is above the limit of {maximum}")
         values.append(value)
     if not values:
         raise DseError(f"{option}: empty list")
     return values
+
+
+def read_json(path: Any, option: str) -> Any:
+    """Parse a JSON file given to ``option``: unreadable, undecodable or malformed text, a
+    duplicate key, NaN or Infinity are one-line errors naming the option and the file."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise DseError(f"{option}: {path}: duplicate key '{key}'")
+            out[key] = value
+        return out
+
+    def no_constant(name: str) -> Any:
+        raise DseError(f"{option}: {path}: {name} is not a number JSON allows")
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DseError(f"{option}: cannot read {path} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise DseError(f"{option}: {path} is not a text file (invalid UTF-8)") from None
+    try:
+        return json.loads(text, object_pairs_hook=unique, parse_constant=no_constant)
+    except json.JSONDecodeError as exc:
+        raise DseError(f"{option}: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise DseError(f"{option}: {path} is nested too deeply") from None
 
 
 S = TypeVar("S")
@@ -66,7 +142,8 @@ def build_settings(cls: type[S], options: dict[str, str], **values: Any) -> S:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = str(error["loc"][0]) if error["loc"] else ""
-        raise DseError(f"{options.get(field, field)}: {error['msg']} (got {error.get('input')!r})") from None
+        msg = str(error["msg"]).replace("Input should", "should").replace("Value error, ", "")
+        raise DseError(f"{options.get(field, field)}: {msg} (got {error.get('input')!r})") from None
 
 
 def option_help(cls: Any, field: str) -> str:

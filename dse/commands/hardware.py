@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands import MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json
 from dse.commands.serve import LOCALITY_OPTION, check_locality
 from dse.errors import DseError
+from dse.settings import MAX_ENGINES
 
 # The cost model, the graph and the specs load inside the commands that use them (start-up time).
 if TYPE_CHECKING:
@@ -129,9 +130,9 @@ def register(app: typer.Typer) -> None:
         from dse.graph import load_graph
         from dse.specs.hardware import load_platform
 
-        batches = parse_int_list(batch, "--batch")
-        if engines < 1:
-            raise DseError(f"--engines: {engines} must be at least 1")
+        batches = parse_int_list(batch, "--batch", MAX_PREDICT_BATCH)
+        check_range(engines, "--engines", 1, MAX_ENGINES, "the most engines a configuration may have")
+        check_range(top, "--top", 0, 10_000)
         check_locality(locality)
         platform = load_platform(hw, overrides, stack=stack)
         graph = load_graph(model)

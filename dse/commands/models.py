@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dse.commands import handle_errors, print_json
+from dse.commands import MAX_PREDICT_BATCH, handle_errors, print_json
 from dse.errors import DseError
 from dse.paths import MODELSPECS_DIR, list_specs
 
@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
 
         if batch <= 0:
             raise DseError(f"--batch: {batch} must be positive")
+        if batch > MAX_PREDICT_BATCH:
+            raise DseError(f"--batch: {batch} is above the limit of {MAX_PREDICT_BATCH}")
         graph = load_graph(model)
         ops = ordered_ops(graph)
         if dot is not None:

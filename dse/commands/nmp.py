@@ -11,9 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands import MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json
 from dse.errors import DseError
-from dse.settings import RECNMP_LOCALITY
+from dse.settings import MAX_ENGINES, RECNMP_LOCALITY
+
+
+#: Most ranks per channel ``dse nmp`` tabulates (DDR4 allows 8 per DIMM and 2 DIMMs per channel;
+#: a hypothetical 1024 is far beyond any slot count).
+MAX_RANKS = 1024
 
 
 def _float_list(text: str, option: str) -> list[float]:
@@ -52,10 +57,13 @@ def register(app: typer.Typer) -> None:
         from dse.cost.nmp_points import nmp_points
 
         check_locality(locality)
+        if batch > MAX_PREDICT_BATCH:  # nmp_points names a batch below 1
+            raise DseError(f"--batch: {batch} is above the limit of {MAX_PREDICT_BATCH}")
+        check_range(engines, "--engines", 1, MAX_ENGINES, "the most engines a configuration may have")
         result = nmp_points(
             model,
             platform,
-            parse_int_list(ranks, "--ranks"),
+            parse_int_list(ranks, "--ranks", MAX_RANKS),
             _float_list(cache_kb, "--cache-kb"),
             locality,
             batch,

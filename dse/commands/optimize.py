@@ -10,6 +10,7 @@ import typer
 
 from dse.commands import build_settings, handle_errors, option_default, option_help, parse_int_list, print_json
 from dse.commands.serve import (
+    check_workers,
     ACCEL_OPTION,
     COLOCATION_OPTION,
     COSTS_OPTION,
@@ -85,6 +86,7 @@ def register(app: typer.Typer) -> None:
         from dse.specs.hardware import load_platform
 
         check_sla_ms(sla_ms)
+        check_workers(workers)
         search = build_settings(
             OptimizerSettings, SEARCH_OPTIONS, batches=parse_int_list(batches, "--batches"),
             thresholds=parse_int_list(thresholds, "--thresholds"), baseline_batch=baseline_batch, method=method,

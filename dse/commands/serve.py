@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -10,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from dse.commands import build_settings, handle_errors, option_default, option_help, print_json
+from dse.commands import build_settings, check_range, handle_errors, option_default, option_help, print_json, read_json
 from dse.errors import DseError
-from dse.settings import MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
+from dse.settings import MAX_ENGINES, MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
 
 #: CLI option of each workload and simulation setting (for error messages).
 WORKLOAD_OPTIONS = {"sizes": "--sizes", "seed": "--seed", "locality": "--locality"}
@@ -63,8 +62,9 @@ class _Setup:
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)
         build_settings(WorkloadSettings, WORKLOAD_OPTIONS, sizes=sizes, seed=seed, locality=locality)
         check_locality(locality)
-        if batch < 1:
-            raise DseError(f"--batch: {batch} must be >= 1")
+        check_range(batch, "--batch", 1, MAX_QUERY_SIZE, "the largest query size")
+        check_range(threshold, "--threshold", 1, MAX_QUERY_SIZE, "the largest query size")
+        check_workers(workers)
         graph = load_graph(model)
         platform = load_platform(hw, stack=stack)
         n = platform.compute.engine_slots if workers is None else workers
@@ -82,6 +82,11 @@ class _Setup:
         self.queries = queries
         self.method = method
         self.seed = seed
+
+
+def check_workers(workers: Optional[int]) -> None:
+    """``--workers``: 1 to MAX_ENGINES CPU engines (or None: the platform's cores)."""
+    check_range(workers, "--workers", 1, MAX_ENGINES, "the most engines a configuration may have")
 
 
 def check_locality(locality: str) -> None:
@@ -104,17 +109,14 @@ def _costs(
 
     values: dict[str, float] = (base or ServerCosts()).as_dict()
     if path is not None:
-        try:
-            raw = json.loads(path.read_text())
-        except OSError as exc:
-            raise DseError(f"--costs: cannot read {path} ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise DseError(f"--costs: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        raw = read_json(path, "--costs")
         raw = raw.get("costs", raw) if isinstance(raw, dict) else raw
         if not isinstance(raw, dict):
             raise DseError(f"--costs: {path} must hold a JSON object")
         known = {f.name for f in fields(ServerCosts)}
         for key, value in raw.items():
+            if key == "null_reasons":
+                continue  # written by print_json next to a null
             if key not in known:
                 raise DseError(f"--costs: {path}: unknown field '{key}' (known: {', '.join(sorted(known))})")
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -165,6 +167,7 @@ def register(app: typer.Typer) -> None:
 
         if trace is None and qps is None:
             raise DseError("--qps is required (or --trace)")
+        check_range(qps, "--qps", 1e-9, 1e12, "queries per second")
         if trace is not None and method != "des":
             raise DseError("--trace replays arrivals in the simulator; use --method des")
         setup = _Setup(model, hw, accel, batch, threshold, workers, sizes, queries, method, seed, costs, jitter,

@@ -428,9 +428,11 @@ def _read_profile(path: str) -> tuple:
     """Read a profile CSV: ('frequency', shares sorted desc) or ('stack_distance', caps, cdf)."""
     p = Path(path)
     try:
-        lines = p.read_text().splitlines()
+        lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DseError(f"locality file {path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DseError(f"locality file {path}: not a text file (invalid UTF-8)") from None
     rows = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip() and not ln.strip().startswith("#")]
     if not rows:
         raise DseError(f"locality file {path}: empty (expected a header 'count' or 'stack_distance,fraction')")

@@ -8,6 +8,7 @@ two axes, a parallel-coordinates view of every configuration, and a per-model co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,9 @@ def load_results(results_dir: Path | str) -> pd.DataFrame:
     parquet = results_dir / "results.parquet"
     csv = results_dir / "results.csv"
     if parquet.is_file():
-        frame = pd.read_parquet(parquet)
+        frame = _read_table(parquet, pd.read_parquet)
     elif csv.is_file():
-        frame = pd.read_csv(csv)
+        frame = _read_table(csv, pd.read_csv)
     else:
         raise DseError(f"{results_dir}: no results.parquet or results.csv (run `dse sweep STUDY --out {results_dir}` first)")
     if frame.empty:
@@ -39,7 +40,29 @@ def load_results(results_dir: Path | str) -> pd.DataFrame:
     missing = [c for c in (*_FIXED, "max_qps", "speedup") if c not in frame.columns]
     if missing:
         raise DseError(f"{results_dir}: results table lacks column(s) {', '.join(missing)}")
+    for column in _NUMERIC:
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise DseError(f"{results_dir}: results table column '{column}' holds non-numbers")
+        if column in frame.columns and np.isinf(frame[column].astype("float64")).any():
+            raise DseError(f"{results_dir}: results table column '{column}' holds an infinite value")
     return frame
+
+
+#: Metric columns of a results table that must hold numbers (NaN marks a failed or infeasible row).
+_NUMERIC = ("max_qps", "speedup", "p95_ms", "qps_per_watt", "energy_per_query_j", "power_w", "batch", "threshold")
+
+
+def _read_table(path: Path, reader: Any) -> pd.DataFrame:
+    """Read one results file; a corrupt or undecodable one is a one-line error naming it."""
+    import pyarrow as pa
+
+    try:
+        return reader(path)
+    except UnicodeDecodeError:
+        raise DseError(f"{path}: not a text file (invalid UTF-8)") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DseError(f"{path}: cannot read the results table ({reason})") from None
 
 
 def axis_columns(frame: pd.DataFrame) -> list[str]:
@@ -229,15 +252,19 @@ def model_figure(frame: pd.DataFrame) -> go.Figure:
 
 def build_sweep_report(results_dir: Path | str, x: str | None = None, y: str | None = None, top: int = 20) -> Report:
     """Assemble the report of a sweep directory; ``x``/``y`` pick the heatmap axes."""
+    if top < 1:
+        raise DseError(f"--top: {top} must be at least 1")
+    if x is not None and x == y:
+        raise DseError(f"--y: '{y}' is also --x; the heatmap needs two different axes")
     results_dir = Path(results_dir)
     frame = load_results(results_dir)
     study_name = results_dir.name
     study_file = results_dir / "study.yaml"
     if study_file.is_file():
-        import yaml
+        from dse.specs.loading import load_yaml
 
-        study = yaml.safe_load(study_file.read_text()) or {}
-        study_name = study.get("name", study_name)
+        study = load_yaml(study_file)
+        study_name = str(study.get("name", study_name)) if isinstance(study, dict) else study_name
     axes = axis_columns(frame)
     good = _ok(frame)
     if good.empty:

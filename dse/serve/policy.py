@@ -29,6 +29,11 @@ import numpy as np
 from dse.errors import DseError
 
 SERVICE_DISTRIBUTIONS = ("deterministic", "exponential")
+#: Upper limit of each cost: overheads up to an hour (seconds); a jitter CV up to 10 (the lognormal's
+#: sigma^2 = ln(1 + CV^2) stays below 5, so its draws stay finite); a co-location slowdown up to
+#: 100x at full load.
+COST_LIMITS = {"query_overhead_s": 3600.0, "subbatch_overhead_s": 3600.0, "accel_overhead_s": 3600.0,
+               "jitter": 10.0, "colocation": 100.0}
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,12 @@ class ServerCosts:
     colocation: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("query_overhead_s", "subbatch_overhead_s", "accel_overhead_s", "jitter", "colocation"):
+        for name, high in COST_LIMITS.items():
             value = getattr(self, name)
             if not (value >= 0 and value < float("inf")):
                 raise DseError(f"{name}: {value} must be a finite number >= 0")
+            if value > high:
+                raise DseError(f"{name}: {value:g} is above the limit of {high:g}")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

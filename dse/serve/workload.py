@@ -39,6 +39,7 @@ import numpy as np
 from scipy import stats
 
 from dse.errors import DseError
+from dse.settings import MAX_QUERIES
 
 #: Largest query size of the DeepRecSys scripts.
 DEFAULT_MAX_SIZE = 1024
@@ -140,9 +141,13 @@ def parse_sizes(spec: str, max_size: int = DEFAULT_MAX_SIZE) -> SizeDistribution
 
 def _read_size_file(path: Path) -> list[float]:
     try:
-        lines = path.read_text().split()
+        lines = path.read_text(encoding="utf-8").split()
     except OSError as exc:
         raise DseError(f"--sizes file:{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DseError(f"--sizes file:{path}: not a text file (invalid UTF-8)") from None
+    if len(lines) > MAX_QUERIES:
+        raise DseError(f"--sizes file:{path}: {len(lines)} sizes exceed the limit of {MAX_QUERIES}")
     sizes = []
     for i, token in enumerate(lines):
         try:
@@ -209,8 +214,8 @@ def poisson_workload(
 ) -> Workload:
     """``n_queries`` Poisson arrivals at ``qps`` with sizes from ``sizes`` (a spec or a distribution)."""
     _check_qps(qps)
-    if int(n_queries) < 1:
-        raise DseError(f"--queries: {n_queries} must be >= 1")
+    if not 1 <= int(n_queries) <= MAX_QUERIES:
+        raise DseError(f"--queries: {n_queries} must be between 1 and {MAX_QUERIES} (memory: about 300 bytes per query)")
     dist = parse_sizes(sizes, max_size) if isinstance(sizes, str) else sizes
     rng = np.random.default_rng(seed)
     unit = np.cumsum(rng.exponential(1.0, int(n_queries)))
@@ -238,12 +243,22 @@ def trace_workload(
     arrivals: np.ndarray, sizes: np.ndarray, max_size: int = DEFAULT_MAX_SIZE, source: str = "trace"
 ) -> Workload:
     """A workload from given arrival times and sizes (sorted by arrival, sizes clipped)."""
-    a = np.asarray(arrivals, dtype=float)
-    s = np.asarray(sizes, dtype=float)
+    try:
+        a = np.asarray(arrivals, dtype=float)
+        s = np.asarray(sizes, dtype=float)
+    except (TypeError, ValueError):
+        raise DseError(f"{source}: arrival_s and size must be numbers") from None
     if a.size == 0 or a.shape != s.shape:
         raise DseError(f"{source}: a trace needs one size per arrival and at least one query")
+    if a.size > MAX_QUERIES:
+        raise DseError(f"{source}: {a.size} queries exceed the limit of {MAX_QUERIES} simulated queries")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(s))):
         raise DseError(f"{source}: arrival_s and size must be finite numbers")
+    if np.any(s < 0):  # 0 is clipped to 1 like every size spec; a negative size is a broken trace
+        row = int(np.argmax(s < 0))
+        raise DseError(f"{source}: size must be >= 0 items (query {row + 1} has {s[row]:g})")
+    if a.size > 1 and np.ptp(a) <= 0:
+        raise DseError(f"{source}: every arrival_s is the same; a trace needs arrivals spread over time")
     order = np.argsort(a, kind="stable")
     a = a[order] - a[order][0]
     sz = np.clip(np.rint(s[order]), 1, max_size).astype(np.int64)

@@ -30,19 +30,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
-from dse.specs.fieldpath import exists, is_within, numeric_leaves
+from dse.settings import MAX_ENGINES
+from dse.specs.fieldpath import FieldPathError, exists, is_within, numeric_leaves, parse_path, render_path
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
 from dse.specs.stack import Dispatch, Software, load_stack, resolve_stack
 from dse.specs.overrides import apply_overrides
+from dse.specs.ranges import Bounded
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(Bounded):
+    """Unknown fields refused; numbers finite and within :mod:`dse.specs.ranges`."""
 
 
 class GemmEfficiency(_Strict):
@@ -65,11 +67,11 @@ class GemmEfficiency(_Strict):
 class Compute(_Strict):
     """Processing resources. On a GPU ``cores`` are SMs and ``simd_lanes`` the FP32 cores per SM."""
 
-    cores: PositiveInt = Field(description="cores per socket (CPU) or SMs (GPU)")
-    sockets: PositiveInt = 1
-    clock_ghz: PositiveFloat
-    simd_lanes: PositiveInt = Field(description="FP32 lanes per FMA unit (AVX2 8, AVX-512 16; GPU: FP32 cores per SM)")
-    fma_units: PositiveInt = Field(1, description="FMA pipes per core (a GPU's lanes already count them: 1)")
+    cores: PositiveInt = Field(le=MAX_ENGINES, description="cores per socket (CPU) or SMs (GPU)")
+    sockets: PositiveInt = Field(1, le=64)
+    clock_ghz: float = Field(ge=0.01, le=100.0, description="10 MHz .. 100 GHz")
+    simd_lanes: PositiveInt = Field(le=65536, description="FP32 lanes per FMA unit (AVX2 8, AVX-512 16; GPU: FP32 cores per SM)")
+    fma_units: PositiveInt = Field(1, le=64, description="FMA pipes per core (a GPU's lanes already count them: 1)")
     engine_cores: PositiveInt = Field(1, description="cores one engine uses: 1 for a single-threaded CPU worker, all SMs for a GPU")
     gemm: GemmEfficiency = Field(default_factory=GemmEfficiency)
     vector_efficiency: float = Field(0.5, gt=0.0, le=1.0, description="fraction of peak reached by non-GEMM arithmetic")
@@ -211,6 +213,9 @@ class Platform(_Strict):
             raise ValueError(f"idle_w: {self.idle_w} W exceeds tdp_w {self.tdp_w} W")
         if self.compute.engine_cores > self.compute.cores * self.compute.sockets:
             raise ValueError("compute.engine_cores: more cores than the machine has")
+        if self.compute.engine_slots > MAX_ENGINES:
+            raise ValueError(f"compute: {self.compute.engine_slots} engines (cores x sockets / engine_cores) exceed "
+                             f"the limit of {MAX_ENGINES} engines a configuration may have")
         names = [c.name for c in self.caches]
         if len(set(names)) != len(names):
             raise ValueError("caches: duplicate level names")
@@ -285,6 +290,32 @@ def load_platform(name_or_path: str, overrides: list[str] | None = None, stack: 
     return override_platform(platform.model_dump(mode="python"), list(overrides or []), path, stack)
 
 
+def check_used(dump: dict[str, Any], overrides: list[str], path: Path | str) -> None:
+    """Refuse an override below a section the platform does not have (``nmp.rank_cache_kb`` on a
+    platform without ``nmp:``): no part of the model reads it, so the number would change nothing."""
+    for assignment in overrides:
+        field = assignment.partition("=")[0].strip()
+        try:
+            parts = parse_path(field)
+        except FieldPathError:
+            continue  # apply_overrides names the malformed path
+        cur: Any = dump
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(cur, dict) and isinstance(part, str):
+                cur = cur.get(part, _ABSENT)
+            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+                cur = cur[part]
+            else:
+                break  # an unknown path: apply_overrides names it
+            if cur is None:
+                section = render_path(parts[: i + 1])
+                raise SpecError(f"{path}: {field}: this platform has no {section}: section, so no part of the "
+                                f"model uses {field} (add the section to the hwspec to model it)")
+
+
+_ABSENT = object()
+
+
 def _split(overrides: list[str]) -> tuple[list[str], list[str], list[str]]:
     """``--set`` assignments split into hardware, stack (``stack.`` removed) and dispatch ones."""
     hw, st, disp = [], [], []
@@ -314,6 +345,7 @@ def override_platform(
     stack (``stack``, else its ``stack`` field) bound; ``dump`` is left unchanged. Errors name
     ``path`` (the spec file, or the stack file for a stack field) and the field."""
     hw, st, disp = _split(overrides)
+    check_used(dump, hw, path)
     data = {**dump, "dispatch": None, "software": None}
     data["sources"] = {k: v for k, v in dump.get("sources", {}).items() if not is_within(k, "dispatch")}
     where = f"{path} (with --set)" if overrides else str(path)

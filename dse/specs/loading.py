@@ -32,8 +32,37 @@ M = TypeVar("M", bound=BaseModel)
 _MISSING = object()
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a mapping with the same key twice (PyYAML keeps the last one)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    loader.flatten_mapping(node)
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # an unhashable key: construct_mapping names it
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {seen[key].line + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (every spec, study and ``study.yaml`` read)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error becomes a :class:`SpecError` with the line number."""
+    """Parse a YAML file; a syntax error or a duplicate key becomes a :class:`SpecError` with the
+    line number."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -41,7 +70,7 @@ def load_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not a text file (invalid UTF-8)") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -23,10 +21,11 @@ from pydantic import (
 )
 
 from dse.errors import DseError
+from dse.specs.ranges import Bounded
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(Bounded):
+    """Unknown fields refused; numbers finite and within :mod:`dse.specs.ranges`."""
 
 
 class DramTiming(_Strict):

@@ -45,12 +45,15 @@ def _not_bool(value: object) -> object:
 
 
 _NoBool = BeforeValidator(_not_bool)
+#: Largest count in a model spec (rows, widths, lookups): a trillion is beyond any embedding table
+#: or layer (production tables reach about 1e10 rows) and keeps every product of counts finite.
+MAX_SIZE = 10**12
 #: A positive integer that refuses YAML booleans.
-Size = Annotated[PositiveInt, _NoBool]
+Size = Annotated[PositiveInt, _NoBool, Field(le=MAX_SIZE)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,7 @@ class ModelSpec(_Strict):
     source: str = ""
     precision_bytes: Annotated[Literal[1, 2, 4, 8], _NoBool] = 4
     index_bytes: Annotated[Literal[4, 8], _NoBool] = 8
-    dense_features: Annotated[int, _NoBool] = Field(0, ge=0)
+    dense_features: Annotated[int, _NoBool] = Field(0, ge=0, le=MAX_SIZE)
     tables: list[TableSpec] = Field(default_factory=list)
     lookups: list[LookupSpec] = Field(default_factory=list)
     blocks: Annotated[list[Block], Field(min_length=1)]

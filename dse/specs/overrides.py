@@ -9,7 +9,9 @@ string) becomes that number.
 Only fields that already exist can be set, so a typo fails instead of being silently ignored.
 Apply overrides to a *complete* dump of a validated spec (``model.model_dump()``), where every
 field with a default is present; a ``null`` section (an optional part that is absent) may be
-filled field by field, and the schema then supplies its other defaults. Types are checked
+filled field by field, and the schema then supplies its other defaults (a hardware platform
+refuses this: :func:`dse.specs.hardware.check_used`, since no part of the model reads a section
+the platform does not have). Types are checked
 against the value being replaced; ranges (``> 0``) are left to the schema's re-validation.
 """
 
@@ -22,6 +24,7 @@ import yaml
 
 from dse.errors import SpecError
 from dse.specs.fieldpath import FieldPathError, locate, parse_path, render_path
+from dse.specs.loading import parse_yaml
 
 __all__ = ["apply_override", "apply_overrides", "parse_value"]
 
@@ -29,7 +32,7 @@ __all__ = ["apply_override", "apply_overrides", "parse_value"]
 def parse_value(text: str) -> Any:
     """Parse an override value as YAML; ``1e9`` and ``.5`` become floats."""
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError:
         return text  # not valid YAML: keep it as a plain string and let the schema judge it
     if isinstance(value, str):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -36,11 +37,12 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from dse.settings import OptimizerSettings, WorkloadSettings
+from dse.settings import MAX_ENGINES, MAX_STUDY_POINTS, OptimizerSettings, WorkloadSettings, refuse_bool
 
 #: Axis paths that select a whole hwspec rather than a field in one.
 SPEC_AXES = ("platform", "accelerator")
@@ -48,10 +50,18 @@ SPEC_AXES = ("platform", "accelerator")
 OBJECTIVES = ("max_qps", "p95_ms", "qps_per_watt", "energy_per_query_j", "gain", "speedup", "qps_per_dollar")
 
 Scalar = int | float | str | bool | None
+#: Most levels of one axis: each level is checked against every platform before a sweep starts
+#: (about 0.3 ms each), and a study crosses the levels of its axes.
+MAX_AXIS_LEVELS = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool(cls, value, info.field_name)
 
 
 def canonical_number(x: float) -> float:
@@ -93,8 +103,15 @@ class LogRangeSpec(_Strict):
         return self
 
 
+#: A number in exponent notation without a dot or sign, which YAML 1.1 reads as text (``1e9``).
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+$")
+
+
 def _check_value(value: Any) -> Any:
-    """Axis values are JSON scalars or (nested) lists of them, e.g. ``[128, 256]`` for a list field."""
+    """Axis values are JSON scalars or (nested) lists of them, e.g. ``[128, 256]`` for a list field.
+    ``1e9``, which YAML 1.1 reads as text, is the number it looks like (as in ``--set``)."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
+        value = float(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"value {value} is not finite")
@@ -140,6 +157,10 @@ class Axis(_Strict):
             )
         if self.path in SPEC_AXES and self.values is None:
             raise ValueError(f"axis '{self.path}': list hwspec names under values")
+        count = self.level_count()
+        if count is not None and count > MAX_AXIS_LEVELS:
+            raise ValueError(f"axis '{self.path}': {count:.3g} levels exceed the limit of {MAX_AXIS_LEVELS} "
+                             "levels per axis (a larger step, or combine: random with n samples)")
         levels = self.levels()
         if levels is not None and not levels:
             raise ValueError(f"axis '{self.path}': the range is empty")
@@ -158,6 +179,20 @@ class Axis(_Strict):
     def _finish(self, x: float) -> int | float:
         return int(round(x)) if self.integer else canonical_number(x)
 
+    def level_count(self) -> float | None:
+        """How many levels :meth:`levels` gives before de-duplication (``None``: continuous), computed
+        without building them."""
+        if self.values is not None:
+            return len(self.values)
+        if self.continuous:
+            return None
+        if self.range is not None:
+            assert self.range.step is not None
+            steps = (self.range.stop - self.range.start) / self.range.step * (1 + 1e-12) + 1e-9
+            return math.floor(steps) + 1 if steps < 1e18 else math.inf
+        assert self.logrange is not None and self.logrange.num is not None
+        return self.logrange.num
+
     def levels(self) -> list[Any] | None:
         """The discrete levels of this axis, in order; ``None`` for a continuous axis."""
         if self.values is not None:
@@ -168,7 +203,7 @@ class Axis(_Strict):
         if self.range is not None:
             r = self.range
             assert r.step is not None
-            count = int(math.floor((r.stop - r.start) / r.step * (1 + 1e-12) + 1e-9)) + 1
+            count = int(self.level_count() or 0)
             exact = all(isinstance(v, int) for v in (r.start, r.stop, r.step))
             for i in range(count):
                 x = r.start + i * r.step
@@ -205,7 +240,7 @@ class Combine(_Strict):
     """How axes are crossed: ``grid``, ``zip``, or ``n`` samples (``random``, ``latin_hypercube``)."""
 
     method: Literal["grid", "zip", "random", "latin_hypercube"] = "grid"
-    n: PositiveInt | None = None
+    n: PositiveInt | None = Field(None, le=MAX_STUDY_POINTS)
     seed: NonNegativeInt = 0
 
     @model_validator(mode="before")
@@ -236,7 +271,7 @@ class WorkloadSpec(WorkloadSettings):
     sla_ms: PositiveFloat | dict[str, PositiveFloat] = Field(
         ..., description="p95 latency target in ms, one number or one per model."
     )
-    workers: PositiveInt | None = Field(None, description="CPU engines (default: what the platform has).")
+    workers: PositiveInt | None = Field(None, le=MAX_ENGINES, description="CPU engines (default: what the platform has).")
 
     def settings(self) -> WorkloadSettings:
         """The workload settings alone (without the SLA and the engine count)."""
@@ -312,6 +347,10 @@ class Study(_Strict):
                         f"axes[{i}]: '{axis.path}' is continuous (no step/num); {self.combine.method} needs "
                         "discrete levels (give step or num, or use combine: random / latin_hypercube)"
                     )
+        size = self.size()
+        if size > MAX_STUDY_POINTS:
+            raise ValueError(f"the study has {size:.3g} configurations (models x combined axis levels), over the "
+                             f"limit of {MAX_STUDY_POINTS}: fewer levels, or combine: random with n samples")
         if self.combine.method == "zip" and self.axes:
             lengths = {len(a.levels() or []) for a in self.axes}
             if len(lengths) > 1:
@@ -329,6 +368,17 @@ class Study(_Strict):
         return self
 
     # -- derived views ----------------------------------------------------------------------
+
+    def size(self) -> float:
+        """Configurations the study expands to (models x combined levels), without expanding it."""
+        counts = [a.level_count() or 0 for a in self.axes]
+        if self.combine.method == "grid":
+            combos = math.prod(counts)
+        elif self.combine.method == "zip":
+            combos = max(counts, default=1)
+        else:
+            combos = self.combine.n or 0
+        return len(self.models) * combos
 
     def sla_ms_for(self, model: str) -> float:
         sla = self.workload.sla_ms

@@ -4,12 +4,15 @@
 files and the models behind it, so a bad study fails before the output folder is touched, with
 one line naming the file and the field:
 
-- every model and hwspec named (study, platform and accelerator axes, baseline) exists;
+- every model and hwspec named (study, platform and accelerator axes, baseline) exists, and every
+  model is a valid model spec (a model given as a path to a broken file fails here, not on every
+  row);
 - every hwspec is a valid platform (when the evaluator computes with platforms, which the default
   one does: a hwspec with an invalid value fails here, not on every row);
 - every axis path exists in its target (platform, accelerator, workload or optimizer settings),
   and every level of the axis (or both ends of a continuous one) is a valid value there: overrides
-  are applied to the complete dump of the platform and the result is re-validated by its schema;
+  are applied to the complete dump of the platform and the result is re-validated by its schema
+  (field ranges and :mod:`dse.specs.ranges`); a path below a section the platform lacks is refused;
 - the query-size and index-locality specs of the workload and of its axes parse;
 - the baseline's overrides are hardware overrides of hwspecs it has; costs cover every hwspec.
 """
@@ -27,7 +30,8 @@ from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, MODELSPECS_DIR, resolve_spec
 from dse.serve.workload import parse_sizes
 from dse.specs.fieldpath import exists
-from dse.specs.hardware import Platform, load_platform, override_platform
+from dse.specs.hardware import Platform, check_used, load_platform, override_platform
+from dse.specs.model import load_model_spec
 from dse.specs.loading import load_yaml, validate_spec, validation_message
 from dse.specs.stack import load_stack
 from dse.specs.overrides import apply_overrides
@@ -72,11 +76,14 @@ class HwspecData:
         return exists(self.data, path, null_is_open=True)
 
     def check(self, path: str, value: Any) -> None:
+        override = format_override(path, value)
         if self.schema is not None and (path == "stack" or path.startswith("stack.")):
             # the stack's name or one of its fields: bind it as the evaluator will
-            override_platform(self.data, [format_override(path, value)], str(self.path))
+            override_platform(self.data, [override], str(self.path))
             return
-        data = apply_overrides(self.data, [format_override(path, value)], str(self.path))
+        if self.schema is not None:
+            check_used(self.data, [override], self.path)
+        data = apply_overrides(self.data, [override], str(self.path))
         if self.schema is not None:
             validate_spec(self.schema, data, f"{self.path} (with {path}={json.dumps(value)})")
 
@@ -146,6 +153,7 @@ class _StudyCheck:
         for i, model in enumerate(self.study.models):
             try:
                 models[model] = _resolve(model, MODELSPECS_DIR, "model", self.base)
+                load_model_spec(models[model])
             except DseError as exc:
                 raise self.fail(f"models[{i}]", str(exc)) from None
         return models

@@ -181,52 +181,76 @@ def run_pool(chunks: list[list[dict[str, Any]]], ref: str, on_done: OnDone, work
         pool.shutdown(wait=ok, cancel_futures=True)
 
 
-def run_dask(todo: list[dict[str, Any]], ref: str, on_done: OnDone, address: str, workers: int) -> None:
-    """Dask: ``address`` is ``local`` (a LocalCluster of ``workers`` processes) or a scheduler URL.
+class DaskSession:
+    """A Dask client (and the LocalCluster it started), opened before the output folder is touched
+    so that a missing Dask or an unreachable scheduler refuses the run without leaving files."""
 
-    Chunks are sized for the cluster's thread count (``workers`` for a local cluster).
-    """
-    try:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
-    except ImportError:
-        raise DseError("--dask needs Dask: pip install -e '.[dask]'") from None
-    import logging
+    def __init__(self, address: str, workers: int):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise DseError("--dask needs Dask: pip install -e '.[dask]'") from None
+        import logging
 
-    cluster = None
-    try:
+        self.cluster = None
         if address == "local":
-            cluster = LocalCluster(
+            self.cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
-            client = Client(cluster)
+            self.client = Client(self.cluster)
         else:
+            _probe(address)
             try:
-                client = Client(address, timeout="15s")
-            except (OSError, TimeoutError) as exc:
+                self.client = Client(address, timeout="15s")
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise DseError(f"--dask: cannot connect to the Dask scheduler at {address} ({exc})") from None
-        try:
-            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
-            chunks = chunked(todo, threads or workers)
-            futures = client.map(evaluate_chunk, [ref] * len(chunks), chunks, pure=False)
-            try:
-                for future in dask_completed(futures):
-                    on_done(future.result())
-            except (DseError, _Crash):
-                raise
-            except Exception as exc:
-                raise DseError(f"--dask: a task failed on the cluster ({type(exc).__name__}: {exc})") from None
-            finally:
-                client.cancel(futures)
-        finally:
-            client.close()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _probe(address: str) -> None:
+    """A closed port answers at once: refuse it without waiting for Dask's connection timeout."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise DseError(f"--dask: '{address}' is not a scheduler address ({exc})") from None
+    if parts.scheme != "tcp" or host is None or port is None:
+        return  # another protocol (tls://, ucx://): Dask checks it
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise DseError(f"--dask: cannot connect to the Dask scheduler at {address} ({exc.strerror or exc})") from None
+
+
+def run_dask(todo: list[dict[str, Any]], ref: str, on_done: OnDone, session: DaskSession, workers: int) -> None:
+    """Evaluate on Dask; chunks are sized for the cluster's thread count (``workers`` for a local
+    cluster)."""
+    from dask.distributed import as_completed as dask_completed
+
+    client = session.client
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+    chunks = chunked(todo, threads or workers)
+    futures = client.map(evaluate_chunk, [ref] * len(chunks), chunks, pure=False)
+    try:
+        for future in dask_completed(futures):
+            on_done(future.result())
+    except (DseError, _Crash):
+        raise
+    except Exception as exc:
+        raise DseError(f"--dask: a task failed on the cluster ({type(exc).__name__}: {exc})") from None
     finally:
-        if cluster is not None:
-            cluster.close()
+        client.cancel(futures)
 
 
 def check_dask_address(address: str | None) -> None:
@@ -401,7 +425,17 @@ def run_sweep(
         check(expansion.tasks)
     n_workers = workers or default_workers()
     out_dir = Path(out) if out is not None else Path("results") / loaded.study.name
+    session = DaskSession(dask, n_workers) if dask is not None else None  # refused here: no files yet
+    try:
+        return _run(loaded, expansion, ref, out_dir, n_workers, session, progress, started)
+    finally:
+        if session is not None:
+            session.close()
 
+
+def _run(loaded: LoadedStudy, expansion: Expansion, ref: str, out_dir: Path, n_workers: int,
+         session: DaskSession | None, progress: bool | None, started: float) -> SweepSummary:
+    """The part of :func:`run_sweep` that writes: evaluate what the store lacks, write the table."""
     summary = SweepSummary(loaded.study.name, out_dir, len(expansion.points), len(expansion.tasks))
     with ResultStore(out_dir) as store:
         write_text(out_dir / "study.yaml", resolved_study_yaml(loaded, expansion, ref))
@@ -423,8 +457,8 @@ def run_sweep(
         try:
             if not chunks:
                 pass
-            elif dask is not None:
-                run_dask(todo, ref, on_done, dask, n_workers)
+            elif session is not None:
+                run_dask(todo, ref, on_done, session, n_workers)
             elif n_workers == 1 or len(chunks) == 1:
                 run_inline(chunks, ref, on_done)
             else:

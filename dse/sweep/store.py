@@ -266,6 +266,10 @@ def build_table(expansion: Expansion, records: dict[str, dict[str, Any]]) -> pd.
         values = frame[column].dropna()
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in values):
             frame[column] = pd.array([None if pd.isna(v) else int(v) for v in frame[column]], dtype="Int64")
+    for column in axis_columns:  # an axis of numbers and text (locality: [1.05, uniform]): one type, text
+        kinds = {type(v) for v in frame[column] if v is not None}
+        if str in kinds and len(kinds) > 1:
+            frame[column] = [None if v is None else str(v) for v in frame[column]]
     return frame
 
 
