@@ -447,7 +447,9 @@ def _hw_fields() -> list[str]:
 
     dump = load_platform("skylake").model_dump(mode="python")
     dump.pop("sources")
-    return numeric_leaves(dump)
+    software = dump.pop("software")  # the stack resolved for the platform: reached as stack.<field>
+    stack_fields = [f"stack.{path}" for path in numeric_leaves(software)]
+    return numeric_leaves(dump) + stack_fields
 
 
 HW_FIELDS = _hw_fields()

@@ -344,6 +344,11 @@ def override_platform(
     """The platform whose complete dump is ``dump`` with ``--set`` ``overrides`` applied and its
     stack (``stack``, else its ``stack`` field) bound; ``dump`` is left unchanged. Errors name
     ``path`` (the spec file, or the stack file for a stack field) and the field."""
+    for assignment in overrides:
+        field = assignment.partition("=")[0].strip()
+        if field == "software" or field.startswith("software."):
+            raise SpecError(f"{path}: {field}: the software fields come from the stack; set "
+                            f"stack.{field[len('software.'):] or '<field>'} (or choose one with --stack)")
     hw, st, disp = _split(overrides)
     check_used(dump, hw, path)
     data = {**dump, "dispatch": None, "software": None}

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
+from dse.specs.ranges import Bounded
 from dse.errors import SpecError
 from dse.paths import STACKS_DIR, list_specs, resolve_spec
 from dse.specs.fieldpath import is_within
@@ -39,8 +40,9 @@ from dse.specs.opkinds import OpKind
 from dse.specs.overrides import apply_overrides
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(Bounded):
+    """A stack section: strict, finite, within the magnitude range of every spec number
+    (:mod:`dse.specs.ranges`)."""
 
 
 class Dispatch(_Strict):
