@@ -25,5 +25,28 @@ for _group in COMMAND_GROUPS:
     _group.register(app)
 
 
+def main() -> None:
+    """The ``dse`` entry point: the typer app, with click's own usage errors (an unknown option,
+    ``-b abc``) as one ``error:`` line and exit status 2 like every other bad input."""
+    import sys
+
+    try:  # typer 0.2x runs a vendored copy of click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - typer on the public click
+        from click.exceptions import ClickException, NoArgsIsHelpError
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # ``dse`` alone prints the help
+        raise SystemExit(0) from None
+    except ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "dse"
+        sys.stderr.write(f"error: {message} (try '{command} --help')\n")
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

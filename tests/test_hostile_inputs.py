@@ -496,3 +496,23 @@ def test_yaml_exponent_numbers_in_axis_values_are_numbers():
 
     assert Axis(path="workload.sla_ms", values=["1e-3", 5, "2.5E+1"]).levels() == [1e-3, 5, 25.0]
     assert Axis(path="workload.sizes", values=["fixed:1", "heavytail"]).levels() == ["fixed:1", "heavytail"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["predict", "ncf"], "Missing argument 'hw'"),
+        (["--bogus"], "No such option: --bogus"),
+        (["serve", "wnd", "h200_host", "--batch", "x", "--qps", "10"], "Invalid value for '--batch'"),
+    ],
+)
+def test_usage_errors_of_the_entry_point_are_one_line(args, fragment):
+    """click's own usage errors (missing argument, unknown option, a value of the wrong type) go
+    through the same one-line ``error:`` rule as every other bad input, exit status 2."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
