@@ -140,6 +140,26 @@ def exists(data: Any, path: str, *, null_is_open: bool = False) -> bool:
     return True
 
 
+def null_section(data: Any, path: str) -> str | None:
+    """The first section on ``path`` above its last field that is null in ``data`` (an optional
+    part the spec leaves out), as a path; None when there is none or the path leaves the data
+    before reaching one (malformed or unknown: the override code names that)."""
+    try:
+        parts = parse_path(path)
+    except FieldPathError:
+        return None
+    cur = data
+    for i, part in enumerate(parts[:-1]):
+        try:
+            _check_step(cur, part, "")
+        except FieldPathError:
+            return None
+        cur = cur[part]
+        if cur is None:
+            return render_path(parts[: i + 1])
+    return None
+
+
 def leaves(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """``(path, value)`` of every scalar in ``data`` (anything that is not a dict or a list), in order."""
     out: list[tuple[str, Any]] = []

@@ -35,7 +35,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
 from dse.settings import MAX_ENGINES
-from dse.specs.fieldpath import FieldPathError, exists, is_within, numeric_leaves, parse_path, render_path
+from dse.specs.fieldpath import exists, is_within, null_section, numeric_leaves
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
 from dse.specs.stack import Dispatch, Software, load_stack, resolve_stack
@@ -295,25 +295,12 @@ def check_used(dump: dict[str, Any], overrides: list[str], path: Path | str) -> 
     platform without ``nmp:``): no part of the model reads it, so the number would change nothing."""
     for assignment in overrides:
         field = assignment.partition("=")[0].strip()
-        try:
-            parts = parse_path(field)
-        except FieldPathError:
-            continue  # apply_overrides names the malformed path
-        cur: Any = dump
-        for i, part in enumerate(parts[:-1]):
-            if isinstance(cur, dict) and isinstance(part, str):
-                cur = cur.get(part, _ABSENT)
-            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-                cur = cur[part]
-            else:
-                break  # an unknown path: apply_overrides names it
-            if cur is None:
-                section = render_path(parts[: i + 1])
-                raise SpecError(f"{path}: {field}: this platform has no {section}: section, so no part of the "
-                                f"model uses {field} (add the section to the hwspec to model it)")
+        section = null_section(dump, field)
+        if section is not None:
+            raise SpecError(f"{path}: {field}: this platform has no {section}: section, so no part of the "
+                            f"model uses {field} (add the section to the hwspec to model it)")
 
 
-_ABSENT = object()
 
 
 def _split(overrides: list[str]) -> tuple[list[str], list[str], list[str]]:
