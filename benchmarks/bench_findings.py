@@ -66,7 +66,7 @@ def gains(platform, engines: int, baseline: int, sizes: str, level: float) -> di
     for model in MODELS:
         g = load_graph(model)
         curves = build_curves(g, platform, None, engines, [*DEFAULT_BATCHES, baseline], dist.max_size)
-        sla = level * float(curves.cpu.busy(np.array([167.0]))[0])
+        sla = level * float(curves.cpu(np.array([167.0]))[0])
         r = optimize(g, platform, None, workload=WorkloadSettings(sizes=sizes), sla_s=sla, workers=engines, curves=curves,
                      search=OptimizerSettings(baseline_batch=baseline))
         out[model] = r.grid_max_qps / r.baseline_qps if r.baseline_qps > 0 else math.nan
@@ -95,7 +95,7 @@ def findings_table(sizes: str) -> None:
         g = load_graph(model)
         with_gpu = build_curves(g, cpu, gpu, n, [*DEFAULT_BATCHES, 32], dist.max_size)
         cpu_only = build_curves(g, cpu, None, n, [*DEFAULT_BATCHES, 32], dist.max_size)
-        t = float(with_gpu.cpu.busy(np.array([167.0]))[0])
+        t = float(with_gpu.cpu(np.array([167.0]))[0])
         res = {}
         for k in levels:
             for accel, curves in ((False, cpu_only), (True, with_gpu)):

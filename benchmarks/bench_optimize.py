@@ -44,7 +44,7 @@ def table(level: float = 1.5, sizes: str = "lognormal:5.1,0.2") -> None:
     for model in MODELS:
         g = load_graph(model)
         curves = build_curves(g, cpu, gpu, n, [*DEFAULT_BATCHES, 32], 1024)
-        sla = level * float(curves.cpu.busy(np.array([167.0]))[0])
+        sla = level * float(curves.cpu(np.array([167.0]))[0])
         t0 = time.perf_counter()
         r0 = optimize(g, cpu, None, workload=WorkloadSettings(sizes=sizes), sla_s=sla, workers=n)
         t1 = time.perf_counter()

@@ -63,7 +63,7 @@ def results():
         g = load_graph(model)
         curves = build_curves(g, cpu, gpu, n, [*DEFAULT_BATCHES, 32], 1024)
         cpu_only = build_curves(g, cpu, None, n, [*DEFAULT_BATCHES, 32], 1024)
-        t_mean = float(curves.cpu.busy(np.array([167.0]))[0])  # all engines busy
+        t_mean = float(curves.cpu(np.array([167.0]))[0])
 
         def run(spec, k, accel):
             out[spec, model, k, accel] = optimize(
@@ -245,7 +245,7 @@ def _cpu_gain(platform, model, k=MEDIUM, spec=HEAVY):
     g = load_graph(model)
     n = platform.compute.engine_slots
     curves = build_curves(g, platform, None, n, [*DEFAULT_BATCHES, 32], 1024)
-    sla = k * float(curves.cpu.busy(np.array([167.0]))[0])
+    sla = k * float(curves.cpu(np.array([167.0]))[0])
     r = optimize(g, platform, None, workload=WorkloadSettings(sizes=spec), sla_s=sla, workers=n, curves=curves)
     return r.grid_max_qps / r.baseline_qps
 

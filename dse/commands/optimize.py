@@ -122,11 +122,10 @@ def _write_report(res, model: str, platform, accel_platform, workload: WorkloadS
     from dse.report.html import write_report
     from dse.report.serving import build_capacity_report, load_curve
     from dse.serve.api import PointEvaluator
-    from dse.serve.load import LoadedCurve
     from dse.serve.policy import Policy
     graph = load_graph(model)
     hw, accel = platform.name, (accel_platform.name if accel_platform is not None else None)
-    cpu_curve = LoadedCurve.build(lambda k: service_curve(graph, platform, engines=k, locality=workload.locality), res.workers)
+    cpu_curve = service_curve(graph, platform, engines=res.workers, locality=workload.locality)
     accel_curve = service_curve(graph, accel_platform, engines=1, locality=workload.locality) if accel_platform else None
     policy = Policy(res.batch, res.threshold, res.workers, 1 if accel else 0, costs)
     evaluator = PointEvaluator(policy, cpu_curve, accel_curve, workload.sizes, res.method, queries, workload.seed)

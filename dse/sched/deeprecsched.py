@@ -51,7 +51,7 @@ from dse.sched.curves import curve_batches
 from dse.sched.fastcap import PolicySet, joint_capacities
 from dse.sched.power import serving_power
 from dse.serve.api import PointEvaluator
-from dse.serve.load import LoadedCurve, offered_load
+from dse.serve.load import offered_load
 from dse.serve.sla_search import max_qps_under_sla
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, parse_sizes
@@ -65,7 +65,7 @@ Key = tuple[int, int | None]
 class Curves:
     """The service curves one optimisation reads."""
 
-    cpu: LoadedCurve
+    cpu: ServiceCurve
     accel: ServiceCurve | None
     workers: int
 
@@ -73,14 +73,12 @@ class Curves:
 def cpu_curve(
     graph: nx.DiGraph, platform: Platform, workers: int, batches: Iterable[int], max_size: int,
     grid: CurveGrid = CurveGrid(), locality: str = DEFAULT_LOCALITY,
-) -> LoadedCurve:
-    """The CPU engines' curves at 1..``workers`` busy engines (the serving model takes the
-    contention at its load, :mod:`dse.serve.load`) on sizes 1..max(batches) (capped at the
+) -> ServiceCurve:
+    """The CPU engines' curve at ``engines=workers`` on sizes 1..max(batches) (capped at the
     largest query size); see :func:`dse.sched.curves.curve_batches` for the grid."""
     b = sorted({int(x) for x in batches})
     top = max(1, min(max(b), int(max_size)))
-    sizes = curve_batches(top, b, grid)
-    return LoadedCurve.build(lambda k: total_curve(graph, platform, sizes, engines=k, locality=locality), int(workers))
+    return total_curve(graph, platform, curve_batches(top, b, grid), engines=int(workers), locality=locality)
 
 
 def accel_curve(
