@@ -1,7 +1,8 @@
 """Serving model benchmark: simulator speed, analytic-vs-simulation error, and the real H200 run.
 
     python benchmarks/bench_serving.py [--quick] [--fit-queries N] [--fit-evals N] [--write-costs FILE]
-                                       [--curve models|summary] [--sections speed,analytic,real]
+                                       [--curve models|summary] [--coloc model|fitted]
+                                       [--sections speed,analytic,real,contrast]
 
 Sections (every number is computed here, nothing is copied from a previous run):
 
@@ -16,6 +17,10 @@ Sections (every number is computed here, nothing is copied from a previous run):
    then prints measured vs predicted p50/p95 per point (steady-state simulation and analytic), the
    spread of p95 over independent 5 s simulated runs like the real ones, the overloaded points, and
    per (b, Q) series the load at which p95 crosses 25 ms, measured (interpolated) vs predicted.
+   ``--coloc model`` (default) takes the co-location slowdown from the cost model at the engines'
+   load; ``--coloc fitted`` fits the former scalar kappa instead (for comparison).
+4. ``contrast``: capacity at a 25 ms SLA of RMC1 and WnD on h200_host (14 engines, b = 16, 64, 256)
+   with the former scalar co-location factor and with the cost model's curve at the load.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +127,17 @@ def section_real(args: argparse.Namespace) -> None:
     for b in sorted({p.batch for p in points}):
         at = next(p.cpu_s_at_b for p in points if p.batch == b)
         print(f"    summary cpu_ms_at_b at b={b}: {at * 1e3:.3f} ms (curve {float(cpu(b)) * 1e3:.3f} ms, {_pct(float(cpu(b)) / at - 1)})")
+    if args.coloc == "model":
+        iso = cpu
+        cpu = rr.loaded_cpu_curve(iso)
+        print("  co-location from the cost model (wnd on h200_host), t_k(b)/t_1(b): " + "; ".join(
+            f"b={b}: " + ", ".join(f"k={k} {float(c(b)) / float(iso(b)):.3f}" for k, c in zip(cpu.engines, cpu.curves)
+                                   if k in (4, 8, 11, 14)) for b in (16, 64, 256)))
+    else:
+        print("  co-location: a fitted scalar kappa (the former model; --coloc fitted)")
     t0 = time.perf_counter()
-    fit = rr.fit_server_costs(below, cpu, gpu, n_queries=args.fit_queries, max_evals=args.fit_evals)
+    fit = rr.fit_server_costs(below, cpu, gpu, n_queries=args.fit_queries, max_evals=args.fit_evals,
+                              fit_colocation=args.coloc == "fitted")
     c = fit.costs
     print(f"  fitted on {len(below)} points below saturation (measured p95 < {rr.BELOW_SATURATION_S * 1e3:.0f} ms) "
           f"in {time.perf_counter() - t0:.1f} s, {fit.evaluations} objective evaluations:")
@@ -178,16 +193,61 @@ def section_real(args: argparse.Namespace) -> None:
               f"analytic {pa.max_qps:7.0f} qps{err_a}")
 
 
+#: The h200_host stack's serving costs before co-location came from the cost model (a scalar kappa
+#: fitted on WnD with the isolated curve, applied to every model on top of the engines=N curve).
+FORMER_COSTS = dict(query_overhead_s=2.19e-3, subbatch_overhead_s=0.007e-3, jitter=0.35, colocation=0.31)
+
+
+def section_contrast(quick: bool) -> None:
+    """Capacity at a 25 ms SLA of RMC1 (embedding-heavy) and WnD (FC-heavy) on h200_host, 14
+    engines: the former scalar co-location factor against the cost model's curve at the load."""
+    from dse.cost import service_curve
+    from dse.graph import load_graph
+    from dse.serve.api import capacity
+    from dse.serve.load import LoadedCurve, offered_load
+    from dse.serve.policy import Policy, ServerCosts
+    from dse.serve.workload import parse_sizes
+    from dse.specs.hardware import load_platform
+
+    n, plat = 14, load_platform("h200_host")
+    new, former = ServerCosts.of_platform(plat), ServerCosts(**FORMER_COSTS)
+    pmf = parse_sizes("lognormal:5.1,0.2").pmf()
+    print(f"\n== Co-location: capacity at {SLA_S * 1e3:.0f} ms p95, h200_host, {n} engines, lognormal(5.1, 0.2), analytic ==")
+    print(f"  former: engines={n} curve x (1 + {former.colocation} u), former costs; kappa: isolated curve x "
+          f"(1 + {former.colocation} u), current costs; load: cost model's curve at the load, current costs (the default)")
+    print(f"  {'model':>10} {'b':>4} | {'t14/t1':>6} | {'former':>7} {'kappa':>7} {'load':>7} | {'load/kappa':>10} | "
+          f"{'slowdown at cap. (kappa, load)':>30}")
+    for model in ("dlrm_rmc1", "wnd"):
+        g = load_graph(model)
+        loaded = LoadedCurve.build(lambda k: service_curve(g, plat, engines=k), n)
+        variants = {
+            "former": (loaded.busy, former),
+            "kappa": (loaded.isolated, replace(new, colocation=former.colocation)),
+            "load": (loaded, new),
+        }
+        for b in (16, 64, 256):
+            caps, slow = {}, {}
+            for name, (curve, costs) in variants.items():
+                pol = Policy(b, cpu_workers=n, costs=costs)
+                caps[name] = capacity(SLA_S, pol, curve, method="analytic").max_qps
+                slow[name] = offered_load(caps[name], pmf, pol, curve).slowdown
+            ratio = float(loaded.busy(b)) / float(loaded.isolated(b))
+            print(f"  {model:>10} {b:>4} | {ratio:>6.3f} | {caps['former']:>7.0f} {caps['kappa']:>7.0f} {caps['load']:>7.0f} | "
+                  f"{_pct(caps['load'] / caps['kappa'] - 1):>10} | {slow['kappa']:>14.3f} {slow['load']:>14.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
-    parser.add_argument("--sections", default="speed,analytic,real")
+    parser.add_argument("--sections", default="speed,analytic,real,contrast")
     parser.add_argument("--fit-queries", type=int, default=None, help="queries per point in the fit (default 30000; quick 10000)")
     parser.add_argument("--fit-evals", type=int, default=None, help="objective evaluations of the fit (default 300; quick 120)")
     parser.add_argument("--pred-queries", type=int, default=None, help="queries per predicted point (default 100000)")
     parser.add_argument("--replicas", type=int, default=None, help="simulated 5 s runs per point for the p95 band")
     parser.add_argument("--curve", choices=("models", "summary"), default="models",
                         help="CPU curve: h200_models.csv cold rows, or those with the summary's cpu_ms_at_b at b")
+    parser.add_argument("--coloc", choices=("model", "fitted"), default="model",
+                        help="co-location: the cost model's slowdown at the engines' load, or a fitted scalar kappa")
     parser.add_argument("--write-costs", default=None, help="write the fitted costs as JSON here")
     args = parser.parse_args(argv)
     args.fit_queries = args.fit_queries or (10_000 if args.quick else 30_000)
@@ -204,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             section_analytic(args.quick)
         if "real" in sections:
             section_real(args)
+        if "contrast" in sections:
+            section_contrast(args.quick)
     except DseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

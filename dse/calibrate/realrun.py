@@ -9,11 +9,15 @@ Derived, not fitted (docs/serving.md):
 * the CPU service curve: single-thread, fresh-index (``cold=1``) forward times of the model from
   ``h200_models.csv`` (isolated inference, one engine); the summary's ``cpu_ms_at_b`` is reported
   beside it as a check;
+* the co-location slowdown of the CPU curve (:func:`loaded_cpu_curve`): the cost model's
+  ``t_k(b) / t_1(b)`` of the model on ``h200_host`` at k = 1..14 busy engines, applied to the
+  measured isolated curve; the serving model takes it at the engines' load (:mod:`dse.serve.load`);
 * the accelerator curve: ``threads=0, transfer=1`` GPU rows (with host<->device copies);
 * the workload and policy of every load point (rate, sizes lognormal(5.1, 0.2), b, Q, 14 workers).
 
-Fitted (:func:`fit_server_costs`): the per-query dispatch delay, the per-sub-batch engine overhead,
-the service-time jitter and the co-location slowdown kappa, by Nelder-Mead on the weighted squared
+Fitted (:func:`fit_server_costs`): the per-query dispatch delay, the per-sub-batch engine overhead
+and the service-time jitter (and, only when asked, ``colocation``: contention the cost model does
+not explain; the former scalar co-location fit, kept for comparison), by Nelder-Mead on the weighted squared
 log errors of p50 and p95 (weights ``FIT_WEIGHTS``) over the load points below saturation (measured p95 under ``limit_s``),
 simulating each point with common random numbers.
 """
@@ -21,7 +25,7 @@ simulating each point with common random numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,7 @@ from dse.errors import DseError
 from dse.paths import BUNDLED_MEASURED_DIR, SHARED_MEASURED_DIR
 from dse.serve.api import PointEvaluator
 from dse.serve.des import ServeResult
+from dse.serve.load import CpuCurve, LoadedCurve
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import DEFAULT_SIZES
 
@@ -47,7 +52,10 @@ BELOW_SATURATION_S = 0.05
 #: Warm-up of the real run (its statistics start 0.5 s into each 5 s point).
 RUN_WARMUP_S = 0.5
 RUN_SECONDS = 5.0
-FIT_PARAMS = ("query_overhead_s", "subbatch_overhead_s", "jitter", "colocation")
+FIT_PARAMS = ("query_overhead_s", "subbatch_overhead_s", "jitter")
+#: The platform whose cost model gives the real run's co-location slowdown, and its engines.
+RUN_PLATFORM = "h200_host"
+RUN_WORKERS = 14
 
 
 def measured_file(name: str) -> Path:
@@ -123,6 +131,25 @@ def measured_curves(model: str = "wnd", path: str | Path | None = None) -> tuple
     )
 
 
+def loaded_cpu_curve(cpu: ServiceCurve, model: str = "wnd", platform: str = RUN_PLATFORM,
+                     workers: int = RUN_WORKERS) -> LoadedCurve:
+    """The measured isolated curve ``cpu`` times the cost model's co-location slowdown
+    ``t_k(b) / t_1(b)`` of ``model`` on ``platform`` with k = 1..``workers`` engines busy (at the
+    curve's batch sizes; linear interpolation between them)."""
+    from dse.cost import service_curve
+    from dse.graph import load_graph
+    from dse.specs.hardware import load_platform
+
+    graph, plat = load_graph(model), load_platform(platform)
+    alone = service_curve(graph, plat, cpu.batches, engines=1).seconds
+
+    def at(k: int) -> ServiceCurve:
+        ratio = service_curve(graph, plat, cpu.batches, engines=k).seconds / alone
+        return ServiceCurve(cpu.model, f"{cpu.platform}x{platform}-k{k}", cpu.batches, cpu.seconds * ratio, engines=k)
+
+    return LoadedCurve.build(at, workers)
+
+
 def anchored_cpu_curve(cpu: ServiceCurve, points: list[RunPoint]) -> ServiceCurve:
     """The CPU curve with the summary's ``cpu_ms_at_b`` values replacing the grid points at those b."""
     at = {p.batch: p.cpu_s_at_b for p in points}
@@ -145,7 +172,7 @@ class PointComparison:
 
 def predict(
     points: list[RunPoint],
-    cpu: ServiceCurve,
+    cpu: CpuCurve,
     gpu: ServiceCurve,
     costs: ServerCosts,
     method: str = "des",
@@ -162,7 +189,7 @@ def predict(
 
 
 def predict_transient(
-    point: RunPoint, cpu: ServiceCurve, gpu: ServiceCurve, costs: ServerCosts, seed: int = 0, sizes: str = DEFAULT_SIZES
+    point: RunPoint, cpu: CpuCurve, gpu: ServiceCurve, costs: ServerCosts, seed: int = 0, sizes: str = DEFAULT_SIZES
 ) -> ServeResult:
     """The simulator run exactly like the real point: 5 s of Poisson arrivals, statistics over the
     queries arriving after 0.5 s (meaningful also for overloaded points, whose backlog grows)."""
@@ -201,15 +228,18 @@ def _objective_terms(p: RunPoint, r: ServeResult) -> float:
 
 def fit_server_costs(
     points: list[RunPoint],
-    cpu: ServiceCurve,
+    cpu: CpuCurve,
     gpu: ServiceCurve,
     n_queries: int = 30_000,
     seed: int = 0,
     max_evals: int = 400,
     start: ServerCosts | None = None,
     sizes: str = DEFAULT_SIZES,
+    fit_colocation: bool = False,
 ) -> FitResult:
-    """Fit query/sub-batch overheads, jitter and co-location kappa to ``points`` (see module doc).
+    """Fit query/sub-batch overheads and jitter (with ``fit_colocation``, also the scalar
+    ``colocation``) to ``points`` (see module doc). ``cpu``: the load-dependent curve
+    (:func:`loaded_cpu_curve`), or a plain isolated curve for the scalar fit.
 
     The parameters are optimised as square roots (kept >= 0) with Nelder-Mead, each point simulated
     with ``n_queries`` queries of one seeded workload (common random numbers across evaluations).
@@ -226,15 +256,16 @@ def fit_server_costs(
             query_overhead_s=max(points[light].p50_s - ideal.p50_s, 0.0) * 0.8,
             subbatch_overhead_s=1e-5,
             jitter=0.3,
-            colocation=0.2,
+            colocation=0.2 if fit_colocation else 0.0,
         )
-    x0 = np.sqrt([getattr(start, name) for name in FIT_PARAMS])
-    scale = np.array([1e-3, 1e-3, 1.0, 1.0]) ** 0.5  # optimise in units of ms and 1
+    names = FIT_PARAMS + (("colocation",) if fit_colocation else ())
+    x0 = np.sqrt([getattr(start, name) for name in names])
+    scale = np.array([1e-3, 1e-3, 1.0, 1.0][: len(names)]) ** 0.5  # optimise in units of ms and 1
     count = [0]
 
     def costs_of(x: np.ndarray) -> ServerCosts:
         v = (x * scale) ** 2
-        return ServerCosts(query_overhead_s=v[0], subbatch_overhead_s=v[1], jitter=v[2], colocation=v[3])
+        return replace(start, **dict(zip(names, map(float, v))))
 
     def objective(x: np.ndarray) -> float:
         count[0] += 1

@@ -56,6 +56,7 @@ class _Setup:
     ) -> None:
         from dse.cost import service_curve
         from dse.graph import load_graph
+        from dse.serve.load import LoadedCurve
         from dse.serve.policy import Policy, ServerCosts
         from dse.specs.hardware import load_platform
 
@@ -74,7 +75,8 @@ class _Setup:
         costs = _costs(costs_file, jitter, query_overhead_ms, subbatch_overhead_ms, colocation, base)
         self.policy = Policy(batch, threshold, n, 1 if accel else 0, costs)
         self.stack = platform.stack
-        self.cpu_curve = service_curve(graph, platform, engines=n, locality=locality)
+        # the engines' curve at 1..N busy engines: the serving model takes contention at its load
+        self.cpu_curve = LoadedCurve.build(lambda k: service_curve(graph, platform, engines=k, locality=locality), n)
         # the accelerator runs the host's software stack: a comparison holds the software fixed
         accel_platform = load_platform(accel, stack=platform.stack) if accel else None
         self.accel_curve = service_curve(graph, accel_platform, engines=1, locality=locality) if accel_platform else None

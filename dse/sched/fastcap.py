@@ -9,8 +9,8 @@ less work. Two observations make it cheap:
 1. ``p95(lambda) <= S`` is ``P(T <= S; lambda) >= 0.95``: the search needs the CDF at the one
    time ``S`` (the SLA), not the whole distribution.
 2. In the analytical model the load enters only through the queue state an arrival sees
-   (P(j engines busy), P(wait), the mean wait) when the co-location slowdown is 0 (the default;
-   the cost model's curves already include the contention of N busy engines). The fork-join
+   (P(j engines busy), P(wait), the mean wait) when the CPU curve does not depend on the load
+   (a plain curve and no ``colocation``; see :mod:`dse.serve.load`). The fork-join
    parts, ``D_f(S)`` (a query that finds ``f`` engines free) and the completion times of a query
    that waited, are computed once per policy and reused at every load.
 
@@ -30,8 +30,9 @@ heavy-traffic wait scaling, mean-order-statistics start times) are those of
 differ (no time grid for deterministic service), so capacities agree with
 ``dse.serve.api.capacity(method="analytic")`` to its search tolerance (tests/test_sched_fastcap.py).
 
-With a co-location slowdown > 0 the service times depend on the load, and the per-policy parts are
-rebuilt at every load probed (correct, slower).
+With a load-dependent CPU curve (:class:`dse.serve.load.LoadedCurve`, the cost model's curves at
+1..N busy engines, or a ``colocation`` > 0) the service times depend on the load, and the
+per-policy parts are rebuilt at every load probed (correct, slower).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.load import offered_load, saturation_qps
+from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
@@ -381,11 +382,14 @@ class PolicySet:
         self._models: dict[tuple[Policy, float], PolicyModel] = {}
         self._sat: dict[Policy, float] = {}
 
-    def model(self, policy: Policy, slowdown: float = 1.0) -> PolicyModel:
-        key = (policy, float(slowdown))
+    def model(self, policy: Policy, load: float = 0.0) -> PolicyModel:
+        """The model of ``policy`` with the CPU curve at utilisation ``load`` (any load without
+        co-location)."""
+        key = (policy, float(load))
         m = self._models.get(key)
         if m is None:
-            m = PolicyModel(policy, self.pmf, self.cpu_curve, self.accel_curve, slowdown)
+            curve = curve_at(self.cpu_curve, load, policy.costs.colocation)
+            m = PolicyModel(policy, self.pmf, curve, self.accel_curve)
             if len(self._models) > 4096:
                 self._models.clear()
             self._models[key] = m
@@ -400,14 +404,13 @@ class PolicySet:
 
     def models_at(self, policy: Policy, qps: np.ndarray) -> list[PolicyModel]:
         """The model of ``policy`` at each load (one shared object without co-location)."""
-        kappa = policy.costs.colocation
-        if kappa <= 0:
+        if not load_dependent(self.cpu_curve, policy.costs.colocation):
             m = self.model(policy)
             return [m] * len(qps)
         out = []
         for q in qps:
-            slow = offered_load(float(q), self.pmf, policy, self.cpu_curve, self.accel_curve).slowdown
-            out.append(self.model(policy, round(slow, 12)))
+            u = offered_load(float(q), self.pmf, policy, self.cpu_curve, self.accel_curve).cpu_utilization
+            out.append(self.model(policy, round(min(u, 1.0), 12)))
         return out
 
     def cdf(self, policies: list[Policy], qps: np.ndarray, s: np.ndarray) -> np.ndarray:

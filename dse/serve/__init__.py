@@ -6,7 +6,8 @@
   real-server costs;
 - :mod:`~dse.serve.queueing`: the serving model's formulas, each once (routing masks, sub-batch
   split, per-policy moments, M^X/M/c queue state, wait scaling, fork-join schedule, service law);
-- :mod:`~dse.serve.load`: offered load, utilisation, co-location fixed point;
+- :mod:`~dse.serve.load`: offered load, utilisation, the load-dependent CPU curve (:class:`LoadedCurve`)
+  and the co-location fixed point;
 - :mod:`~dse.serve.des`: exact fork-join discrete-event simulation (numba);
 - :mod:`~dse.serve.analytic`: analytical approximation of the same quantities;
 - :mod:`~dse.serve.sla_search`: the monotone SLA search over any ``evaluate(qps) -> p95``;
@@ -18,11 +19,13 @@ The real H200 serving run and the fit of the real-server costs are calibration:
 
 from dse.serve.api import METHODS, PointEvaluator, capacity, serve_point
 from dse.serve.des import ServeResult, simulate
+from dse.serve.load import LoadedCurve
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, Workload, load_trace, parse_sizes, poisson_workload
 
 __all__ = [
     "METHODS",
+    "LoadedCurve",
     "Policy",
     "PointEvaluator",
     "ServeResult",

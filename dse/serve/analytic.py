@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from dse.serve.des import ServeResult
-from dse.serve.load import OfferedLoad, offered_load
+from dse.serve.load import CpuCurve, OfferedLoad, offered_load
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
@@ -65,7 +65,7 @@ def analytic(
     qps: float,
     pmf: np.ndarray,
     policy: Policy,
-    cpu_curve: Curve | None,
+    cpu_curve: CpuCurve | None,
     accel_curve: Curve | None = None,
     grid_points: int = GRID_POINTS,
 ) -> ServeResult:
@@ -110,7 +110,7 @@ def _components(qps, pmf, policy: Policy, cpu_curve, accel_curve, load: OfferedL
     mass_cpu = float(p[to_cpu].sum())
     if mass_cpu > 0:
         n, w = routed_sizes(p, to_cpu)
-        cpu = cpu_path(n, w, policy, cpu_curve, law, load.slowdown)
+        cpu = cpu_path(n, w, policy, load.cpu_curve, law)
         out.append((mass_cpu, *_cpu_component(qps * mass_cpu, cpu, int(policy.cpu_workers), law)))
     mass_acc = float(p[to_acc].sum())
     if mass_acc > 0:

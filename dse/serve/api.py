@@ -18,7 +18,7 @@ from dse.errors import DseError
 from dse.serve.sla_search import CapacityResult, max_qps_under_sla
 from dse.serve.analytic import analytic
 from dse.serve.des import ServeResult, simulate
-from dse.serve.load import saturation_qps
+from dse.serve.load import CpuCurve, saturation_qps
 from dse.serve.policy import Policy
 from dse.serve.workload import DEFAULT_SIZES, SizeDistribution, Workload, parse_sizes, poisson_workload
 
@@ -41,7 +41,7 @@ class PointEvaluator:
     def __init__(
         self,
         policy: Policy,
-        cpu_curve: Curve | None,
+        cpu_curve: CpuCurve | None,
         accel_curve: Curve | None = None,
         sizes: SizeDistribution | str = DEFAULT_SIZES,
         method: str = "des",
@@ -80,7 +80,7 @@ class PointEvaluator:
 def serve_point(
     qps: float,
     policy: Policy,
-    cpu_curve: Curve | None,
+    cpu_curve: CpuCurve | None,
     accel_curve: Curve | None = None,
     sizes: SizeDistribution | str = DEFAULT_SIZES,
     method: str = "des",
@@ -94,7 +94,7 @@ def serve_point(
 def capacity(
     sla_s: float,
     policy: Policy,
-    cpu_curve: Curve | None,
+    cpu_curve: CpuCurve | None,
     accel_curve: Curve | None = None,
     sizes: SizeDistribution | str = DEFAULT_SIZES,
     method: str = "des",

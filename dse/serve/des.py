@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from dse.errors import DseError
-from dse.serve.load import OfferedLoad, offered_load, sizes_pmf
+from dse.serve.load import CpuCurve, OfferedLoad, offered_load, sizes_pmf
 from dse.serve.policy import Policy
 from dse.serve.queueing import curve_times, split_sizes
 from dse.serve.workload import Workload
@@ -183,7 +183,8 @@ def simulate_queries(
 ) -> Trajectory:
     """Run the simulation and return every query's latency (no statistics).
 
-    ``slowdown`` multiplies the CPU curve (the co-location factor of :mod:`dse.serve.load`)."""
+    ``cpu_curve`` is a plain curve (the curve at the load: :func:`dse.serve.load.curve_at`);
+    ``slowdown`` multiplies it."""
     arrivals = np.asarray(workload.arrivals, dtype=np.float64)
     sizes = np.asarray(workload.sizes, dtype=np.int64)
     nq = sizes.size
@@ -244,7 +245,7 @@ def _randomise(mean: np.ndarray, law: str, jitter: float, rng: np.random.Generat
 def simulate(
     workload: Workload,
     policy: Policy,
-    cpu_curve: Curve | None,
+    cpu_curve: CpuCurve | None,
     accel_curve: Curve | None = None,
     seed: int = 0,
     warmup: float = 0.1,
@@ -255,14 +256,14 @@ def simulate(
     """Simulate ``workload`` under ``policy`` and summarise the latencies of the measured queries.
 
     ``warmup``: fraction of queries (by count) dropped at the start; ``warmup_s``: drop queries
-    arriving before this time instead. Utilisation and the co-location slowdown come from
+    arriving before this time instead. Utilisation and the CPU curve at the load come from
     :func:`dse.serve.load.offered_load` with the workload's size distribution (its exact pmf for a
     Poisson workload, the sample's for a trace).
     """
     if not 0 <= warmup < 1:
         raise DseError(f"warmup: {warmup} must be in [0, 1)")
     load = workload_load(workload, policy, cpu_curve, accel_curve)
-    traj = simulate_queries(workload, policy, cpu_curve, accel_curve, seed, use_numba, load.slowdown)
+    traj = simulate_queries(workload, policy, load.cpu_curve, accel_curve, seed, use_numba)
     nq = traj.latency.size
     cpu_u, acc_u = load.cpu_utilization, load.accel_utilization
     if warmup_s is not None:
@@ -293,7 +294,7 @@ def simulate(
     )
 
 
-def workload_load(workload: Workload, policy: Policy, cpu_curve: Curve | None, accel_curve: Curve | None) -> OfferedLoad:
+def workload_load(workload: Workload, policy: Policy, cpu_curve: CpuCurve | None, accel_curve: Curve | None) -> OfferedLoad:
     """Offered load of ``workload`` (exact size pmf when Poisson, sample pmf for a trace)."""
     if workload.unit_times is not None and workload.sizes_dist is not None:
         pmf = workload.sizes_dist.pmf()
