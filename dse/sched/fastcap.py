@@ -436,7 +436,7 @@ class TabulatedCurve:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         i = x.astype(np.int64)
-        if x.size and np.all(i == x) and i.min() >= 0 and i.max() < self.table.size:
+        if x.size and (i == x).all() and i.min() >= 0 and i.max() < self.table.size:
             return self.table[i]
         return np.asarray(self.curve(x), dtype=float)
 
