@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules that cost 0.1-1.5 s each to import and that no command needs to parse its options.
-HEAVY = ("numba", "scipy", "scipy.signal", "plotly", "pandas", "networkx", "numpy", "dse.cost", "dse.serve", "dse.sched")
+HEAVY = ("numba", "scipy", "scipy.signal", "plotly", "pandas", "networkx", "numpy", "dse.cost", "dse.serve", "dse.sched",
+         # the spec layer: its pydantic models cost ~0.1 s to define, YAML another few tens of ms
+         "dse.specs", "yaml")
 
 PROBE = "import json, sys; import dse.cli; print(json.dumps(sorted(sys.modules)))"
 

@@ -155,3 +155,22 @@ def test_curve_batches():
     assert b[0] == 1 and b[-1] == 512 and {384.0, 48.0} <= set(b) and 1000.0 not in b
     assert np.all(np.diff(b) > 0)
     assert np.array_equal(curve_batches(20, [], CurveGrid(ratio=1.0)), np.arange(1, 21))
+
+
+def test_joint_p95_equals_each_policy_alone(wnd):
+    """The joint quantile search of a sweep chunk (many policy sets at once) against
+    :meth:`PolicySet.p95` row by row: deterministic and jittered service, CPU-only and offloading
+    policies, two engine counts (each path of the vectorised CDF)."""
+    from dse.sched.fastcap import joint_p95
+
+    cpu, acc = wnd
+    jitter = ServerCosts(jitter=0.3)
+    pols = [Policy(128, None, N), Policy(64, 192, N, 1), Policy(64, None, 14, 0, jitter), Policy(96, 192, N, 1, jitter)]
+    sets = [PolicySet(PMF, cpu, acc) for _ in pols]
+    caps = [ps.capacities([pol], 0.012)[0] for ps, pol in zip(sets, pols)]
+    assert all(c.met for c in caps)
+    qps = np.array([0.8 * c.max_qps for c in caps])
+    together = joint_p95(list(zip(sets, pols)), qps, np.full(len(pols), 0.012))
+    for ps, pol, q, value in zip(sets, pols, qps, together):
+        alone = PolicySet(PMF, cpu, acc).p95(pol, float(q), 0.012, known=True)
+        assert value == pytest.approx(alone, rel=1e-12) and 0 < value <= 0.012

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dse.commands import handle_errors, print_json
-from dse.specs.fieldpath import is_number, leaves
-from dse.specs.stack import Stack, list_stacks, load_stack
+
+# The spec layer (pydantic models, YAML) loads inside the command (start-up time of every command).
+if TYPE_CHECKING:
+    from dse.specs.stack import Stack
 
 
-def stack_summary(s: Stack) -> dict[str, Any]:
+def stack_summary(s: "Stack") -> dict[str, Any]:
     """The headline numbers of a stack (JSON-ready)."""
     return {
         "name": s.name,
@@ -37,6 +39,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List the software stacks in hwspecs/stacks/, or show one with the source of every number."""
+        from dse.specs.fieldpath import is_number, leaves
+        from dse.specs.stack import list_stacks, load_stack
+
         if name is None:
             stacks = [load_stack(n) for n in list_stacks()]
             if as_json:

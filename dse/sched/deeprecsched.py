@@ -48,7 +48,7 @@ from dse.cost.curve import ServiceCurve
 from dse.errors import DseError
 from dse.cost.model import total_curve
 from dse.sched.curves import curve_batches
-from dse.sched.fastcap import PolicySet, joint_capacities
+from dse.sched.fastcap import PolicySet, joint_capacities, joint_p95
 from dse.sched.power import serving_power
 from dse.serve.api import PointEvaluator
 from dse.serve.load import offered_load
@@ -357,13 +357,37 @@ def optimize_many(calls: Sequence[dict[str, Any]]) -> list[OptimizeResult | DseE
             jobs.append(exc)
     ready = [j for j in jobs if isinstance(j, _Job)]
     prefetch_together([j.table for j in ready], [_walk_keys(j.table, j.search, j.grid) for j in ready])
-    out: list[OptimizeResult | DseError] = []
+    walks: list[_Walked | DseError] = []
     for job in jobs:
         try:
-            out.append(job if isinstance(job, DseError) else _finish(job))
+            walks.append(job if isinstance(job, DseError) else _walk(job.table, job.search, job.grid))
+        except DseError as exc:
+            walks.append(exc)
+    _p95_together([(j, w) for j, w in zip(jobs, walks) if isinstance(j, _Job) and isinstance(w, _Walked)])
+    out: list[OptimizeResult | DseError] = []
+    for job, w in zip(jobs, walks):
+        try:
+            out.append(w if isinstance(w, DseError) else _result(job.g, job.p, job.a, job.dist, job.table, job.search, w))
         except DseError as exc:
             out.append(exc)
     return out
+
+
+def _p95_together(walked: Sequence[tuple["_Job", "_Walked"]]) -> None:
+    """The p95 at each feasible choice's max_qps (what :meth:`CapacityTable.p95` computes), for
+    many analytic tables in one search (:func:`dse.sched.fastcap.joint_p95`); a search that fails
+    leaves each table to compute its own."""
+    todo = [(j.table, w.chosen, w.max_qps) for j, w in walked
+            if j.table.method == "analytic" and w.best_p95 is None and w.max_qps > 0 and w.chosen not in j.table.p95_at]
+    if not todo:
+        return
+    try:
+        p95 = joint_p95([(t.fast, t.policy(k)) for t, k, _ in todo], np.array([q for _, _, q in todo]),
+                        np.array([t.sla_s for t, _, _ in todo]))
+    except DseError:
+        return
+    for (table, key, _), value in zip(todo, p95):
+        table.p95_at[key] = float(value)
 
 
 def prefetch_together(tables: Sequence[CapacityTable], keys: Sequence[Iterable[Key]]) -> None:

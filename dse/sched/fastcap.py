@@ -149,11 +149,8 @@ class PolicyModel:
             # completion time of each size for each f (deterministic service)
             t_full0 = np.where(self._full0 >= 1, self.t_b, 0.0)
             t_later = np.where(self._later >= 1, self._later * gap + self.t_b, 0.0)
-            done = np.maximum(np.maximum(t_full0, t_later), self._off + self.t_r)
-            order = np.argsort(done, axis=1)
-            self._done_sorted = np.take_along_axis(done, order, axis=1)
-            self._done_cum = np.concatenate([np.zeros((fmax, 1)), np.cumsum(self.w[order], axis=1)], axis=1)
-            self._t1 = done[0]  # f = 1: the law of a query that waited
+            self._done = np.maximum(np.maximum(t_full0, t_later), self._off + self.t_r)
+            self._t1 = self._done[0]  # f = 1: the law of a query that waited
 
     def cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
         """``D_f(s)`` for f = 1..N (columns; f >= kmax are all alike), times ``s`` (rows).
@@ -171,9 +168,7 @@ class PolicyModel:
 
     def _cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
         if self.step:
-            d = np.empty((s.size, self.fmax))
-            for i in range(self.fmax):
-                d[:, i] = self._done_cum[i][np.searchsorted(self._done_sorted[i], s, side="right")]
+            d = (self._done[None, :, :] <= s[:, None, None]) @ self.w  # the mass done by s, per f
         else:
             d = np.empty((s.size, self.fmax))
             law, t_b = self.law, self.t_b
@@ -268,93 +263,152 @@ class PolicyModel:
 
 # -- P(T <= s) for many (policy, load, time) rows -----------------------------------------------
 
+#: Rows per block of the exponential-wait sums (bounds the (rows x sizes) temporaries).
+WAIT_BLOCK = 4096
+
 
 def cdf_rows(models: list[PolicyModel], qps: np.ndarray, s: np.ndarray) -> np.ndarray:
     """P(latency <= s_i) at load qps_i under ``models[i]`` (rows may share a model object)."""
+    index: dict[int, int] = {}
+    uniq: list[PolicyModel] = []
+    which = np.empty(len(models), dtype=np.intp)
+    for j, m in enumerate(models):
+        at = index.get(id(m))
+        if at is None:
+            at = index[id(m)] = len(uniq)
+            uniq.append(m)
+        which[j] = at
+    return cdf_indexed(uniq, which, qps, s)
+
+
+def cdf_indexed(models: list[PolicyModel], which: np.ndarray, qps: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """P(latency <= s_i) at load qps_i under ``models[which[i]]``: every row in a few numpy
+    passes, the per-model quantities gathered from arrays over the models (many configurations'
+    policies at once in a sweep chunk)."""
     qps = np.asarray(qps, dtype=float)
     s = np.asarray(s, dtype=float)
+    which = np.asarray(which, dtype=np.intp)
     out = np.zeros(qps.size)
     # one vectorised queue per engine count (rows of policies with other counts cannot share it)
-    for cpu in _by_engines([i for i, m in enumerate(models) if m.mass_cpu > 0], [m.n_cpu for m in models]):
-        _add_cpu_rows(out, models, qps, s, cpu)
-    for acc in _by_engines([i for i, m in enumerate(models) if m.mass_acc > 0], [m.n_acc for m in models]):
-        _add_acc_rows(out, models, qps, s, acc)
+    for side, add in (("cpu", _add_cpu_rows), ("acc", _add_acc_rows)):
+        live = np.array([getattr(m, "mass_" + side) > 0 for m in models], dtype=bool)
+        engines = np.array([getattr(m, "n_" + side) for m in models], dtype=int)
+        for n in np.unique(engines[live]):
+            rows = np.flatnonzero((live & (engines == n))[which])
+            if rows.size:
+                add(out, models, which, qps, s, rows)
     return out
 
 
-def _by_engines(rows: list[int], engines: list[int]) -> list[np.ndarray]:
-    """``rows`` split by their engine count, order kept within each part."""
-    parts: dict[int, list[int]] = {}
-    for i in rows:
-        parts.setdefault(engines[i], []).append(i)
-    return [np.array(part, dtype=int) for part in parts.values()]
+def _local(models: list[PolicyModel], which: np.ndarray, rows: np.ndarray) -> tuple[list[PolicyModel], np.ndarray]:
+    """The models ``rows`` use and each row's position among them."""
+    used, local = np.unique(which[rows], return_inverse=True)
+    return [models[i] for i in used], local.reshape(-1)
 
 
-def _add_cpu_rows(out: np.ndarray, models: list[PolicyModel], qps: np.ndarray, s: np.ndarray, cpu: np.ndarray) -> None:
-    """Add the CPU path's share of P(latency <= s) to ``out`` at ``cpu`` rows (one engine count):
-    the queues of all rows in one pass, rows with the same model and load once."""
-    kmax = max(models[i].kmax for i in cpu)
-    uniq: dict[tuple[int, float], int] = {}
-    first: list[int] = []
-    which = np.empty(cpu.size, dtype=int)
-    for j, i in enumerate(cpu):
-        key = (id(models[i]), float(qps[i]))
-        at = uniq.get(key)
-        if at is None:
-            at = uniq[key] = len(first)
-            first.append(int(i))
-        which[j] = at
-    tails = np.zeros((len(first), kmax))
-    offered = np.empty(len(first))
-    for j, i in enumerate(first):
-        m = models[i]
+def _pairs(local: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (model, value) pairs of the rows, sorted by model then value: ``(model, value,
+    inverse)`` with ``pairs[inverse] == rows``."""
+    order = np.lexsort((x, local))
+    lo, xo = local[order], x[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (lo[1:] != lo[:-1]) | (xo[1:] != xo[:-1])
+    inverse = np.empty(order.size, dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return lo[new], xo[new], inverse
+
+
+def _runs(sorted_ids: np.ndarray) -> list[tuple[int, slice]]:
+    """``(id, slice)`` of each run of equal values in a sorted array."""
+    if not sorted_ids.size:
+        return []
+    cut = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [sorted_ids.size]])
+    return [(int(sorted_ids[a]), slice(int(a), int(b))) for a, b in zip(starts, ends)]
+
+
+def _add_cpu_rows(out: np.ndarray, models: list[PolicyModel], which: np.ndarray, qps: np.ndarray, s: np.ndarray,
+                  rows: np.ndarray) -> None:
+    """Add the CPU path's share of P(latency <= s) to ``out`` at ``rows`` (one engine count): the
+    queues of all distinct (model, load) pairs in one pass, the fork-join laws once per distinct
+    (model, time), the waits of all rows in blocks."""
+    used, local = _local(models, which, rows)
+    n_cpu = used[0].n_cpu
+    mean_sub = np.array([m.cpu.mean_sub_s for m in used])
+    mass = np.array([m.mass_cpu for m in used])
+    tails = np.zeros((len(used), max(m.kmax for m in used)))
+    for j, m in enumerate(used):
         tails[j, : m.kmax] = m.cpu.tail
-        offered[j] = qps[i] * m.mass_cpu * m.cpu.mean_sub_s
-    busy, pw, ahead, u = (x[which] for x in queue_state(models[cpu[0]].n_cpu, offered, tails))
-    for m, pos in _groups(models, cpu):
-        rows = cpu[pos]
-        si = s[rows] - m.dq
-        uniq_s, inv = np.unique(si, return_inverse=True)
-        d = m.cpu_forkjoin(uniq_s)[inv]
-        val = np.einsum("rj,rj->r", busy[pos], d[:, ::-1])
-        pws = pw[pos]
-        live = np.isfinite(pws) & (pws > 0)
-        if live.any():
-            theta = wait_rate(ahead[pos][live], m.cpu.mean_sub_s, m.n_cpu, m.cpu.dispersion, m.cpu.scv)
-            val[live] += pws[live] * m.cpu_waited(si[live], theta)
-        ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
-        out[rows] += m.mass_cpu * np.where(ok, val, 0.0)
+    pl, pq, inv = _pairs(local, qps[rows])
+    busy, pw, ahead, u = (x[inv] for x in queue_state(n_cpu, pq * mass[pl] * mean_sub[pl], tails[pl]))
+    si = s[rows] - np.array([m.dq for m in used])[local]
+    dl, ds, dinv = _pairs(local, si)
+    d = np.empty((dl.size, n_cpu))
+    for j, part in _runs(dl):
+        d[part] = used[j].cpu_forkjoin(ds[part])
+    val = np.einsum("rj,rj->r", busy, d[dinv, ::-1])
+    live = np.isfinite(pw) & (pw > 0)
+    if live.any():
+        lv = np.flatnonzero(live)
+        disp = np.array([m.cpu.dispersion for m in used])
+        scv = np.array([m.cpu.scv for m in used])
+        theta = wait_rate(ahead[lv], mean_sub[local[lv]], n_cpu, disp[local[lv]], scv[local[lv]])
+        val[lv] += pw[lv] * _waited(used, local[lv], si[lv], theta, "cpu")
+    ok = np.isfinite(u) & (u < 1) & (si > 0)
+    out[rows] += mass[local] * np.where(ok, val, 0.0)
 
 
-def _add_acc_rows(out: np.ndarray, models: list[PolicyModel], qps: np.ndarray, s: np.ndarray, acc: np.ndarray) -> None:
-    """Add the accelerator path's share of P(latency <= s) to ``out`` at ``acc`` rows (one engine
+def _waited(used: list[PolicyModel], local: np.ndarray, s: np.ndarray, theta: np.ndarray, side: str) -> np.ndarray:
+    """``P(W + D <= s)`` per row, ``W ~ Exp(theta)``, D the completion law of a query that waited
+    (CPU: ``D_1``; accelerator: its service time) under ``used[local]``. Deterministic service:
+    ``sum_n w_n (1 - exp(-theta (s - T(n))))_+`` for all such rows at once, the completion times
+    zero-padded into one (models x sizes) table; random service: each model's grid convolution."""
+    out = np.empty(s.size)
+    step = np.array([m.step for m in used], dtype=bool)
+    det = np.flatnonzero(step[local])
+    if det.size:
+        times = [(m._t1, m.w) if side == "cpu" else (m.acc_s, m.acc_w) for m in used if m.step]
+        t_pad = np.full((len(used), max(t.size for t, _ in times)), np.inf)
+        w_pad = np.zeros_like(t_pad)
+        for j, (t, w) in zip(np.flatnonzero(step), times):
+            t_pad[j, : t.size], w_pad[j, : w.size] = t, w
+        for a in range(0, det.size, WAIT_BLOCK):
+            r = det[a : a + WAIT_BLOCK]
+            x = np.maximum(s[r, None] - t_pad[local[r]], 0.0)
+            out[r] = np.einsum("rn,rn->r", -np.expm1(-theta[r, None] * x), w_pad[local[r]])
+    rest = np.flatnonzero(~step[local])
+    order = rest[np.argsort(local[rest], kind="stable")]
+    for j, part in _runs(local[order]):
+        r = order[part]
+        m = used[j]
+        out[r] = m.cpu_waited(s[r], theta[r]) if side == "cpu" else m.acc_waited(s[r], theta[r])
+    return out
+
+
+def _add_acc_rows(out: np.ndarray, models: list[PolicyModel], which: np.ndarray, qps: np.ndarray, s: np.ndarray,
+                  rows: np.ndarray) -> None:
+    """Add the accelerator path's share of P(latency <= s) to ``out`` at ``rows`` (one engine
     count; one job per query)."""
-    c = models[acc[0]].n_acc
-    offered = np.array([qps[i] * models[i].mass_acc * models[i].acc.mean_s for i in acc])
-    busy, pw, ahead, u = queue_state(c, offered, np.ones((acc.size, 1)))
-    for m, pos in _groups(models, acc):
-        rows = acc[pos]
-        si = s[rows] - m.dq
-        pws = pw[pos]
-        val = (1 - pws) * m.acc_service(si)
-        live = np.isfinite(pws) & (pws > 0)
-        if live.any():
-            theta = wait_rate(ahead[pos][live], m.acc.mean_s, c, 1.0, m.acc.scv)
-            val[live] += pws[live] * m.acc_waited(si[live], theta)
-        ok = np.isfinite(u[pos]) & (u[pos] < 1) & (si > 0)
-        out[rows] += m.mass_acc * np.where(ok, val, 0.0)
-
-
-def _groups(models: list[PolicyModel], idx: np.ndarray) -> list[tuple[PolicyModel, np.ndarray]]:
-    """Positions in ``idx`` grouped by model object: [(model, positions)]."""
-    seen: dict[int, tuple[PolicyModel, list[int]]] = {}
-    for j, i in enumerate(idx):
-        m = models[i]
-        entry = seen.get(id(m))
-        if entry is None:
-            entry = seen[id(m)] = (m, [])
-        entry[1].append(j)
-    return [(m, np.array(pos, dtype=int)) for m, pos in seen.values()]
+    used, local = _local(models, which, rows)
+    c = used[0].n_acc
+    mean_s = np.array([m.acc.mean_s for m in used])
+    mass = np.array([m.mass_acc for m in used])
+    busy, pw, ahead, u = queue_state(c, qps[rows] * mass[local] * mean_s[local], np.ones((rows.size, 1)))
+    si = s[rows] - np.array([m.dq for m in used])[local]
+    served = np.empty(rows.size)
+    order = np.argsort(local, kind="stable")
+    for j, part in _runs(local[order]):
+        served[order[part]] = used[j].acc_service(si[order[part]])
+    val = (1 - pw) * served
+    live = np.isfinite(pw) & (pw > 0)
+    if live.any():
+        lv = np.flatnonzero(live)
+        scv = np.array([m.acc.scv for m in used])
+        theta = wait_rate(ahead[lv], mean_s[local[lv]], c, 1.0, scv[local[lv]])
+        val[lv] += pw[lv] * _waited(used, local[lv], si[lv], theta, "acc")
+    ok = np.isfinite(u) & (u < 1) & (si > 0)
+    out[rows] += mass[local] * np.where(ok, val, 0.0)
 
 
 # -- searches ------------------------------------------------------------------------------------
@@ -371,14 +425,31 @@ class FastCapacity:
     evaluations: int = 0
 
 
+class TabulatedCurve:
+    """``curve`` read at integer sizes from a table of ``curve(0..top)`` computed once (the
+    policies of a set read the same sub-batch sizes again and again); any other argument goes to
+    ``curve`` itself. Elementwise the same numbers as ``curve``."""
+
+    def __init__(self, curve: Curve, top: int) -> None:
+        self.curve = curve
+        self.table = np.asarray(curve(np.arange(max(int(top), 1) + 1, dtype=float)), dtype=float)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        i = x.astype(np.int64)
+        if x.size and (i == x).all() and i.min() >= 0 and i.max() < self.table.size:
+            return self.table[i]
+        return np.asarray(self.curve(x), dtype=float)
+
+
 class PolicySet:
     """Builds :class:`PolicyModel` objects for policies sharing sizes and curves (memoised per
     policy and, with co-location, per slowdown)."""
 
     def __init__(self, pmf: np.ndarray, cpu_curve: Curve | None, accel_curve: Curve | None = None) -> None:
         self.pmf = np.asarray(pmf, dtype=float)
-        self.cpu_curve = cpu_curve
-        self.accel_curve = accel_curve
+        self.cpu_curve = TabulatedCurve(cpu_curve, self.pmf.size) if cpu_curve is not None else None
+        self.accel_curve = TabulatedCurve(accel_curve, self.pmf.size) if accel_curve is not None else None
         self._models: dict[tuple[Policy, float], PolicyModel] = {}
         self._sat: dict[Policy, float] = {}
 
@@ -525,6 +596,32 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
     return [FastCapacity(float(good[i]) if met[i] else 0.0, float(sats[i]), bool(met[i]), int(evals[i])) for i in range(npol)]
 
 
+def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: float = 5e-4, points: int = 48) -> np.ndarray:
+    """p95 latency (s) of every row ``(policy set, policy)`` at its load ``qps[i]`` (0 < qps <
+    saturation), each known to meet its bound ``upper[i]`` (e.g. the SLA at the row's max_qps):
+    :meth:`PolicySet.p95` with ``known=True``, the same passes of ``points`` evaluations per row,
+    every row's pass in one :func:`cdf_indexed` call."""
+    qps = np.asarray(qps, dtype=float)
+    hi = np.array(upper, dtype=float)
+    lo = np.zeros_like(hi)
+    models = [ps.models_at(pol, np.array([q]))[0] for (ps, pol), q in zip(rows, qps)]
+    frac = np.arange(1, points + 1) / (points + 1)
+    while True:
+        todo = np.flatnonzero(hi - lo > rel_tol * hi)
+        if not todo.size:
+            return hi
+        pts = lo[todo, None] + (hi - lo)[todo, None] * frac[None, :]
+        g = cdf_indexed(models, np.repeat(todo, points), np.repeat(qps[todo], points), pts.reshape(-1))
+        ok = (g >= QUANTILE).reshape(todo.size, points)
+        first = np.argmax(ok, axis=1)
+        hit = ok[np.arange(todo.size), first]
+        lo[todo[~hit]] = pts[~hit, -1]
+        h = np.flatnonzero(hit)
+        hi[todo[h]] = pts[h, first[h]]
+        inner = h[first[h] > 0]
+        lo[todo[inner]] = pts[inner, first[inner] - 1]
+
+
 def _below_first_rung(rows: list[Row], sla_s: np.ndarray, sats: np.ndarray, good: np.ndarray, bad: np.ndarray,
                       met: np.ndarray, evals: np.ndarray) -> None:
     """Rows whose lowest rung missed: the SLA may sit below the zero-load latency; probe a
@@ -546,9 +643,15 @@ def _below_first_rung(rows: list[Row], sla_s: np.ndarray, sats: np.ndarray, good
 def _probe(rows: list[Row], loads: np.ndarray, sla_s: np.ndarray) -> np.ndarray:
     """Whether each (row, load column) meets the row's SLA."""
     npol, nl = loads.shape
-    flat = loads.reshape(-1)
     models: list[PolicyModel] = []
+    which = np.empty(npol * nl, dtype=np.intp)
     for i, (ps, pol) in enumerate(rows):
-        models.extend(ps.models_at(pol, loads[i]))
-    g = cdf_rows(models, flat, np.repeat(np.asarray(sla_s, dtype=float), nl))
+        if pol.costs.colocation <= 0:  # one model at every load
+            which[i * nl : (i + 1) * nl] = len(models)
+            models.append(ps.model(pol))
+            continue
+        for j, m in enumerate(ps.models_at(pol, loads[i])):
+            which[i * nl + j] = len(models)
+            models.append(m)
+    g = cdf_indexed(models, which, loads.reshape(-1), np.repeat(np.asarray(sla_s, dtype=float), nl))
     return (g >= QUANTILE - 1e-12).reshape(npol, nl)

@@ -73,7 +73,7 @@ def split_sizes(n: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
 def curve_times(curve: Curve, sizes: np.ndarray, what: str) -> np.ndarray:
     """``curve(sizes)`` in seconds, checked: one finite time >= 0 per size (``what`` names the curve)."""
     t = np.asarray(curve(np.asarray(sizes, dtype=float)), dtype=float)
-    if t.shape != np.shape(sizes) or not np.all(np.isfinite(t)) or np.any(t < 0):
+    if t.shape != np.shape(sizes) or not np.isfinite(t).all() or (t < 0).any():
         raise DseError(f"the {what} service curve gave a negative or non-finite time")
     return t
 

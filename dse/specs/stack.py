@@ -26,6 +26,7 @@ into the :class:`Software` of one platform (clock scaling and per-machine entrie
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,9 +205,8 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
     overrides (paths relative to the stack: ``feed.blob_us=3``). Errors are one-line
     :class:`~dse.errors.SpecError` naming the file and the field."""
     path = _shown(stack_path(name_or_path, relative_to))
-    raw = load_yaml(path)
-    stack = validate_spec(Stack, raw, path)
-    _check_sources(raw, path)
+    stat = path.stat()
+    stack = _parsed_stack(str(path), stat.st_mtime_ns, stat.st_size)
     if not overrides:
         return stack
     data = apply_overrides(stack.model_dump(mode="python"), overrides, str(path))
@@ -214,6 +214,16 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
         field, _, value = assignment.partition("=")
         data["sources"][field.strip()] = f"override (--set stack.{field.strip()}={value.strip()})"
     return validate_spec(Stack, data, f"{path} (with --set)")
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_stack(path: str, mtime_ns: int, size: int) -> Stack:
+    """The validated stack file ``path``, parsed once per version of the file (a sweep binds the
+    stack to every platform it builds; the YAML parse was most of that). Callers do not mutate it."""
+    raw = load_yaml(Path(path))
+    stack = validate_spec(Stack, raw, Path(path))
+    _check_sources(raw, Path(path))
+    return stack
 
 
 def _shown(path: Path) -> Path:
