@@ -7,7 +7,8 @@
   over those predictions is the honest figure for a model nobody measured on that machine.
 
 :data:`PLAN` names, per shipped platform, the files and the training model. The shipped specs
-``hwspecs/ci_cpu.yaml``, ``h200_host.yaml`` and ``h200.yaml`` are written by exactly this fit
+``hwspecs/ci_cpu.yaml``, ``h200_host.yaml`` and ``h200.yaml`` (with their per-operator costs, which
+now live in ``hwspecs/stacks/pytorch_eager.yaml``) are written by exactly this fit
 (``dse calibrate ... --holdout <the other models>``), so the models held out here were never seen
 by the numbers in those files either.
 """

@@ -424,8 +424,9 @@ def measure_micro(
     kinds: list[str] | None = None,
 ) -> pd.DataFrame:
     """Time the microbenchmarks of FACTS.md section 5 on one device (``kinds``: a subset of
-    :data:`MICRO_GROUPS`, default all but ``stack``, whose rows are read by
-    ``benchmarks/fit_stack.py``, not by ``dse calibrate``)."""
+    :data:`MICRO_GROUPS`, default all but ``stack``, whose rows are the
+    stand-ins behind ``hwspecs/stacks/caffe2_deeprecsys.yaml`` (docs/stacks.md), not input to
+    ``dse calibrate``)."""
     torch = require_torch()
     device = _device(torch, device)
     if size not in MICRO_SETS:

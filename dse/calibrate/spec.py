@@ -4,7 +4,8 @@ The base file's structure is kept (its leading comment, its field order, the num
 not fitted and their sources, e.g. core counts read from lscpu). Each fitted number is rounded to
 4 significant digits and gets its own ``sources`` entry ``fitted: <data files>, <framework
 version>`` (a section-wide entry that no longer covers any number is dropped). The result is
-checked with the same loader as every shipped spec before it is written.
+checked with the same loader as every shipped spec before it is written. Fitted dispatch costs
+belong to the software stack: they go to ``<stem>_stack.yaml`` beside the spec, which names it.
 """
 
 from __future__ import annotations

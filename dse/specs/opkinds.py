@@ -1,5 +1,6 @@
 """The operator kinds: the vocabulary shared by the operator graph (``dse/graph/ops.py``) and the
-hardware specs that price operators by kind (``dispatch.per_kind_us``)."""
+software stacks (``hwspecs/stacks/*.yaml``, :mod:`dse.specs.stack`) that price operators by kind
+(``dispatch.per_kind_us``)."""
 
 from __future__ import annotations
 

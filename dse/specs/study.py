@@ -10,7 +10,7 @@ What an axis path targets is read from its first component:
 
 ==========================  ===========================================================
 ``memory.ranks_per_dimm``   a field of the base platform's hwspec (``platform.`` prefix optional)
-``accel.link.bandwidth``    a field of the accelerator's hwspec (the study needs an accelerator)
+``accel.tdp_w``             a field of the accelerator's hwspec (the study needs an accelerator)
 ``workload.sla_ms``         a field of ``workload`` (sizes, locality, seed, sla_ms, workers)
 ``optimizer.thresholds``    a field of ``optimizer`` (batches, thresholds, baseline_batch, method,
                             queries, stop_tol)
