@@ -77,15 +77,22 @@ def refuse_bool(model: type[BaseModel], value: Any, field: str | None) -> Any:
     return value
 
 
-class _Settings(BaseModel):
-    # defer_build: the validators are built on first use, not when the CLI imports this module for
-    # the options' defaults and help (start-up time)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+class StrictModel(BaseModel):
+    """The base of every input schema (settings, studies, spec sections): unknown fields, NaN,
+    infinity and booleans given for numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
         return refuse_bool(cls, value, info.field_name)
+
+
+class _Settings(StrictModel):
+    # defer_build: the validators are built on first use, not when the CLI imports this module for
+    # the options' defaults and help (start-up time)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class WorkloadSettings(_Settings):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import field_validator
 
-from dse.settings import refuse_bool
+from dse.settings import StrictModel
 
 #: Smallest non-zero magnitude of a hardware number, in its field's unit.
 MIN_MAGNITUDE = 1e-9
@@ -44,15 +44,8 @@ def magnitude_problem(value: float) -> str | None:
     return None
 
 
-class Bounded(BaseModel):
+class Bounded(StrictModel):
     """A strict spec section whose numbers are finite and within the magnitude range."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
-        return refuse_bool(cls, value, info.field_name)
 
     @field_validator("*", mode="after")
     @classmethod

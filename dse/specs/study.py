@@ -31,18 +31,15 @@ import re
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from dse.settings import MAX_ENGINES, MAX_STUDY_POINTS, OptimizerSettings, WorkloadSettings, refuse_bool
+from dse.settings import MAX_ENGINES, MAX_STUDY_POINTS, OptimizerSettings, StrictModel, WorkloadSettings
 
 #: Axis paths that select a whole hwspec rather than a field in one.
 SPEC_AXES = ("platform", "accelerator")
@@ -55,13 +52,7 @@ Scalar = int | float | str | bool | None
 MAX_AXIS_LEVELS = 10_000
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
-        return refuse_bool(cls, value, info.field_name)
+_Strict = StrictModel
 
 
 def canonical_number(x: float) -> float:
