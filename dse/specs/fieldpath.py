@@ -140,6 +140,16 @@ def exists(data: Any, path: str, *, null_is_open: bool = False) -> bool:
     return True
 
 
+def source_of(sources: dict[str, str], path: str) -> str:
+    """The provenance of the number at ``path`` in a spec's ``sources`` map: the entry of the
+    longest path that covers it (``compute`` covers ``compute.clock_ghz``), else "schema default"."""
+    best, best_len = "schema default", -1
+    for key, text in sources.items():
+        if is_within(path, key) and len(key) > best_len:
+            best, best_len = text, len(key)
+    return best
+
+
 def null_section(data: Any, path: str) -> str | None:
     """The first section on ``path`` above its last field that is null in ``data`` (an optional
     part the spec leaves out), as a path; None when there is none or the path leaves the data

@@ -35,7 +35,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
 from dse.settings import MAX_ENGINES
-from dse.specs.fieldpath import exists, is_within, null_section, numeric_leaves
+from dse.specs.fieldpath import exists, is_within, null_section, numeric_leaves, source_of
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
 from dse.specs.stack import Dispatch, Software, load_stack, resolve_stack
@@ -228,11 +228,7 @@ class Platform(_Strict):
 
     def source_of(self, path: str) -> str:
         """Where the number at ``path`` (``compute.clock_ghz``) comes from: longest matching entry."""
-        best, best_len = "schema default", -1
-        for key, text in self.sources.items():
-            if is_within(path, key) and len(key) > best_len:
-                best, best_len = text, len(key)
-        return best
+        return source_of(self.sources, path)
 
 
 def check_sources(data: dict[str, Any], path: Path | str) -> None:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from dse.specs.ranges import Bounded
 from dse.errors import SpecError
 from dse.paths import STACKS_DIR, list_specs, resolve_spec
-from dse.specs.fieldpath import is_within
+from dse.specs import fieldpath
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.opkinds import OpKind
 from dse.specs.overrides import apply_overrides
@@ -155,11 +155,7 @@ class Stack(_Strict):
 
     def source_of(self, path: str) -> str:
         """Where the number at ``path`` (``feed.blob_us``) comes from: longest matching entry."""
-        best, best_len = "schema default", -1
-        for key, text in self.sources.items():
-            if is_within(path, key) and len(key) > best_len:
-                best, best_len = text, len(key)
-        return best
+        return fieldpath.source_of(self.sources, path)
 
 
 class Software(_Strict):
