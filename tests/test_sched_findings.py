@@ -1,8 +1,10 @@
 """DeepRecSys's qualitative findings, reproduced (or not) by the optimiser on the eight models.
 
 Setting (the paper's, as far as the public sources give it): Skylake (hwspecs/skylake.yaml, 40
-single-threaded engines), with and without one GTX 1080 Ti (hwspecs/gtx1080ti.yaml: the paper's
-Caffe2 GPU path), the published b and Q lists, the static baseline b = 32 (run_DeepRecInfra.sh),
+single-threaded engines), with and without one GTX 1080 Ti (hwspecs/gtx1080ti.yaml), both running
+the same software, the ``pytorch_eager`` stack (hwspecs/stacks/; the paper measured Caffe2, whose
+Python-list feeding is modelled by ``caffe2_deeprecsys`` and discussed in docs/optimizer.md), the
+published b and Q lists, the static baseline b = 32 (run_DeepRecInfra.sh),
 method analytic, and two query-size distributions:
 
 - ``heavytail`` (dse/serve/workload.py): the stand-in for the production distribution the paper's
@@ -51,12 +53,15 @@ PUBLIC = "lognormal:5.1,0.2"
 TAILS = ("lognormal:4.805,0.8", "lognormal:4.485,1.2")
 #: The hill climber's stated worst gap to the grid optimum over every case below.
 MAX_GAP = 0.08
+#: The software both devices run (held fixed: a hardware comparison under two stacks compares stacks).
+SOFTWARE = "pytorch_eager"
 
 
 @pytest.fixture(scope="module")
 def results():
     """(sizes, model, k, with GPU) -> OptimizeResult, for every case the tests read."""
-    cpu, gpu = load_platform("skylake"), load_platform("gtx1080ti")
+    cpu = load_platform("skylake", stack=SOFTWARE)
+    gpu = load_platform("gtx1080ti", stack=SOFTWARE)
     n = cpu.compute.engine_slots
     out = {}
     for model in MODELS:
@@ -189,47 +194,49 @@ def test_offloading_helps_fc_heavy_models_more(results):
     """Finding 2: with the heavy-tailed sizes, offloading large queries to the GTX 1080 Ti raises
     the latency-bounded throughput (grid optimum with the GPU over that without) of every
     FC-heavy model (RMC3, WnD, MT-WnD) more than that of any embedding-dominated one (RMC1,
-    RMC2), at every SLA level. Tolerance: a margin of at least 10% (the smallest, at the loose
-    level k = 3, is 13%: MT-WnD 1.53x against RMC2 1.35x; at k <= 1.5 it is 20% or more)."""
+    RMC2), at every SLA level. The finding is qualitative (an ordering); the model's margins are
+    6% (k = 0.75) to 12% (k = 1.5): MT-WnD 1.53x against RMC1 1.37x at k = 1.5. They were 13-47%
+    while the card carried Caffe2's launch costs under the PyTorch CPU stack (a mixed setting);
+    with PyTorch's measured launch costs on both devices (35.5 us per embedding bag, H200 host)
+    the 27 and 43 embedding bags of WnD and MT-WnD cost 1.0-1.6 ms of launches per query on the
+    GPU, which narrows their lead (docs/optimizer.md, finding 2)."""
     for k in LEVELS:
         fc = {m: _gpu_gain(results, HEAVY, m, k) for m in FC_HEAVY}
         emb = {m: _gpu_gain(results, HEAVY, m, k) for m in EMB_HEAVY}
-        assert min(fc.values()) > 1.10 * max(emb.values()), (k, fc, emb)
-    # the model's mechanism: the embedding-dominated models' GPU saturates at a higher threshold
-    # (less of the work offloaded) than the FC-heavy models'
-    for k in (*BINDING, MEDIUM):
-        q_fc = [results[HEAVY, m, k, True].grid_threshold for m in FC_HEAVY]
-        q_emb = [results[HEAVY, m, k, True].grid_threshold for m in EMB_HEAVY]
-        assert max(q_fc) < min(q_emb), (k, q_fc, q_emb)
+        assert min(fc.values()) > max(emb.values()), (k, fc, emb)
 
 
-@pytest.mark.parametrize("spec", TAILS)
+@pytest.mark.parametrize("spec", [
+    pytest.param(TAILS[0], marks=pytest.mark.xfail(
+        strict=True,
+        reason="with the lighter tail (sigma 0.8) at k = 1.5 the FC-heavy models' smallest GPU gain (MT-WnD "
+        "1.36x) is 1% below RMC1's (1.37x): with PyTorch's measured launch costs on the card (35.5 us per "
+        "embedding bag) MT-WnD's 43 bags make its GPU path launch-bound; see docs/optimizer.md, finding 2")),
+    TAILS[1],
+])
 def test_offload_finding_does_not_depend_on_the_tail_weight(results, spec):
     """Finding 2 with a lighter (sigma 0.8) and a heavier (sigma 1.2) lognormal tail of the same
-    mean, at the medium SLA: same statement, strict."""
+    mean, at the medium SLA: same statement, strict (the heavier tail's margin is 1%: MT-WnD 1.51x
+    against RMC1 1.49x)."""
     fc = min(_gpu_gain(results, spec, m, MEDIUM) for m in FC_HEAVY)
     emb = max(_gpu_gain(results, spec, m, MEDIUM) for m in EMB_HEAVY)
     assert fc > emb, (spec, fc, emb)
 
 
-def test_regression_guard_narrow_public_sizes_barely_separate_the_classes(results):
+def test_regression_guard_narrow_public_sizes_do_not_separate_the_classes(results):
     """Regression guard (pins the model's own output, not a measurement or a published figure).
     Why the setting matters: with lognormal(5.1, 0.2) (no query above about 300 items) only
-    Q = 192 offloads a useful share (28% of the items; Q = 128 sends 93% and saturates the GPU,
-    Q = 256 2%), so RMC2 gains the same 1.4x as the FC-heavy models (within 5% at k = 1.5) and
-    the margin of finding 2 shrinks to under 10% at every level (heavy tail: 13-47%); at the loose
-    level it is gone (RMC2 1.40x, the FC-heavy models 1.39x). RMC1 gains less (1.2x at k = 1.5):
-    its CPU engines are the fastest per item relative to the GPU."""
+    Q = 192-256 offloads anything, and which model gains depends on the GPU's per-item speed at
+    those sizes, not on the class: RMC2 and RMC3 gain about 1.4x, while WnD, MT-WnD and RMC1 gain
+    at most 1.05x at k >= 1 (their GPU path at 200-300 items is launch-bound: 27, 43 and 8
+    embedding bags at 35.5 us each under PyTorch), so finding 2 does not hold there."""
     gains = {m: _gpu_gain(results, PUBLIC, m, MEDIUM) for m in CLASSES}
-    others = [gains[m] for m in (*FC_HEAVY, "dlrm_rmc2")]
-    assert max(others) < 1.05 * min(others), gains
-    assert all(1.3 < g < 1.55 for g in others), gains
-    assert {results[PUBLIC, m, MEDIUM, True].grid_threshold for m in CLASSES} == {192}
-    for k in LEVELS:
+    assert all(1.3 < gains[m] < 1.55 for m in ("dlrm_rmc2", "dlrm_rmc3")), gains
+    assert all(gains[m] < 1.08 for m in ("wnd", "mtwnd", "dlrm_rmc1")), gains
+    for k in (1.0, MEDIUM, LOOSE):
         fc = min(_gpu_gain(results, PUBLIC, m, k) for m in FC_HEAVY)
         emb = max(_gpu_gain(results, PUBLIC, m, k) for m in EMB_HEAVY)
-        assert fc < 1.10 * emb, (k, fc, emb)
-    assert min(_gpu_gain(results, PUBLIC, m, LOOSE) for m in FC_HEAVY) <= _gpu_gain(results, PUBLIC, "dlrm_rmc2", LOOSE)
+        assert fc < emb, (k, fc, emb)
 
 
 def test_hill_climber_is_close_to_the_grid_optimum(results):

@@ -53,6 +53,16 @@ def test_generic_cpu_costs_scale_by_clock():
     assert "scaled by clock" in p.source_of("dispatch.op_us")
 
 
+def test_gpu_launch_costs_have_one_home_and_scale_by_host_clock():
+    # the 1080 Ti has no PyTorch measurements: it takes the H200 host's launch costs (2.1 GHz host,
+    # h200_env.json) scaled to its 2.0 GHz host; the Caffe2 launch counts live only in caffe2_deeprecsys
+    card = load_platform("gtx1080ti")
+    assert card.dispatch.per_kind_us["embedding_bag"] == pytest.approx(35.53 * 2.1 / 2.0)
+    assert card.dispatch.op_us == pytest.approx(2.885 * 2.1 / 2.0)
+    assert load_platform("gtx1080ti", stack="caffe2_deeprecsys").dispatch.op_us == 10.0
+    assert "gtx1080ti" not in load_stack("pytorch_eager").platforms
+
+
 def test_feeding_by_hand_is_the_input_operators():
     """RMC1 at batch b on a CPU with Caffe2: 8 tables x (80 indices + 1 length) list elements per
     item, 16 index/length blobs and the dense blob (128 floats), priced by the stack's numbers."""
