@@ -55,6 +55,23 @@ def test_gpus_are_launch_bound_at_small_batch(hw, model):
     assert predict_latency(graph(model), platform(hw), 8).latency_s < 1.2 * pred.latency_s
 
 
+def test_cold_translation_wait_overlaps_the_row_fetches():
+    # a call's page walks (gather.tlb_call_us) and its row fetches are in flight together: the
+    # call waits for the walks only while its fetches are shorter
+    from dse.cost.gather import gather_time, translation_call_time
+    from dse.graph.lower import ordered_ops
+
+    g, plat = graph("dlrm_rmc2"), platform("h200")
+    op = next(op for op in ordered_ops(g) if op.kind.value == "embedding_bag")
+    footprint = float(g.graph["table_bytes"])
+    no_wait = plat.model_copy(update={"gather": plat.gather.model_copy(update={"tlb_call_us": 0.0})})
+    wait = translation_call_time(op, plat, footprint)
+    fetch = gather_time(op, no_wait, [1, 4096], footprint_bytes=footprint)
+    assert wait > 4 * fetch[0] and fetch[1] > 1.5 * wait  # the two regimes
+    cold = gather_time(op, plat, [1, 4096], footprint_bytes=footprint)
+    assert cold[0] == pytest.approx(wait) and cold[1] == pytest.approx(fetch[1])
+
+
 @pytest.mark.parametrize("gpu", GPUS)
 @pytest.mark.parametrize("model", ["dlrm_rmc3", "wnd", "mtwnd"])
 def test_gpus_win_at_large_batch_on_fc_heavy_models(gpu, model):
