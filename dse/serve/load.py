@@ -184,7 +184,11 @@ def offered_load(
         if cpu_curve is None or policy.cpu_workers < 1:
             raise DseError("queries below the threshold need CPU engines and a CPU service curve")
         uk, curves, f = _knots(cpu_curve, costs.colocation)
-        work = np.array([float(np.dot(p[to_cpu], sub_batches(n[to_cpu], policy.batch, c).work_s)) for c in curves]) * f
+        work_of: dict[int, float] = {}  # a plain curve is both knots: its work once
+        for c in curves:
+            if id(c) not in work_of:
+                work_of[id(c)] = float(np.dot(p[to_cpu], sub_batches(n[to_cpu], policy.batch, c).work_s))
+        work = np.array([work_of[id(c)] for c in curves]) * f
         sub = float(np.dot(p[to_cpu], split_sizes(n[to_cpu], policy.batch)[0]))
         u = _utilisation(lam, uk, work, sub * costs.subbatch_overhead_s, policy.cpu_workers)
         a_now = float(np.interp(min(u, 1.0), uk, work))
