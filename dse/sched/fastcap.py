@@ -45,22 +45,26 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps
+from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps, saturation_rate
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
     CpuPath,
     CpuSplit,
     ServiceLaw,
+    SubBatches,
     accel_path,
     cpu_path,
+    cpu_moments,
     cpu_split,
     exp_convolve,
+    forkjoin_done,
     forkjoin_gap,
     forkjoin_schedule,
     queue_state,
     routed_masks,
     routed_sizes,
+    split_sizes,
     wait_rate,
 )
 
@@ -97,6 +101,11 @@ class PolicySplit:
     last_start: np.ndarray | None
     acc_sizes: np.ndarray | None
     acc_weights: np.ndarray | None
+    #: every CPU size of non-zero probability (none pruned), its probability (not conditional) and
+    #: its split, as :func:`dse.serve.load.offered_load` reads them for the saturation rate
+    full_p: np.ndarray | None = None
+    full_count: np.ndarray | None = None
+    full_last: np.ndarray | None = None
 
 
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
@@ -118,15 +127,20 @@ def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> P
     to_cpu, to_acc = routed_masks(p.size, policy)
     mass_cpu, mass_acc = float(p[to_cpu].sum()), float(p[to_acc].sum())
     cpu = full0 = later = last_start = acc_n = acc_w = None
+    full_p = full_k = full_r = None
     if mass_cpu > 0:
         cpu = cpu_split(*routed_sizes(p, to_cpu), int(policy.batch))
         fmax = min(int(policy.cpu_workers), cpu.kpmf.size - 1)
         full0, later, last_start = forkjoin_schedule(cpu.count, np.arange(1, fmax + 1)[:, None])
+        every = np.flatnonzero(to_cpu & (p > 0))
+        full_p = p[every]
+        full_k, full_r = split_sizes(every, int(policy.batch))
     if mass_acc > 0:
         acc_n, acc_w = routed_sizes(p, to_acc)
     if len(_SPLITS) > 4096:
         _SPLITS.clear()
-    out = _SPLITS[memo] = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w)
+    out = _SPLITS[memo] = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
+                                      full_r)
     return out
 
 
@@ -145,48 +159,93 @@ class PolicyModel:
         slowdown: float = 1.0,
         split: PolicySplit | None = None,
     ) -> None:
-        self.policy = policy
         sp = split if split is not None else policy_split(pmf, policy)
-        self.law = ServiceLaw.for_policy(policy)
-        self.step = self.law.deterministic
+        self._setup(policy, sp, ServiceLaw.for_policy(policy))
+        if self.mass_cpu > 0:
+            if cpu_curve is None or self.n_cpu < 1:
+                raise DseError("queries below the threshold need CPU engines and a CPU service curve")
+            c = sp.cpu
+            cpu = cpu_path(c.sizes, c.weights, policy, cpu_curve, self.law, slowdown, c)
+            # fork-join geometry for f = 1..fmax engines free at the first start
+            f = np.arange(1, min(self.n_cpu, cpu.kmax) + 1)[:, None]
+            gap = forkjoin_gap(cpu.mean_sub_s, self.n_cpu, f)
+            done = None
+            if self.step:  # completion time of each size for each f (deterministic service)
+                done = forkjoin_done(sp.full0, sp.later, sp.last_start, gap, cpu.subbatches.full_s, cpu.subbatches.last_s)
+            self._init_cpu(cpu, sp, gap[:, 0], sp.last_start * gap, done)
+        if self.mass_acc > 0:
+            if accel_curve is None or self.n_acc < 1:
+                raise DseError("--threshold needs an accelerator service curve (--accel)")
+            self._init_acc(accel_path(sp.acc_sizes, sp.acc_weights, policy, accel_curve, self.law))
+
+    def _setup(self, policy: Policy, sp: PolicySplit, law: ServiceLaw) -> None:
+        self.policy = policy
+        self.law = law
+        self.step = law.deterministic
         self.dq = policy.costs.query_overhead_s
         self.mass_cpu, self.mass_acc = sp.mass_cpu, sp.mass_acc
         self.n_cpu = int(policy.cpu_workers)
         self.n_acc = int(policy.accel_workers)
         self._grids: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
         self._fj_memo: dict[float, np.ndarray] = {}
-        if self.mass_cpu > 0:
-            if cpu_curve is None or self.n_cpu < 1:
-                raise DseError("queries below the threshold need CPU engines and a CPU service curve")
-            c = sp.cpu
-            self._init_cpu(cpu_path(c.sizes, c.weights, policy, cpu_curve, self.law, slowdown, c), sp)
-        if self.mass_acc > 0:
-            if accel_curve is None or self.n_acc < 1:
-                raise DseError("--threshold needs an accelerator service curve (--accel)")
-            self._init_acc(accel_path(sp.acc_sizes, sp.acc_weights, policy, accel_curve, self.law))
+
+    @classmethod
+    def for_tables(cls, policy: Policy, sp: PolicySplit, tables: np.ndarray,
+                   times: np.ndarray) -> tuple[list["PolicyModel"], np.ndarray]:
+        """The models of ``policy`` for many CPU curves at once and their saturation rates (1/s):
+        the constructor's and :func:`dse.serve.load.saturation_qps`'s numbers, vectorised over
+        the rows of ``tables`` (each a CPU curve at sizes 0..L-1, as :class:`TabulatedCurve`
+        holds it), for deterministic service with neither offload nor co-location, and sizes and
+        ``b`` below L (see :func:`_bulk_models`). Each model's fork-join laws at the time
+        ``times[j]`` (s; its SLA) are computed here too, in the same pass."""
+        c, law, nw = sp.cpu, ServiceLaw.for_policy(policy), int(policy.cpu_workers)
+        d_s = policy.costs.subbatch_overhead_s
+        t_full = tables[:, c.batch] + d_s
+        t_last = tables[:, c.last] + d_s
+        ex, mean_sub, scv = cpu_moments(SubBatches(c.count, t_full[:, None], t_last), c, law.second_moment_factor)
+        f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
+        gap = forkjoin_gap(mean_sub[:, None, None], nw, f[None])
+        done = forkjoin_done(sp.full0, sp.later, sp.last_start, gap, t_full[:, None, None], t_last[:, None, :])
+        free = (done <= (times - policy.costs.query_overhead_s)[:, None, None]) @ c.weights
+        busy = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
+        sats = saturation_rate(busy + float(sp.full_p @ sp.full_count) * d_s, nw)
+        out = []
+        for j in range(tables.shape[0]):
+            m = cls.__new__(cls)
+            m._setup(policy, sp, law)
+            sub = SubBatches(c.count, float(t_full[j]), t_last[j])
+            cpu = CpuPath(c.weights, sub, float(ex[j]), float(mean_sub[j]), float(scv[j]), c.kpmf, c.tail, c.dispersion)
+            m._init_cpu(cpu, sp, gap[j, :, 0], None, done[j])
+            m._fj_memo[float(times[j] - m.dq)] = m._every_free(free[j : j + 1])
+            out.append(m)
+        return out, sats
 
     # -- CPU path ------------------------------------------------------------------------------
 
-    def _init_cpu(self, cpu: CpuPath, sp: PolicySplit) -> None:
+    def _init_cpu(self, cpu: CpuPath, sp: PolicySplit, gap: np.ndarray, off: np.ndarray | None,
+                  done: np.ndarray | None) -> None:
+        """``gap``: :func:`forkjoin_gap` for f = 1..fmax; ``off``: the start of the last sub-batch
+        (f x sizes; None: computed when read); ``done``: the completion times (deterministic
+        service)."""
         self.cpu = cpu
-        nw = self.n_cpu
         self.w, self.k = cpu.weights, cpu.subbatches.count
         self.t_b, self.t_r = cpu.subbatches.full_s, cpu.subbatches.last_s
         self.kmax = cpu.kmax
-        # fork-join geometry for f = 1..fmax engines free at the first start
-        fmax = min(nw, self.kmax)
-        f = np.arange(1, fmax + 1)[:, None]
-        gap = forkjoin_gap(cpu.mean_sub_s, nw, f)
+        self.fmax = gap.size
         self._full0, self._later = sp.full0, sp.later
-        self._off = sp.last_start * gap  # start of the last sub-batch
-        self._gap = gap[:, 0]
-        self.fmax = fmax
-        if self.step:
-            # completion time of each size for each f (deterministic service)
-            t_full0 = np.where(self._full0 >= 1, self.t_b, 0.0)
-            t_later = np.where(self._later >= 1, self._later * gap + self.t_b, 0.0)
-            self._done = np.maximum(np.maximum(t_full0, t_later), self._off + self.t_r)
-            self._t1 = self._done[0]  # f = 1: the law of a query that waited
+        self._off_given = off
+        self._last_start = sp.last_start
+        self._gap = gap
+        if done is not None:
+            self._done = done
+            self._t1 = done[0]  # f = 1: the law of a query that waited
+
+    @property
+    def _off(self) -> np.ndarray:
+        """Start of the last sub-batch (s), f x sizes."""
+        if self._off_given is None:
+            self._off_given = self._last_start * self._gap[:, None]
+        return self._off_given
 
     def cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
         """``D_f(s)`` for f = 1..N (columns; f >= kmax are all alike), times ``s`` (rows).
@@ -216,6 +275,10 @@ class PolicyModel:
                 later = np.take_along_axis(cum, self._later, axis=1)
                 last = law.cdf(sj - self._off, self.t_r[None, :])
                 d[j] = (fb ** self._full0 * later * last) @ self.w
+        return self._every_free(d)
+
+    def _every_free(self, d: np.ndarray) -> np.ndarray:
+        """``D_f`` for f = 1..fmax (columns) extended to f = 1..N (f >= kmax are all alike)."""
         if self.fmax < self.n_cpu:
             d = np.concatenate([d, np.repeat(d[:, -1:], self.n_cpu - self.fmax, axis=1)], axis=1)
         return d
@@ -597,6 +660,11 @@ class PolicySet:
             self._models[key] = m
         return m
 
+    def keep(self, policy: Policy, model: PolicyModel, saturation: float) -> None:
+        """Store a model (load-independent) and saturation rate built elsewhere (:func:`_bulk_models`)."""
+        self._models[(policy, 0.0)] = model
+        self._sat[policy] = saturation
+
     def saturation(self, policy: Policy) -> float:
         sat = self._sat.get(policy)
         if sat is None:
@@ -720,6 +788,7 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
     if not np.all((sla_s > 0) & np.isfinite(sla_s)):
         bad = float(sla_s[~((sla_s > 0) & np.isfinite(sla_s))][0])
         raise DseError(f"--sla-ms: {bad * 1e3:g} must be a positive number")
+    _bulk_models(rows, sla_s)
     sats = np.array([ps.saturation(pol) for ps, pol in rows], dtype=float)
     if not np.all(sats > 0):
         raise DseError("the service curves give the system no capacity")
@@ -794,6 +863,39 @@ def _below_first_rung(probe: "_Prober", sats: np.ndarray, good: np.ndarray, bad:
             met[i] = True
             good[i] = sats[i] * ladder[hit[0]]
             bad[i] = sats[i] * (ladder[hit[0] - 1] if hit[0] > 0 else FIRST_PASS[0])
+
+
+def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
+    """Build the models and saturation rates of the rows in one vectorised pass per (sizes,
+    policy) over the policy sets that share them (:meth:`PolicyModel.for_tables`: the
+    configurations of a sweep chunk share their policies but not their curves), for deterministic
+    service without offload or co-location; the sets keep them (:meth:`PolicySet.model`,
+    :meth:`PolicySet.saturation`). Other rows, and curves with a negative or non-finite time where
+    it is read, are built one by one when asked (which reports the bad curve)."""
+    groups: dict[tuple[bytes, Policy], dict[int, tuple[PolicySet, float]]] = {}
+    for (ps, pol), sla in zip(rows, sla_s):
+        law = ServiceLaw.for_policy(pol)
+        if ps.cpu_curve is None or pol.costs.colocation > 0 or not law.deterministic or (pol, 0.0) in ps._models:
+            continue
+        groups.setdefault((ps.key, pol), {}).setdefault(id(ps), (ps, float(sla)))
+    for (key, pol), by_id in groups.items():
+        sets = [ps for ps, _ in by_id.values()]
+        sp = policy_split(sets[0].pmf, pol, key)
+        if sp.mass_acc > 0 or sp.mass_cpu <= 0:
+            continue
+        cols = np.unique(np.concatenate([[sp.cpu.batch], sp.cpu.last, sp.full_last]))
+        width = {ps.cpu_curve.table.size for ps in sets}
+        if len(width) != 1 or cols[-1] >= width.pop():
+            continue
+        tables = np.array([ps.cpu_curve.table for ps in sets])
+        read = tables[:, cols]
+        good = np.flatnonzero(np.isfinite(read).all(axis=1) & (read >= 0).all(axis=1))
+        if not good.size:
+            continue
+        times = np.array([sla for _, sla in by_id.values()])
+        models, sats = PolicyModel.for_tables(pol, sp, tables[good], times[good])
+        for j, m, sat in zip(good, models, sats):
+            sets[j].keep(pol, m, float(sat))
 
 
 class _Prober:

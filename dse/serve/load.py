@@ -215,10 +215,17 @@ def saturation_qps(pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, 
     """The arrival rate at which the busier engine pool reaches utilisation 1 (the CPU engines
     with the all-busy curve)."""
     load = offered_load(1.0, pmf, policy, cpu_curve, accel_curve)
-    rates = []
     cpu_per_query = load.cpu_busy_work + load.cpu_subbatches * policy.costs.subbatch_overhead_s
-    if cpu_per_query > 0:
-        rates.append(policy.cpu_workers / cpu_per_query)
-    if load.accel_work > 0:
-        rates.append(policy.accel_workers / load.accel_work)
-    return min(rates) if rates else float("inf")
+    return float(saturation_rate(cpu_per_query, policy.cpu_workers, load.accel_work, policy.accel_workers))
+
+
+def saturation_rate(cpu_work_s, cpu_workers: int, accel_work_s=0.0, accel_workers: int = 0):
+    """The arrival rate (1/s) at which the busier engine pool reaches utilisation 1, from each
+    pool's mean engine time per arriving query (s; the CPU's with every engine busy, sub-batch
+    overheads included); infinite when neither has work. Elementwise over arrays of work."""
+    cpu = np.asarray(cpu_work_s, dtype=float)
+    acc = np.asarray(accel_work_s, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_cpu = np.where(cpu > 0, cpu_workers / cpu, np.inf)
+        by_acc = np.where(acc > 0, accel_workers / acc, np.inf)
+    return np.minimum(by_cpu, by_acc)

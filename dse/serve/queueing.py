@@ -258,11 +258,19 @@ def cpu_path(sizes: np.ndarray, weights: np.ndarray, policy: Policy, curve: Curv
     ``split``: their :func:`cpu_split` at ``policy.batch``, when the caller has it already."""
     sp = split if split is not None else cpu_split(sizes, weights, int(policy.batch))
     sub = sub_batches(sp.sizes, sp.batch, curve, slowdown, policy.costs.subbatch_overhead_s, (sp.count, sp.last))
-    w = sp.weights
-    ex = float(w @ sub.work_s)
-    mean_sub = ex / sp.mean_count
-    m2 = float(w @ sub.square_sum_s2) / sp.mean_count * law.second_moment_factor
-    return CpuPath(w, sub, ex, mean_sub, m2 / mean_sub**2 - 1, sp.kpmf, sp.tail, sp.dispersion)
+    ex, mean_sub, scv = cpu_moments(sub, sp, law.second_moment_factor)
+    return CpuPath(sp.weights, sub, float(ex), float(mean_sub), float(scv), sp.kpmf, sp.tail, sp.dispersion)
+
+
+def cpu_moments(sub: SubBatches, split: CpuSplit, second_moment_factor: float):
+    """``(mean work per query (s), mean sub-batch time (s), squared coefficient of variation of a
+    sub-batch time)`` of :class:`CpuPath`; elementwise over the leading axes of ``sub.full_s``
+    (shape ``(...,)`` then ``last_s`` ``(..., sizes)``: many curves at once) or scalars."""
+    w = split.weights
+    ex = sub.work_s @ w
+    mean_sub = ex / split.mean_count
+    m2 = (sub.square_sum_s2 @ w) / split.mean_count * second_moment_factor
+    return ex, mean_sub, m2 / mean_sub**2 - 1
 
 
 @dataclass(frozen=True)
@@ -445,6 +453,16 @@ def forkjoin_gap(mean_sub_s, servers: int, free):
     ``servers`` engines free: ``E[s] / (N - f + 1)``, the mean order statistics of the residual
     times of the ``N - f`` busy engines (``E[s] / N`` for a query that waited, ``f = 1``)."""
     return mean_sub_s / (servers - free + 1)
+
+
+def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s):
+    """Completion time (s) of a query under deterministic service: the latest of its full
+    sub-batches started at once (``full_s`` each), those started later (the n-th at ``n`` gaps)
+    and its last sub-batch (``last_s``, from ``last_start`` gaps); the schedule of
+    :func:`forkjoin_schedule`, ``gap`` of :func:`forkjoin_gap` (broadcasting arrays)."""
+    at_start = np.where(full_at_start >= 1, full_s, 0.0)
+    later = np.where(full_later >= 1, full_later * gap + full_s, 0.0)
+    return np.maximum(np.maximum(at_start, later), last_start * gap + last_s)
 
 
 def forkjoin_schedule(k, free):
