@@ -748,12 +748,15 @@ SEARCH_WIDTH = 2
 
 
 def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int, length: int,
-               evals: np.ndarray | None = None, width: int = SEARCH_WIDTH) -> np.ndarray:
+               evals: np.ndarray | None = None, width: int = SEARCH_WIDTH,
+               predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """For each of ``count`` rows, the first index of ``0..length-1`` at which ``pred(rows, index)``
     (vectorised over (row, index) pairs) holds, ``length`` when it holds nowhere, for predicates
     that hold from some index on (false, ..., false, true, ...): the answer of a scan of the whole
     list, by a ``width``-ary search (about ``width * log_{width+1}(length)`` evaluations per row
-    instead of ``length``). Every evaluation is counted in ``evals[row]``."""
+    instead of ``length``). ``predict(rows, lo, hi)``: a guess of each row's answer within its
+    remaining range ``lo..hi`` (-1: none); the guess and the index below it are probed instead,
+    which settles a right guess in one round. Every evaluation is counted in ``evals[row]``."""
     lo = np.zeros(count, dtype=np.intp)
     hi = np.full(count, int(length), dtype=np.intp)
     steps = np.arange(1, width + 1)
@@ -762,6 +765,10 @@ def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int,
         if not act.size:
             return lo
         pos = lo[act, None] + ((hi - lo)[act, None] * steps[None, :]) // (width + 1)
+        if predict is not None and width >= 2:
+            g = np.asarray(predict(act, lo[act], hi[act]), dtype=np.intp)
+            near = np.clip(np.stack([g - 1, g], axis=1), lo[act, None], hi[act, None] - 1)
+            pos = np.where((g >= 0)[:, None], np.pad(near, ((0, 0), (0, width - 2)), mode="edge"), pos)
         keep = np.ones(pos.shape, dtype=bool)
         keep[:, 1:] = pos[:, 1:] != pos[:, :-1]  # short ranges: each index once
         rr, pp = np.repeat(act, width)[keep.reshape(-1)], pos[keep]
@@ -795,14 +802,18 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
     npol = len(rows)
     probe = _Prober(rows, sla_s)
     evals = np.zeros(npol, dtype=int)
+    every = np.arange(npol)
     # pass 1: a fixed ladder of utilisations
     ladder = sats[:, None] * FIRST_PASS[None, :]
-    every = np.arange(npol)
-    first = first_true(lambda r, j: ~probe(every[r], ladder[r, j]), npol, FIRST_PASS.size, evals)
+    unknown = np.full(npol, np.nan)
+    first, seen = _first_miss(probe, every, ladder, evals, sats, (np.zeros(npol), sats, unknown, unknown))
     met = first > 0
     good = np.where(met, ladder[every, np.maximum(first - 1, 0)], 0.0)  # highest load known to meet
     bad = np.where(first < FIRST_PASS.size, ladder[every, np.minimum(first, FIRST_PASS.size - 1)], sats)
+    # P(T <= S) at good and bad where probed (NaN: not known)
+    g_good, g_bad = _bracket_values(seen, first, np.full(npol, np.nan), np.full(npol, np.nan))
     _below_first_rung(probe, sats, good, bad, met, evals)
+    g_good[~(first > 0)] = g_bad[~(first > 0)] = np.nan
     # refine the brackets together
     frac = np.arange(1, REFINE_POINTS + 1) / (REFINE_POINTS + 1)
     while True:
@@ -811,13 +822,57 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
             break
         loads = good[todo, None] + (bad[todo] - good[todo])[:, None] * frac[None, :]
         sub = np.zeros(todo.size, dtype=int)
-        fb = first_true(lambda r, j: ~probe(todo[r], loads[r, j]), todo.size, REFINE_POINTS, sub)
+        fb, seen = _first_miss(probe, todo, loads, sub, sats[todo], (good[todo], bad[todo], g_good[todo], g_bad[todo]))
         evals[todo] += sub
+        g_good[todo], g_bad[todo] = _bracket_values(seen, fb, g_good[todo], g_bad[todo])
         idx = np.arange(todo.size)
         good[todo] = np.where(fb > 0, loads[idx, np.maximum(fb - 1, 0)], good[todo])
         missed = fb < REFINE_POINTS
         bad[todo[missed]] = loads[idx[missed], fb[missed]]
     return [FastCapacity(float(good[i]) if met[i] else 0.0, float(sats[i]), bool(met[i]), int(evals[i])) for i in range(npol)]
+
+
+def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np.ndarray, sats: np.ndarray,
+                outside: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first of each row's ascending ``loads`` that misses its SLA (``loads.shape[1]``
+    when none does), by :func:`first_true`, and the P(T <= S) seen at each probed load (NaN
+    elsewhere). ``outside``: the loads just below the first and just above the last, and
+    P(T <= S) there (NaN: unknown). A straight line through the remaining bracket's two values,
+    against ``-log(1 - load / saturation)`` (the queue's waits grow as ``1 / (1 - u)``), predicts
+    the answer, right nearly always once the bracket is narrow; ``sats``: each row's saturation."""
+    m = loads.shape[1]
+    seen = np.full((rows.size, m + 2), np.nan)  # column j + 1: loads[:, j]; 0 and m + 1: the outsides
+    seen[:, 0], seen[:, -1] = outside[2], outside[3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ends = -np.log1p(-np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None])
+    coord = ends[:, 1:-1]
+
+    def miss(r: np.ndarray, j: np.ndarray) -> np.ndarray:
+        g = probe(rows[r], loads[r, j])
+        seen[r, j + 1] = g
+        return ~(g >= QUANTILE - 1e-12)
+
+    def predict(act: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        g_lo, g_hi = seen[act, lo], seen[act, hi + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (g_lo - QUANTILE) / (g_lo - g_hi)
+            at = ends[act, lo] + t * (ends[act, hi + 1] - ends[act, lo])
+        inside = (np.arange(m)[None, :] >= lo[:, None]) & (np.arange(m)[None, :] < hi[:, None])
+        guess = lo + (inside & (coord[act] < at[:, None])).sum(axis=1)
+        return np.where(np.isfinite(t) & (t > 0) & (t <= 1), guess, -1)
+
+    first = first_true(miss, rows.size, m, evals, predict=predict)
+    return first, seen[:, 1:-1]
+
+
+def _bracket_values(seen: np.ndarray, first: np.ndarray, g_good: np.ndarray,
+                    g_bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(T <= S) at the new bracket's ends (the loads before and at ``first``), where they moved."""
+    idx = np.arange(first.size)
+    m = seen.shape[1]
+    g_good = np.where(first > 0, seen[idx, np.maximum(first - 1, 0)], g_good)
+    g_bad = np.where(first < m, seen[idx, np.minimum(first, m - 1)], g_bad)
+    return g_good, g_bad
 
 
 def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: float = 5e-4, points: int = 48) -> np.ndarray:
@@ -855,7 +910,8 @@ def _below_first_rung(probe: "_Prober", sats: np.ndarray, good: np.ndarray, bad:
         return
     ladder = np.geomspace(FIRST_PASS[0] * 0.3, 1e-9, 8)
     loads = sats[low, None] * ladder[None, :]
-    ok = probe(np.repeat(low, ladder.size), loads.reshape(-1)).reshape(low.size, ladder.size)
+    g = probe(np.repeat(low, ladder.size), loads.reshape(-1)).reshape(low.size, ladder.size)
+    ok = g >= QUANTILE - 1e-12
     evals[low] += ladder.size
     for j, i in enumerate(low):
         hit = np.flatnonzero(ok[j])
@@ -899,7 +955,7 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
 
 
 class _Prober:
-    """Whether row ``i`` of a capacity search meets its SLA at a load, for many (row, load) pairs
+    """P(latency <= SLA) of row ``i`` of a capacity search at a load, for many (row, load) pairs
     at once: rows whose model does not depend on the load through :class:`SlaCdf` (everything
     but the queue state computed once), co-located rows with their model at each load."""
 
@@ -924,4 +980,4 @@ class _Prober:
                 ps, pol = self.rows[i]
                 models.extend(ps.models_at(pol, np.array([q])))
             g[rest] = cdf_rows(models, loads[rest], self.sla_s[idx[rest]])
-        return g >= QUANTILE - 1e-12
+        return g
