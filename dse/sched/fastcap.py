@@ -106,6 +106,9 @@ class PolicySplit:
     full_p: np.ndarray | None = None
     full_count: np.ndarray | None = None
     full_last: np.ndarray | None = None
+    #: the fork-join schedule per distinct sub-batch count (f x counts) and each size's count
+    count_index: np.ndarray | None = None
+    by_count: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
@@ -127,11 +130,13 @@ def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> P
     to_cpu, to_acc = routed_masks(p.size, policy)
     mass_cpu, mass_acc = float(p[to_cpu].sum()), float(p[to_acc].sum())
     cpu = full0 = later = last_start = acc_n = acc_w = None
-    full_p = full_k = full_r = None
+    full_p = full_k = full_r = count_index = by_count = None
     if mass_cpu > 0:
         cpu = cpu_split(*routed_sizes(p, to_cpu), int(policy.batch))
         fmax = min(int(policy.cpu_workers), cpu.kpmf.size - 1)
         full0, later, last_start = forkjoin_schedule(cpu.count, np.arange(1, fmax + 1)[:, None])
+        counts, count_index = np.unique(cpu.count, return_inverse=True)
+        by_count = forkjoin_schedule(counts, np.arange(1, fmax + 1)[:, None])
         every = np.flatnonzero(to_cpu & (p > 0))
         full_p = p[every]
         full_k, full_r = split_sizes(every, int(policy.batch))
@@ -140,7 +145,7 @@ def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> P
     if len(_SPLITS) > 4096:
         _SPLITS.clear()
     out = _SPLITS[memo] = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
-                                      full_r)
+                                      full_r, None if count_index is None else count_index.reshape(-1), by_count)
     return out
 
 
@@ -205,7 +210,7 @@ class PolicyModel:
         ex, mean_sub, scv = cpu_moments(SubBatches(c.count, t_full[:, None], t_last), c, law.second_moment_factor)
         f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
         gap = forkjoin_gap(mean_sub[:, None, None], nw, f[None])
-        done = forkjoin_done(sp.full0, sp.later, sp.last_start, gap, t_full[:, None, None], t_last[:, None, :])
+        done = forkjoin_done(*sp.by_count, gap, t_full[:, None, None], t_last[:, None, :], sp.count_index)
         free = (done <= (times - policy.costs.query_overhead_s)[:, None, None]) @ c.weights
         busy = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
         sats = saturation_rate(busy + float(sp.full_p @ sp.full_count) * d_s, nw)
@@ -805,8 +810,7 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
     every = np.arange(npol)
     # pass 1: a fixed ladder of utilisations
     ladder = sats[:, None] * FIRST_PASS[None, :]
-    unknown = np.full(npol, np.nan)
-    first, seen = _first_miss(probe, every, ladder, evals, sats, (np.zeros(npol), sats, unknown, unknown))
+    first, seen = _ladder(probe, rows, ladder, evals, sats)
     met = first > 0
     good = np.where(met, ladder[every, np.maximum(first - 1, 0)], 0.0)  # highest load known to meet
     bad = np.where(first < FIRST_PASS.size, ladder[every, np.minimum(first, FIRST_PASS.size - 1)], sats)
@@ -833,13 +837,15 @@ def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) 
 
 
 def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np.ndarray, sats: np.ndarray,
-                outside: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                outside: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index of the first of each row's ascending ``loads`` that misses its SLA (``loads.shape[1]``
     when none does), by :func:`first_true`, and the P(T <= S) seen at each probed load (NaN
     elsewhere). ``outside``: the loads just below the first and just above the last, and
     P(T <= S) there (NaN: unknown). A straight line through the remaining bracket's two values,
     against ``-log(1 - load / saturation)`` (the queue's waits grow as ``1 / (1 - u)``), predicts
-    the answer, right nearly always once the bracket is narrow; ``sats``: each row's saturation."""
+    the answer, right nearly always once the bracket is narrow; ``sats``: each row's saturation;
+    ``prior``: a guess of each row's answer for when the line cannot be drawn."""
     m = loads.shape[1]
     seen = np.full((rows.size, m + 2), np.nan)  # column j + 1: loads[:, j]; 0 and m + 1: the outsides
     seen[:, 0], seen[:, -1] = outside[2], outside[3]
@@ -859,10 +865,39 @@ def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np
             at = ends[act, lo] + t * (ends[act, hi + 1] - ends[act, lo])
         inside = (np.arange(m)[None, :] >= lo[:, None]) & (np.arange(m)[None, :] < hi[:, None])
         guess = lo + (inside & (coord[act] < at[:, None])).sum(axis=1)
-        return np.where(np.isfinite(t) & (t > 0) & (t <= 1), guess, -1)
+        line = np.isfinite(t) & (t > 0) & (t <= 1)
+        if prior is None:
+            return np.where(line, guess, -1)
+        p = prior[act]
+        return np.where(line, guess, np.where((p >= lo) & (p <= hi), p, -1))
 
     first = first_true(miss, rows.size, m, evals, predict=predict)
     return first, seen[:, 1:-1]
+
+
+def _ladder(probe: "_Prober", rows: list[Row], ladder: np.ndarray, evals: np.ndarray,
+            sats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_first_miss` on the ladder: first one policy of each policy set, then the others,
+    each starting from the rung where its set's first policy missed (policies of one set, e.g.
+    DeepRecSched's batch sizes for one configuration, tend to miss at the same rung or nearby)."""
+    npol = len(rows)
+    lead_of: dict[int, int] = {}
+    lead = np.array([lead_of.setdefault(id(ps), i) for i, (ps, _) in enumerate(rows)], dtype=np.intp)
+    first = np.zeros(npol, dtype=np.intp)
+    seen = np.full(ladder.shape, np.nan)
+    prior = None
+    for part in (np.flatnonzero(lead == np.arange(npol)), np.flatnonzero(lead != np.arange(npol))):
+        if not part.size:
+            continue
+        sub = np.zeros(part.size, dtype=int)
+        unknown = np.full(part.size, np.nan)
+        if prior is not None:
+            prior = first[lead[part]]
+        first[part], seen[part] = _first_miss(probe, part, ladder[part], sub, sats[part],
+                                              (np.zeros(part.size), sats[part], unknown, unknown), prior)
+        evals[part] += sub
+        prior = first
+    return first, seen
 
 
 def _bracket_values(seen: np.ndarray, first: np.ndarray, g_good: np.ndarray,

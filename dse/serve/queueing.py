@@ -455,14 +455,19 @@ def forkjoin_gap(mean_sub_s, servers: int, free):
     return mean_sub_s / (servers - free + 1)
 
 
-def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s):
+def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s, index=None):
     """Completion time (s) of a query under deterministic service: the latest of its full
     sub-batches started at once (``full_s`` each), those started later (the n-th at ``n`` gaps)
     and its last sub-batch (``last_s``, from ``last_start`` gaps); the schedule of
-    :func:`forkjoin_schedule`, ``gap`` of :func:`forkjoin_gap` (broadcasting arrays)."""
+    :func:`forkjoin_schedule`, ``gap`` of :func:`forkjoin_gap` (broadcasting arrays). ``index``:
+    the schedule is given per distinct sub-batch count (last axis) and ``index`` maps each size
+    of ``last_s`` to its count (the schedule's terms are then computed once per count)."""
     at_start = np.where(full_at_start >= 1, full_s, 0.0)
     later = np.where(full_later >= 1, full_later * gap + full_s, 0.0)
-    return np.maximum(np.maximum(at_start, later), last_start * gap + last_s)
+    full, start = np.maximum(at_start, later), last_start * gap
+    if index is not None:
+        full, start = np.take(full, index, axis=-1), np.take(start, index, axis=-1)
+    return np.maximum(full, start + last_s)
 
 
 def forkjoin_schedule(k, free):
