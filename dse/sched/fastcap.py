@@ -19,6 +19,10 @@ With both, ``P(T <= S)`` at a load is ``sum_j P(j busy) D_{N-j}(S) + P_w P(W + D
 :func:`dse.serve.queueing.queue_state`, the closed-form sums of the level-crossing balance of
 :func:`dse.serve.queueing.batch_queue` (no tail recurrence), vectorised over many (policy, load)
 rows at once, so one numpy pass evaluates every candidate load of every candidate policy.
+The search itself probes few loads: the first load of a pass that misses the SLA is found by a
+predicted, then k-ary, search (:func:`first_true`) rather than by probing every point, with the
+same bracket, and a sweep chunk's models are built for all its configurations at once
+(:meth:`PolicyModel.for_tables`).
 
 The exponential wait is convolved in closed form: for deterministic service (the default), the
 completion time of a waiting query of size ``n`` is a number ``T1(n)`` and
@@ -750,6 +754,9 @@ Row = tuple[PolicySet, Policy]
 #: Probes per row per round of the searches below (each round narrows a row's candidates to about
 #: 1/(SEARCH_WIDTH + 1)); more probes per round mean fewer numpy passes but more rows evaluated.
 SEARCH_WIDTH = 2
+#: Below this many rows a round's fixed cost dominates: :data:`FEW_WIDTH` probes per row per round.
+FEW_ROWS = 64
+FEW_WIDTH = 6
 
 
 def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int, length: int,
@@ -760,8 +767,8 @@ def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int,
     that hold from some index on (false, ..., false, true, ...): the answer of a scan of the whole
     list, by a ``width``-ary search (about ``width * log_{width+1}(length)`` evaluations per row
     instead of ``length``). ``predict(rows, lo, hi)``: a guess of each row's answer within its
-    remaining range ``lo..hi`` (-1: none); the guess and the index below it are probed instead,
-    which settles a right guess in one round. Every evaluation is counted in ``evals[row]``."""
+    remaining range ``lo..hi`` (-1: none); the guess and the index below it are probed (with
+    ``width - 2`` evenly spread others), which settles a right guess in one round. Every evaluation is counted in ``evals[row]``."""
     lo = np.zeros(count, dtype=np.intp)
     hi = np.full(count, int(length), dtype=np.intp)
     steps = np.arange(1, width + 1)
@@ -773,7 +780,8 @@ def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int,
         if predict is not None and width >= 2:
             g = np.asarray(predict(act, lo[act], hi[act]), dtype=np.intp)
             near = np.clip(np.stack([g - 1, g], axis=1), lo[act, None], hi[act, None] - 1)
-            pos = np.where((g >= 0)[:, None], np.pad(near, ((0, 0), (0, width - 2)), mode="edge"), pos)
+            spread = lo[act, None] + ((hi - lo)[act, None] * steps[None, : width - 2]) // (width - 1)
+            pos = np.where((g >= 0)[:, None], np.sort(np.concatenate([near, spread], axis=1), axis=1), pos)
         keep = np.ones(pos.shape, dtype=bool)
         keep[:, 1:] = pos[:, 1:] != pos[:, :-1]  # short ranges: each index once
         rr, pp = np.repeat(act, width)[keep.reshape(-1)], pos[keep]
@@ -871,7 +879,8 @@ def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np
         p = prior[act]
         return np.where(line, guess, np.where((p >= lo) & (p <= hi), p, -1))
 
-    first = first_true(miss, rows.size, m, evals, predict=predict)
+    width = SEARCH_WIDTH if rows.size >= FEW_ROWS else FEW_WIDTH
+    first = first_true(miss, rows.size, m, evals, width=width, predict=predict)
     return first, seen[:, 1:-1]
 
 
@@ -879,10 +888,13 @@ def _ladder(probe: "_Prober", rows: list[Row], ladder: np.ndarray, evals: np.nda
             sats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_first_miss` on the ladder: first one policy of each policy set, then the others,
     each starting from the rung where its set's first policy missed (policies of one set, e.g.
-    DeepRecSched's batch sizes for one configuration, tend to miss at the same rung or nearby)."""
+    DeepRecSched's batch sizes for one configuration, tend to miss at the same rung or nearby);
+    all at once when there are few rows."""
     npol = len(rows)
     lead_of: dict[int, int] = {}
     lead = np.array([lead_of.setdefault(id(ps), i) for i, (ps, _) in enumerate(rows)], dtype=np.intp)
+    if npol < FEW_ROWS:  # few rows: fewer rounds matter more than fewer probes
+        lead = np.arange(npol)
     first = np.zeros(npol, dtype=np.intp)
     seen = np.full(ladder.shape, np.nan)
     prior = None
