@@ -174,3 +174,21 @@ def test_joint_p95_equals_each_policy_alone(wnd):
     for ps, pol, q, value in zip(sets, pols, qps, together):
         alone = PolicySet(PMF, cpu, acc).p95(pol, float(q), 0.012, known=True)
         assert value == pytest.approx(alone, rel=1e-12) and 0 < value <= 0.012
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_first_true_equals_a_scan_of_every_index(width):
+    """The capacity search's k-ary search with (possibly wrong) predictions finds the index a
+    linear scan finds, for every monotone predicate, and probes fewer indices than the scan."""
+    from dse.sched.fastcap import first_true
+
+    rng = np.random.default_rng(7)
+    for length in (1, 2, 15, 23):
+        answer = rng.integers(0, length + 1, size=400)
+        table = np.arange(length)[None, :] >= answer[:, None]
+        for predict in (None, lambda act, lo, hi: rng.integers(-1, length + 1, size=act.size)):
+            evals = np.zeros(answer.size, dtype=int)
+            got = first_true(lambda r, j: table[r, j], answer.size, length, evals, width=width, predict=predict)
+            np.testing.assert_array_equal(got, answer)
+            if length >= 15:
+                assert evals.mean() < length / 2

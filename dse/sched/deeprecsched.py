@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import networkx as nx
@@ -189,6 +190,15 @@ class OptimizeResult:
         }
 
 
+@lru_cache(maxsize=64)
+def size_pmf(dist: SizeDistribution) -> np.ndarray:
+    """``dist.pmf()``, read-only and memoised per distribution (the configurations of a sweep
+    share one, and the capacity table and the power both read it)."""
+    pmf = dist.pmf()
+    pmf.setflags(write=False)
+    return pmf
+
+
 class CapacityTable:
     """Latency-bounded throughput per ``(b, Q)``, memoised; ``prefetch`` solves many at once."""
 
@@ -213,7 +223,7 @@ class CapacityTable:
         self.n_queries = int(n_queries)
         self.seed = int(seed)
         self.rel_tol = rel_tol if rel_tol is not None else (1e-3 if method == "analytic" else 5e-3)
-        self.fast = PolicySet(dist.pmf(), curves.cpu, curves.accel)
+        self.fast = PolicySet(size_pmf(dist), curves.cpu, curves.accel)
         self.values: dict[Key, float] = {}
         self.p95_at: dict[Key, float] = {}
 
@@ -517,7 +527,7 @@ def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistributi
     """The result record: the choice, its p95 and load, power, the baseline and the grid."""
     pol = table.policy(w.chosen)
     p95 = w.best_p95 if w.best_p95 is not None else table.p95(w.chosen)
-    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, dist.pmf(), pol, table.curves.cpu, table.curves.accel)
+    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel)
     cpu_u = load.cpu_utilization if w.max_qps > 0 else 0.0
     acc_u = load.accel_utilization if w.max_qps > 0 else 0.0
     draw = serving_power(p, a, table.curves.workers, cpu_u, acc_u)

@@ -19,6 +19,10 @@ With both, ``P(T <= S)`` at a load is ``sum_j P(j busy) D_{N-j}(S) + P_w P(W + D
 :func:`dse.serve.queueing.queue_state`, the closed-form sums of the level-crossing balance of
 :func:`dse.serve.queueing.batch_queue` (no tail recurrence), vectorised over many (policy, load)
 rows at once, so one numpy pass evaluates every candidate load of every candidate policy.
+The search itself probes few loads: the first load of a pass that misses the SLA is found by a
+predicted, then k-ary, search (:func:`first_true`) rather than by probing every point, with the
+same bracket, and a sweep chunk's models are built for all its configurations at once
+(:meth:`PolicyModel.for_tables`).
 
 The exponential wait is convolved in closed form: for deterministic service (the default), the
 completion time of a waiting query of size ``n`` is a number ``T1(n)`` and
@@ -37,6 +41,7 @@ per-policy parts are rebuilt at every load probed (correct, slower).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -44,20 +49,26 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps
+from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps, saturation_rate
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
     CpuPath,
+    CpuSplit,
     ServiceLaw,
+    SubBatches,
     accel_path,
     cpu_path,
+    cpu_moments,
+    cpu_split,
     exp_convolve,
+    forkjoin_done,
     forkjoin_gap,
     forkjoin_schedule,
     queue_state,
     routed_masks,
     routed_sizes,
+    split_sizes,
     wait_rate,
 )
 
@@ -76,27 +87,77 @@ REFINE_POINTS = 15
 SMOOTH_GRID = 512
 
 
-_ROUTED: dict[tuple[int, int | None, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+@dataclass(frozen=True)
+class PolicySplit:
+    """What a policy's model owes to the query sizes and the policy alone, not to the service
+    curves: the routed masses, the routed sizes and weights of each side
+    (:func:`dse.serve.queueing.routed_sizes`), the CPU side's sub-batch split and its fork-join
+    start schedule for f = 1..fmax engines free (:func:`dse.serve.queueing.forkjoin_schedule`).
+    A sweep's configurations share sizes and policies but not curves, so these are computed once
+    per (sizes, b, Q, N) (:func:`policy_split`)."""
+
+    mass_cpu: float
+    mass_acc: float
+    cpu: CpuSplit | None
+    #: fork-join schedule (f x sizes): full sub-batches at the start, later, start of the last
+    full0: np.ndarray | None
+    later: np.ndarray | None
+    last_start: np.ndarray | None
+    acc_sizes: np.ndarray | None
+    acc_weights: np.ndarray | None
+    #: every CPU size of non-zero probability (none pruned), its probability (not conditional) and
+    #: its split, as :func:`dse.serve.load.offered_load` reads them for the saturation rate
+    full_p: np.ndarray | None = None
+    full_count: np.ndarray | None = None
+    full_last: np.ndarray | None = None
+    #: the fork-join schedule per distinct sub-batch count (f x counts) and each size's count
+    count_index: np.ndarray | None = None
+    by_count: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
-def _routed_sizes_memo(p: np.ndarray, mask: np.ndarray, threshold: int | None, side: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`dse.serve.queueing.routed_sizes` of one side, memoised per pmf object and threshold
-    (the policies of one search share them)."""
-    key = (id(p), threshold, side)
-    hit = _ROUTED.get(key)
-    if hit is not None and hit[0] is p:
-        return hit[1], hit[2]
-    n, w = routed_sizes(p, mask)
-    if len(_ROUTED) > 256:
-        _ROUTED.clear()
-    _ROUTED[key] = (p, n, w)
-    return n, w
+_SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
+
+
+def pmf_key(pmf: np.ndarray) -> bytes:
+    """A digest of the size probabilities (the key of :func:`policy_split`'s memo)."""
+    return hashlib.blake2b(np.ascontiguousarray(pmf, dtype=float).tobytes(), digest_size=16).digest()
+
+
+def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> PolicySplit:
+    """:class:`PolicySplit` of ``policy`` for sizes ``pmf``, memoised on (``key`` or the pmf's
+    digest, b, Q, N)."""
+    p = np.asarray(pmf, dtype=float)
+    memo = (key if key is not None else pmf_key(p), int(policy.batch), policy.threshold, int(policy.cpu_workers))
+    hit = _SPLITS.get(memo)
+    if hit is not None:
+        return hit
+    to_cpu, to_acc = routed_masks(p.size, policy)
+    mass_cpu, mass_acc = float(p[to_cpu].sum()), float(p[to_acc].sum())
+    cpu = full0 = later = last_start = acc_n = acc_w = None
+    full_p = full_k = full_r = count_index = by_count = None
+    if mass_cpu > 0:
+        cpu = cpu_split(*routed_sizes(p, to_cpu), int(policy.batch))
+        fmax = min(int(policy.cpu_workers), cpu.kpmf.size - 1)
+        full0, later, last_start = forkjoin_schedule(cpu.count, np.arange(1, fmax + 1)[:, None])
+        counts, count_index = np.unique(cpu.count, return_inverse=True)
+        by_count = forkjoin_schedule(counts, np.arange(1, fmax + 1)[:, None])
+        every = np.flatnonzero(to_cpu & (p > 0))
+        full_p = p[every]
+        full_k, full_r = split_sizes(every, int(policy.batch))
+    if mass_acc > 0:
+        acc_n, acc_w = routed_sizes(p, to_acc)
+    if len(_SPLITS) > 4096:
+        _SPLITS.clear()
+    out = _SPLITS[memo] = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
+                                      full_r, None if count_index is None else count_index.reshape(-1), by_count)
+    return out
 
 
 class PolicyModel:
     """The load-independent pieces of one policy (at a given CPU slowdown): the CPU and
     accelerator paths of :mod:`dse.serve.queueing`, the fork-join laws ``D_f`` and the
-    accelerator's service-time law."""
+    accelerator's service-time law. ``split``: the policy's :func:`policy_split` for ``pmf``
+    (computed when not given)."""
 
     def __init__(
         self,
@@ -105,52 +166,95 @@ class PolicyModel:
         cpu_curve: Curve | None,
         accel_curve: Curve | None = None,
         slowdown: float = 1.0,
+        split: PolicySplit | None = None,
     ) -> None:
+        sp = split if split is not None else policy_split(pmf, policy)
+        self._setup(policy, sp, ServiceLaw.for_policy(policy))
+        if self.mass_cpu > 0:
+            if cpu_curve is None or self.n_cpu < 1:
+                raise DseError("queries below the threshold need CPU engines and a CPU service curve")
+            c = sp.cpu
+            cpu = cpu_path(c.sizes, c.weights, policy, cpu_curve, self.law, slowdown, c)
+            # fork-join geometry for f = 1..fmax engines free at the first start
+            f = np.arange(1, min(self.n_cpu, cpu.kmax) + 1)[:, None]
+            gap = forkjoin_gap(cpu.mean_sub_s, self.n_cpu, f)
+            done = None
+            if self.step:  # completion time of each size for each f (deterministic service)
+                done = forkjoin_done(sp.full0, sp.later, sp.last_start, gap, cpu.subbatches.full_s, cpu.subbatches.last_s)
+            self._init_cpu(cpu, sp, gap[:, 0], sp.last_start * gap, done)
+        if self.mass_acc > 0:
+            if accel_curve is None or self.n_acc < 1:
+                raise DseError("--threshold needs an accelerator service curve (--accel)")
+            self._init_acc(accel_path(sp.acc_sizes, sp.acc_weights, policy, accel_curve, self.law))
+
+    def _setup(self, policy: Policy, sp: PolicySplit, law: ServiceLaw) -> None:
         self.policy = policy
-        p = np.asarray(pmf, dtype=float)
-        self.law = ServiceLaw.for_policy(policy)
-        self.step = self.law.deterministic
+        self.law = law
+        self.step = law.deterministic
         self.dq = policy.costs.query_overhead_s
-        to_cpu, to_acc = routed_masks(p.size, policy)
-        self.mass_cpu = float(p[to_cpu].sum())
-        self.mass_acc = float(p[to_acc].sum())
+        self.mass_cpu, self.mass_acc = sp.mass_cpu, sp.mass_acc
         self.n_cpu = int(policy.cpu_workers)
         self.n_acc = int(policy.accel_workers)
         self._grids: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
         self._fj_memo: dict[float, np.ndarray] = {}
-        if self.mass_cpu > 0:
-            if cpu_curve is None or self.n_cpu < 1:
-                raise DseError("queries below the threshold need CPU engines and a CPU service curve")
-            n, w = _routed_sizes_memo(p, to_cpu, policy.threshold, "cpu")
-            self._init_cpu(cpu_path(n, w, policy, cpu_curve, self.law, slowdown))
-        if self.mass_acc > 0:
-            if accel_curve is None or self.n_acc < 1:
-                raise DseError("--threshold needs an accelerator service curve (--accel)")
-            n, w = _routed_sizes_memo(p, to_acc, policy.threshold, "acc")
-            self._init_acc(accel_path(n, w, policy, accel_curve, self.law))
+
+    @classmethod
+    def for_tables(cls, policy: Policy, sp: PolicySplit, tables: np.ndarray,
+                   times: np.ndarray) -> tuple[list["PolicyModel"], np.ndarray]:
+        """The models of ``policy`` for many CPU curves at once and their saturation rates (1/s):
+        the constructor's and :func:`dse.serve.load.saturation_qps`'s numbers, vectorised over
+        the rows of ``tables`` (each a CPU curve at sizes 0..L-1, as :class:`TabulatedCurve`
+        holds it), for deterministic service with neither offload nor co-location, and sizes and
+        ``b`` below L (see :func:`_bulk_models`). Each model's fork-join laws at the time
+        ``times[j]`` (s; its SLA) are computed here too, in the same pass."""
+        c, law, nw = sp.cpu, ServiceLaw.for_policy(policy), int(policy.cpu_workers)
+        d_s = policy.costs.subbatch_overhead_s
+        t_full = tables[:, c.batch] + d_s
+        t_last = tables[:, c.last] + d_s
+        ex, mean_sub, scv = cpu_moments(SubBatches(c.count, t_full[:, None], t_last), c, law.second_moment_factor)
+        f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
+        gap = forkjoin_gap(mean_sub[:, None, None], nw, f[None])
+        done = forkjoin_done(*sp.by_count, gap, t_full[:, None, None], t_last[:, None, :], sp.count_index)
+        free = (done <= (times - policy.costs.query_overhead_s)[:, None, None]) @ c.weights
+        busy = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
+        sats = saturation_rate(busy + float(sp.full_p @ sp.full_count) * d_s, nw)
+        out = []
+        for j in range(tables.shape[0]):
+            m = cls.__new__(cls)
+            m._setup(policy, sp, law)
+            sub = SubBatches(c.count, float(t_full[j]), t_last[j])
+            cpu = CpuPath(c.weights, sub, float(ex[j]), float(mean_sub[j]), float(scv[j]), c.kpmf, c.tail, c.dispersion)
+            m._init_cpu(cpu, sp, gap[j, :, 0], None, done[j])
+            m._fj_memo[float(times[j] - m.dq)] = m._every_free(free[j : j + 1])
+            out.append(m)
+        return out, sats
 
     # -- CPU path ------------------------------------------------------------------------------
 
-    def _init_cpu(self, cpu: CpuPath) -> None:
+    def _init_cpu(self, cpu: CpuPath, sp: PolicySplit, gap: np.ndarray, off: np.ndarray | None,
+                  done: np.ndarray | None) -> None:
+        """``gap``: :func:`forkjoin_gap` for f = 1..fmax; ``off``: the start of the last sub-batch
+        (f x sizes; None: computed when read); ``done``: the completion times (deterministic
+        service)."""
         self.cpu = cpu
-        nw = self.n_cpu
         self.w, self.k = cpu.weights, cpu.subbatches.count
         self.t_b, self.t_r = cpu.subbatches.full_s, cpu.subbatches.last_s
         self.kmax = cpu.kmax
-        # fork-join geometry for f = 1..fmax engines free at the first start
-        fmax = min(nw, self.kmax)
-        f = np.arange(1, fmax + 1)[:, None]
-        gap = forkjoin_gap(cpu.mean_sub_s, nw, f)
-        self._full0, self._later, last_start = forkjoin_schedule(self.k, f)
-        self._off = last_start * gap  # start of the last sub-batch
-        self._gap = gap[:, 0]
-        self.fmax = fmax
-        if self.step:
-            # completion time of each size for each f (deterministic service)
-            t_full0 = np.where(self._full0 >= 1, self.t_b, 0.0)
-            t_later = np.where(self._later >= 1, self._later * gap + self.t_b, 0.0)
-            self._done = np.maximum(np.maximum(t_full0, t_later), self._off + self.t_r)
-            self._t1 = self._done[0]  # f = 1: the law of a query that waited
+        self.fmax = gap.size
+        self._full0, self._later = sp.full0, sp.later
+        self._off_given = off
+        self._last_start = sp.last_start
+        self._gap = gap
+        if done is not None:
+            self._done = done
+            self._t1 = done[0]  # f = 1: the law of a query that waited
+
+    @property
+    def _off(self) -> np.ndarray:
+        """Start of the last sub-batch (s), f x sizes."""
+        if self._off_given is None:
+            self._off_given = self._last_start * self._gap[:, None]
+        return self._off_given
 
     def cpu_forkjoin(self, s: np.ndarray) -> np.ndarray:
         """``D_f(s)`` for f = 1..N (columns; f >= kmax are all alike), times ``s`` (rows).
@@ -180,6 +284,10 @@ class PolicyModel:
                 later = np.take_along_axis(cum, self._later, axis=1)
                 last = law.cdf(sj - self._off, self.t_r[None, :])
                 d[j] = (fb ** self._full0 * later * last) @ self.w
+        return self._every_free(d)
+
+    def _every_free(self, d: np.ndarray) -> np.ndarray:
+        """``D_f`` for f = 1..fmax (columns) extended to f = 1..N (f >= kmax are all alike)."""
         if self.fmax < self.n_cpu:
             d = np.concatenate([d, np.repeat(d[:, -1:], self.n_cpu - self.fmax, axis=1)], axis=1)
         return d
@@ -328,6 +436,100 @@ def _runs(sorted_ids: np.ndarray) -> list[tuple[int, slice]]:
     return [(int(sorted_ids[a]), slice(int(a), int(b))) for a, b in zip(starts, ends)]
 
 
+class SlaCdf:
+    """``P(latency <= S_i)`` under ``models[i]`` at any load, for rows each with its own fixed
+    time ``S_i`` (a capacity search asks for the SLA at every load it probes): what does not
+    depend on the load is gathered once per row (the per-policy moments, the fork-join laws
+    ``D_f(S_i)``, the accelerator's service law at ``S_i`` and, for deterministic service, the
+    slack ``S_i - T(n)`` of each size a waiting query may have), so that each call computes only
+    the queue states and the exponential waits. The same numbers as :func:`cdf_indexed`."""
+
+    def __init__(self, models: list[PolicyModel], s: np.ndarray) -> None:
+        self.models = models
+        self.si = np.asarray(s, dtype=float) - np.array([m.dq for m in models], dtype=float)
+        self.groups: list[tuple[str, int, np.ndarray, dict[str, np.ndarray]]] = []
+        for side in ("cpu", "acc"):
+            live = np.array([getattr(m, "mass_" + side) > 0 for m in models], dtype=bool)
+            engines = np.array([getattr(m, "n_" + side) for m in models], dtype=int)
+            for n in np.unique(engines[live]):
+                rows = np.flatnonzero(live & (engines == n))
+                slot = np.full(len(models), -1, dtype=np.intp)
+                slot[rows] = np.arange(rows.size)
+                self.groups.append((side, int(n), slot, self._gather(side, int(n), rows)))
+
+    def _gather(self, side: str, n: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+        used = [self.models[i] for i in rows]
+        si = self.si[rows]
+        cpu = side == "cpu"
+        g: dict[str, np.ndarray] = {
+            "rows": rows, "si": si,
+            "mass": np.array([m.mass_cpu if cpu else m.mass_acc for m in used]),
+            "mean": np.array([m.cpu.mean_sub_s if cpu else m.acc.mean_s for m in used]),
+            "scv": np.array([m.cpu.scv if cpu else m.acc.scv for m in used]),
+            "disp": np.array([m.cpu.dispersion for m in used]) if cpu else np.ones(rows.size),
+            "step": np.array([m.step for m in used], dtype=bool),
+        }
+        if cpu:
+            g["tails"] = np.zeros((rows.size, max(m.kmax for m in used)))
+            for j, m in enumerate(used):
+                g["tails"][j, : m.kmax] = m.cpu.tail
+            g["free"] = np.array([m.cpu_forkjoin(np.array([x]))[0, ::-1] for m, x in zip(used, si)])
+        else:
+            g["tails"] = np.ones((rows.size, 1))
+            g["free"] = np.array([m.acc_service(np.array([x]))[0] for m, x in zip(used, si)])
+        # deterministic service: the slack of each size of a waiting query, zero-padded
+        slack = [np.maximum(x - (m._t1 if cpu else m.acc_s), 0.0) if m.step else np.zeros(0) for m, x in zip(used, si)]
+        weights = [(m.w if cpu else m.acc_w) if m.step else np.zeros(0) for m in used]
+        keep = [x > 0 for x in slack]
+        width = max([int(k.sum()) for k in keep] + [1])
+        g["slack"] = np.zeros((rows.size, width))
+        g["weight"] = np.zeros((rows.size, width))
+        for j, (x, w, k) in enumerate(zip(slack, weights, keep)):
+            g["slack"][j, : k.sum()], g["weight"][j, : k.sum()] = x[k], w[k]
+        return g
+
+    def __call__(self, idx: np.ndarray, qps: np.ndarray) -> np.ndarray:
+        """P(latency <= S_idx[j]) at load ``qps[j]`` under ``models[idx[j]]``."""
+        out = np.zeros(idx.size)
+        for side, n, slot, g in self.groups:
+            at = np.flatnonzero(slot[idx] >= 0)
+            if at.size:
+                out[at] += self._side(side, n, g, slot[idx[at]], qps[at])
+
+        return out
+
+    def _side(self, side: str, n: int, g: dict[str, np.ndarray], r: np.ndarray, qps: np.ndarray) -> np.ndarray:
+        """One side's share (CPU or accelerator, ``n`` engines) for group rows ``r``."""
+        mass, mean = g["mass"][r], g["mean"][r]
+        busy, pw, ahead, u = queue_state(n, qps * mass * mean, g["tails"][r])
+        if side == "cpu":
+            val = np.einsum("rj,rj->r", busy, g["free"][r])
+        else:
+            val = (1 - pw) * g["free"][r]
+        live = np.flatnonzero(np.isfinite(pw) & (pw > 0))
+        if live.size:
+            rl = r[live]
+            theta = wait_rate(ahead[live], mean[live], n, g["disp"][rl], g["scv"][rl])
+            val[live] += pw[live] * self._waited(side, g, rl, theta)
+        ok = np.isfinite(u) & (u < 1) & (g["si"][r] > 0)
+        return mass * np.where(ok, val, 0.0)
+
+    def _waited(self, side: str, g: dict[str, np.ndarray], r: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """``P(W + D <= S)``, ``W ~ Exp(theta)`` (see :func:`_waited`), for group rows ``r``."""
+        out = np.empty(r.size)
+        step = g["step"][r]
+        det = np.flatnonzero(step)
+        for a in range(0, det.size, WAIT_BLOCK):
+            d = det[a : a + WAIT_BLOCK]
+            x = g["slack"][r[d]]
+            out[d] = np.einsum("rn,rn->r", -np.expm1(-theta[d, None] * x), g["weight"][r[d]])
+        for j in np.flatnonzero(~step):
+            m = self.models[g["rows"][r[j]]]
+            s, th = g["si"][r[j] : r[j] + 1], theta[j : j + 1]
+            out[j] = (m.cpu_waited(s, th) if side == "cpu" else m.acc_waited(s, th))[0]
+        return out
+
+
 def _add_cpu_rows(out: np.ndarray, models: list[PolicyModel], which: np.ndarray, qps: np.ndarray, s: np.ndarray,
                   rows: np.ndarray) -> None:
     """Add the CPU path's share of P(latency <= s) to ``out`` at ``rows`` (one engine count): the
@@ -448,6 +650,7 @@ class PolicySet:
 
     def __init__(self, pmf: np.ndarray, cpu_curve: Curve | None, accel_curve: Curve | None = None) -> None:
         self.pmf = np.asarray(pmf, dtype=float)
+        self.key = pmf_key(self.pmf)
         self.cpu_curve = TabulatedCurve(cpu_curve, self.pmf.size) if cpu_curve is not None else None
         self.accel_curve = TabulatedCurve(accel_curve, self.pmf.size) if accel_curve is not None else None
         self._models: dict[tuple[Policy, float], PolicyModel] = {}
@@ -460,11 +663,16 @@ class PolicySet:
         m = self._models.get(key)
         if m is None:
             curve = curve_at(self.cpu_curve, load, policy.costs.colocation)
-            m = PolicyModel(policy, self.pmf, curve, self.accel_curve)
+            m = PolicyModel(policy, self.pmf, curve, self.accel_curve, split=policy_split(self.pmf, policy, self.key))
             if len(self._models) > 4096:
                 self._models.clear()
             self._models[key] = m
         return m
+
+    def keep(self, policy: Policy, model: PolicyModel, saturation: float) -> None:
+        """Store a model (load-independent) and saturation rate built elsewhere (:func:`_bulk_models`)."""
+        self._models[(policy, 0.0)] = model
+        self._sat[policy] = saturation
 
     def saturation(self, policy: Policy) -> float:
         sat = self._sat.get(policy)
@@ -543,64 +751,183 @@ class PolicySet:
 
 Row = tuple[PolicySet, Policy]
 
+#: Probes per row per round of the searches below (each round narrows a row's candidates to about
+#: 1/(SEARCH_WIDTH + 1)); more probes per round mean fewer numpy passes but more rows evaluated.
+SEARCH_WIDTH = 2
+#: Below this many rows a round's fixed cost dominates: :data:`FEW_WIDTH` probes per row per round.
+FEW_ROWS = 64
+FEW_WIDTH = 6
+
+
+def first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], count: int, length: int,
+               evals: np.ndarray | None = None, width: int = SEARCH_WIDTH,
+               predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """For each of ``count`` rows, the first index of ``0..length-1`` at which ``pred(rows, index)``
+    (vectorised over (row, index) pairs) holds, ``length`` when it holds nowhere, for predicates
+    that hold from some index on (false, ..., false, true, ...): the answer of a scan of the whole
+    list, by a ``width``-ary search (about ``width * log_{width+1}(length)`` evaluations per row
+    instead of ``length``). ``predict(rows, lo, hi)``: a guess of each row's answer within its
+    remaining range ``lo..hi`` (-1: none); the guess and the index below it are probed (with
+    ``width - 2`` evenly spread others), which settles a right guess in one round. Every evaluation is counted in ``evals[row]``."""
+    lo = np.zeros(count, dtype=np.intp)
+    hi = np.full(count, int(length), dtype=np.intp)
+    steps = np.arange(1, width + 1)
+    while True:
+        act = np.flatnonzero(lo < hi)
+        if not act.size:
+            return lo
+        pos = lo[act, None] + ((hi - lo)[act, None] * steps[None, :]) // (width + 1)
+        if predict is not None and width >= 2:
+            g = np.asarray(predict(act, lo[act], hi[act]), dtype=np.intp)
+            near = np.clip(np.stack([g - 1, g], axis=1), lo[act, None], hi[act, None] - 1)
+            spread = lo[act, None] + ((hi - lo)[act, None] * steps[None, : width - 2]) // (width - 1)
+            pos = np.where((g >= 0)[:, None], np.sort(np.concatenate([near, spread], axis=1), axis=1), pos)
+        keep = np.ones(pos.shape, dtype=bool)
+        keep[:, 1:] = pos[:, 1:] != pos[:, :-1]  # short ranges: each index once
+        rr, pp = np.repeat(act, width)[keep.reshape(-1)], pos[keep]
+        hit = np.asarray(pred(rr, pp), dtype=bool)
+        if evals is not None:
+            np.add.at(evals, rr, 1)
+        np.minimum.at(hi, rr[hit], pp[hit])
+        below = ~hit & (pp < hi[rr])  # a miss above a hit would break monotony: trust the hit
+        np.maximum.at(lo, rr[below], pp[below] + 1)
+
 
 def joint_capacities(rows: list[Row], sla_s: np.ndarray, rel_tol: float = 1e-3) -> list[FastCapacity]:
     """Highest load with p95 <= ``sla_s[i]`` for every row ``(policy set, policy)``: one
     vectorised search for policies of one set (:meth:`PolicySet.capacities`) or of many sets,
     e.g. the configurations of a sweep chunk, each with its own curves and SLA (every row's
-    bracket is refined on its own probes only, so a row's answer does not depend on the others)."""
+    bracket is refined on its own probes only, so a row's answer does not depend on the others).
+
+    The search: a fixed ladder of utilisations (:data:`FIRST_PASS`) brackets the answer between
+    the last rung that meets the SLA and the first that misses, then passes of
+    :data:`REFINE_POINTS` evenly spaced loads narrow the bracket to ``rel_tol``. P(T <= S) falls
+    with the load, so the first rung or point that misses is found by :func:`first_true` (a few
+    probes per pass instead of all of them: the same bracket as probing every point)."""
     sla_s = np.asarray(sla_s, dtype=float)
     if not np.all((sla_s > 0) & np.isfinite(sla_s)):
         bad = float(sla_s[~((sla_s > 0) & np.isfinite(sla_s))][0])
         raise DseError(f"--sla-ms: {bad * 1e3:g} must be a positive number")
+    _bulk_models(rows, sla_s)
     sats = np.array([ps.saturation(pol) for ps, pol in rows], dtype=float)
     if not np.all(sats > 0):
         raise DseError("the service curves give the system no capacity")
     npol = len(rows)
-    good = np.zeros(npol)  # highest load known to meet the SLA (0: none yet)
-    bad = sats.copy()  # lowest load known to miss it (saturation is never evaluated)
+    probe = _Prober(rows, sla_s)
     evals = np.zeros(npol, dtype=int)
-    met = np.zeros(npol, dtype=bool)
+    every = np.arange(npol)
     # pass 1: a fixed ladder of utilisations
-    ok = _probe(rows, sats[:, None] * FIRST_PASS[None, :], sla_s)
-    evals += FIRST_PASS.size
-    for i in range(npol):
-        first_bad = np.flatnonzero(~ok[i])
-        if first_bad.size == 0:
-            good[i] = sats[i] * FIRST_PASS[-1]
-            met[i] = True
-        elif first_bad[0] > 0:
-            good[i] = sats[i] * FIRST_PASS[first_bad[0] - 1]
-            bad[i] = sats[i] * FIRST_PASS[first_bad[0]]
-            met[i] = True
-        else:
-            bad[i] = sats[i] * FIRST_PASS[0]
-    _below_first_rung(rows, sla_s, sats, good, bad, met, evals)
+    ladder = sats[:, None] * FIRST_PASS[None, :]
+    first, seen = _ladder(probe, rows, ladder, evals, sats)
+    met = first > 0
+    good = np.where(met, ladder[every, np.maximum(first - 1, 0)], 0.0)  # highest load known to meet
+    bad = np.where(first < FIRST_PASS.size, ladder[every, np.minimum(first, FIRST_PASS.size - 1)], sats)
+    # P(T <= S) at good and bad where probed (NaN: not known)
+    g_good, g_bad = _bracket_values(seen, first, np.full(npol, np.nan), np.full(npol, np.nan))
+    _below_first_rung(probe, sats, good, bad, met, evals)
+    g_good[~(first > 0)] = g_bad[~(first > 0)] = np.nan
     # refine the brackets together
+    frac = np.arange(1, REFINE_POINTS + 1) / (REFINE_POINTS + 1)
     while True:
         todo = np.flatnonzero(met & (bad / np.maximum(good, 1e-300) - 1 > rel_tol))
         if todo.size == 0:
             break
-        frac = np.arange(1, REFINE_POINTS + 1) / (REFINE_POINTS + 1)
         loads = good[todo, None] + (bad[todo] - good[todo])[:, None] * frac[None, :]
-        ok = _probe([rows[i] for i in todo], loads, sla_s[todo])
-        evals[todo] += REFINE_POINTS
-        for j, i in enumerate(todo):
-            first_bad = np.flatnonzero(~ok[j])
-            if first_bad.size == 0:
-                good[i] = loads[j, -1]
-            else:
-                if first_bad[0] > 0:
-                    good[i] = loads[j, first_bad[0] - 1]
-                bad[i] = loads[j, first_bad[0]]
+        sub = np.zeros(todo.size, dtype=int)
+        fb, seen = _first_miss(probe, todo, loads, sub, sats[todo], (good[todo], bad[todo], g_good[todo], g_bad[todo]))
+        evals[todo] += sub
+        g_good[todo], g_bad[todo] = _bracket_values(seen, fb, g_good[todo], g_bad[todo])
+        idx = np.arange(todo.size)
+        good[todo] = np.where(fb > 0, loads[idx, np.maximum(fb - 1, 0)], good[todo])
+        missed = fb < REFINE_POINTS
+        bad[todo[missed]] = loads[idx[missed], fb[missed]]
     return [FastCapacity(float(good[i]) if met[i] else 0.0, float(sats[i]), bool(met[i]), int(evals[i])) for i in range(npol)]
+
+
+def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np.ndarray, sats: np.ndarray,
+                outside: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first of each row's ascending ``loads`` that misses its SLA (``loads.shape[1]``
+    when none does), by :func:`first_true`, and the P(T <= S) seen at each probed load (NaN
+    elsewhere). ``outside``: the loads just below the first and just above the last, and
+    P(T <= S) there (NaN: unknown). A straight line through the remaining bracket's two values,
+    against ``-log(1 - load / saturation)`` (the queue's waits grow as ``1 / (1 - u)``), predicts
+    the answer, right nearly always once the bracket is narrow; ``sats``: each row's saturation;
+    ``prior``: a guess of each row's answer for when the line cannot be drawn."""
+    m = loads.shape[1]
+    seen = np.full((rows.size, m + 2), np.nan)  # column j + 1: loads[:, j]; 0 and m + 1: the outsides
+    seen[:, 0], seen[:, -1] = outside[2], outside[3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ends = -np.log1p(-np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None])
+    coord = ends[:, 1:-1]
+
+    def miss(r: np.ndarray, j: np.ndarray) -> np.ndarray:
+        g = probe(rows[r], loads[r, j])
+        seen[r, j + 1] = g
+        return ~(g >= QUANTILE - 1e-12)
+
+    def predict(act: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        g_lo, g_hi = seen[act, lo], seen[act, hi + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (g_lo - QUANTILE) / (g_lo - g_hi)
+            at = ends[act, lo] + t * (ends[act, hi + 1] - ends[act, lo])
+        inside = (np.arange(m)[None, :] >= lo[:, None]) & (np.arange(m)[None, :] < hi[:, None])
+        guess = lo + (inside & (coord[act] < at[:, None])).sum(axis=1)
+        line = np.isfinite(t) & (t > 0) & (t <= 1)
+        if prior is None:
+            return np.where(line, guess, -1)
+        p = prior[act]
+        return np.where(line, guess, np.where((p >= lo) & (p <= hi), p, -1))
+
+    width = SEARCH_WIDTH if rows.size >= FEW_ROWS else FEW_WIDTH
+    first = first_true(miss, rows.size, m, evals, width=width, predict=predict)
+    return first, seen[:, 1:-1]
+
+
+def _ladder(probe: "_Prober", rows: list[Row], ladder: np.ndarray, evals: np.ndarray,
+            sats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_first_miss` on the ladder: first one policy of each policy set, then the others,
+    each starting from the rung where its set's first policy missed (policies of one set, e.g.
+    DeepRecSched's batch sizes for one configuration, tend to miss at the same rung or nearby);
+    all at once when there are few rows."""
+    npol = len(rows)
+    lead_of: dict[int, int] = {}
+    lead = np.array([lead_of.setdefault(id(ps), i) for i, (ps, _) in enumerate(rows)], dtype=np.intp)
+    if npol < FEW_ROWS:  # few rows: fewer rounds matter more than fewer probes
+        lead = np.arange(npol)
+    first = np.zeros(npol, dtype=np.intp)
+    seen = np.full(ladder.shape, np.nan)
+    prior = None
+    for part in (np.flatnonzero(lead == np.arange(npol)), np.flatnonzero(lead != np.arange(npol))):
+        if not part.size:
+            continue
+        sub = np.zeros(part.size, dtype=int)
+        unknown = np.full(part.size, np.nan)
+        if prior is not None:
+            prior = first[lead[part]]
+        first[part], seen[part] = _first_miss(probe, part, ladder[part], sub, sats[part],
+                                              (np.zeros(part.size), sats[part], unknown, unknown), prior)
+        evals[part] += sub
+        prior = first
+    return first, seen
+
+
+def _bracket_values(seen: np.ndarray, first: np.ndarray, g_good: np.ndarray,
+                    g_bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(T <= S) at the new bracket's ends (the loads before and at ``first``), where they moved."""
+    idx = np.arange(first.size)
+    m = seen.shape[1]
+    g_good = np.where(first > 0, seen[idx, np.maximum(first - 1, 0)], g_good)
+    g_bad = np.where(first < m, seen[idx, np.minimum(first, m - 1)], g_bad)
+    return g_good, g_bad
 
 
 def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: float = 5e-4, points: int = 48) -> np.ndarray:
     """p95 latency (s) of every row ``(policy set, policy)`` at its load ``qps[i]`` (0 < qps <
     saturation), each known to meet its bound ``upper[i]`` (e.g. the SLA at the row's max_qps):
-    :meth:`PolicySet.p95` with ``known=True``, the same passes of ``points`` evaluations per row,
-    every row's pass in one :func:`cdf_indexed` call."""
+    :meth:`PolicySet.p95` with ``known=True``, the same passes of ``points`` evenly spaced times
+    per row, the first time of each pass with P(T <= t) >= 0.95 found by :func:`first_true`
+    (the CDF rises with the time), all rows at once."""
     qps = np.asarray(qps, dtype=float)
     hi = np.array(upper, dtype=float)
     lo = np.zeros_like(hi)
@@ -611,10 +938,9 @@ def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: floa
         if not todo.size:
             return hi
         pts = lo[todo, None] + (hi - lo)[todo, None] * frac[None, :]
-        g = cdf_indexed(models, np.repeat(todo, points), np.repeat(qps[todo], points), pts.reshape(-1))
-        ok = (g >= QUANTILE).reshape(todo.size, points)
-        first = np.argmax(ok, axis=1)
-        hit = ok[np.arange(todo.size), first]
+        first = first_true(lambda r, j: cdf_indexed(models, todo[r], qps[todo[r]], pts[r, j]) >= QUANTILE,
+                           todo.size, points)
+        hit = first < points
         lo[todo[~hit]] = pts[~hit, -1]
         h = np.flatnonzero(hit)
         hi[todo[h]] = pts[h, first[h]]
@@ -622,15 +948,17 @@ def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: floa
         lo[todo[inner]] = pts[inner, first[inner] - 1]
 
 
-def _below_first_rung(rows: list[Row], sla_s: np.ndarray, sats: np.ndarray, good: np.ndarray, bad: np.ndarray,
-                      met: np.ndarray, evals: np.ndarray) -> None:
+def _below_first_rung(probe: "_Prober", sats: np.ndarray, good: np.ndarray, bad: np.ndarray, met: np.ndarray,
+                      evals: np.ndarray) -> None:
     """Rows whose lowest rung missed: the SLA may sit below the zero-load latency; probe a
     geometric ladder further down (updates the brackets in place)."""
     low = np.flatnonzero(~met)
     if not low.size:
         return
     ladder = np.geomspace(FIRST_PASS[0] * 0.3, 1e-9, 8)
-    ok = _probe([rows[i] for i in low], sats[low, None] * ladder[None, :], sla_s[low])
+    loads = sats[low, None] * ladder[None, :]
+    g = probe(np.repeat(low, ladder.size), loads.reshape(-1)).reshape(low.size, ladder.size)
+    ok = g >= QUANTILE - 1e-12
     evals[low] += ladder.size
     for j, i in enumerate(low):
         hit = np.flatnonzero(ok[j])
@@ -640,18 +968,63 @@ def _below_first_rung(rows: list[Row], sla_s: np.ndarray, sats: np.ndarray, good
             bad[i] = sats[i] * (ladder[hit[0] - 1] if hit[0] > 0 else FIRST_PASS[0])
 
 
-def _probe(rows: list[Row], loads: np.ndarray, sla_s: np.ndarray) -> np.ndarray:
-    """Whether each (row, load column) meets the row's SLA."""
-    npol, nl = loads.shape
-    models: list[PolicyModel] = []
-    which = np.empty(npol * nl, dtype=np.intp)
-    for i, (ps, pol) in enumerate(rows):
-        if pol.costs.colocation <= 0:  # one model at every load
-            which[i * nl : (i + 1) * nl] = len(models)
-            models.append(ps.model(pol))
+def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
+    """Build the models and saturation rates of the rows in one vectorised pass per (sizes,
+    policy) over the policy sets that share them (:meth:`PolicyModel.for_tables`: the
+    configurations of a sweep chunk share their policies but not their curves), for deterministic
+    service without offload or co-location; the sets keep them (:meth:`PolicySet.model`,
+    :meth:`PolicySet.saturation`). Other rows, and curves with a negative or non-finite time where
+    it is read, are built one by one when asked (which reports the bad curve)."""
+    groups: dict[tuple[bytes, Policy], dict[int, tuple[PolicySet, float]]] = {}
+    for (ps, pol), sla in zip(rows, sla_s):
+        law = ServiceLaw.for_policy(pol)
+        if ps.cpu_curve is None or pol.costs.colocation > 0 or not law.deterministic or (pol, 0.0) in ps._models:
             continue
-        for j, m in enumerate(ps.models_at(pol, loads[i])):
-            which[i * nl + j] = len(models)
-            models.append(m)
-    g = cdf_indexed(models, which, loads.reshape(-1), np.repeat(np.asarray(sla_s, dtype=float), nl))
-    return (g >= QUANTILE - 1e-12).reshape(npol, nl)
+        groups.setdefault((ps.key, pol), {}).setdefault(id(ps), (ps, float(sla)))
+    for (key, pol), by_id in groups.items():
+        sets = [ps for ps, _ in by_id.values()]
+        sp = policy_split(sets[0].pmf, pol, key)
+        if sp.mass_acc > 0 or sp.mass_cpu <= 0:
+            continue
+        cols = np.unique(np.concatenate([[sp.cpu.batch], sp.cpu.last, sp.full_last]))
+        width = {ps.cpu_curve.table.size for ps in sets}
+        if len(width) != 1 or cols[-1] >= width.pop():
+            continue
+        tables = np.array([ps.cpu_curve.table for ps in sets])
+        read = tables[:, cols]
+        good = np.flatnonzero(np.isfinite(read).all(axis=1) & (read >= 0).all(axis=1))
+        if not good.size:
+            continue
+        times = np.array([sla for _, sla in by_id.values()])
+        models, sats = PolicyModel.for_tables(pol, sp, tables[good], times[good])
+        for j, m, sat in zip(good, models, sats):
+            sets[j].keep(pol, m, float(sat))
+
+
+class _Prober:
+    """P(latency <= SLA) of row ``i`` of a capacity search at a load, for many (row, load) pairs
+    at once: rows whose model does not depend on the load through :class:`SlaCdf` (everything
+    but the queue state computed once), co-located rows with their model at each load."""
+
+    def __init__(self, rows: list[Row], sla_s: np.ndarray) -> None:
+        self.rows, self.sla_s = rows, sla_s
+        plain = np.array([pol.costs.colocation <= 0 for _, pol in rows], dtype=bool)
+        at = np.flatnonzero(plain)
+        self.slot = np.full(len(rows), -1, dtype=np.intp)
+        self.slot[at] = np.arange(at.size)
+        self.cdf = SlaCdf([rows[i][0].model(rows[i][1]) for i in at], sla_s[at])
+
+    def __call__(self, idx: np.ndarray, loads: np.ndarray) -> np.ndarray:
+        g = np.empty(idx.size)
+        slot = self.slot[idx]
+        plain = slot >= 0
+        if plain.any():
+            g[plain] = self.cdf(slot[plain], loads[plain])
+        rest = np.flatnonzero(~plain)
+        if rest.size:
+            models: list[PolicyModel] = []
+            for i, q in zip(idx[rest], loads[rest]):
+                ps, pol = self.rows[i]
+                models.extend(ps.models_at(pol, np.array([q])))
+            g[rest] = cdf_rows(models, loads[rest], self.sla_s[idx[rest]])
+        return g

@@ -184,7 +184,11 @@ def offered_load(
         if cpu_curve is None or policy.cpu_workers < 1:
             raise DseError("queries below the threshold need CPU engines and a CPU service curve")
         uk, curves, f = _knots(cpu_curve, costs.colocation)
-        work = np.array([float(np.dot(p[to_cpu], sub_batches(n[to_cpu], policy.batch, c).work_s)) for c in curves]) * f
+        work_of: dict[int, float] = {}  # a plain curve is both knots: its work once
+        for c in curves:
+            if id(c) not in work_of:
+                work_of[id(c)] = float(np.dot(p[to_cpu], sub_batches(n[to_cpu], policy.batch, c).work_s))
+        work = np.array([work_of[id(c)] for c in curves]) * f
         sub = float(np.dot(p[to_cpu], split_sizes(n[to_cpu], policy.batch)[0]))
         u = _utilisation(lam, uk, work, sub * costs.subbatch_overhead_s, policy.cpu_workers)
         a_now = float(np.interp(min(u, 1.0), uk, work))
@@ -211,10 +215,17 @@ def saturation_qps(pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, 
     """The arrival rate at which the busier engine pool reaches utilisation 1 (the CPU engines
     with the all-busy curve)."""
     load = offered_load(1.0, pmf, policy, cpu_curve, accel_curve)
-    rates = []
     cpu_per_query = load.cpu_busy_work + load.cpu_subbatches * policy.costs.subbatch_overhead_s
-    if cpu_per_query > 0:
-        rates.append(policy.cpu_workers / cpu_per_query)
-    if load.accel_work > 0:
-        rates.append(policy.accel_workers / load.accel_work)
-    return min(rates) if rates else float("inf")
+    return float(saturation_rate(cpu_per_query, policy.cpu_workers, load.accel_work, policy.accel_workers))
+
+
+def saturation_rate(cpu_work_s, cpu_workers: int, accel_work_s=0.0, accel_workers: int = 0):
+    """The arrival rate (1/s) at which the busier engine pool reaches utilisation 1, from each
+    pool's mean engine time per arriving query (s; the CPU's with every engine busy, sub-batch
+    overheads included); infinite when neither has work. Elementwise over arrays of work."""
+    cpu = np.asarray(cpu_work_s, dtype=float)
+    acc = np.asarray(accel_work_s, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_cpu = np.where(cpu > 0, cpu_workers / cpu, np.inf)
+        by_acc = np.where(acc > 0, accel_workers / acc, np.inf)
+    return np.minimum(by_cpu, by_acc)

@@ -98,10 +98,12 @@ class SubBatches:
         return (self.count - 1) * self.full_s**2 + self.last_s**2
 
 
-def sub_batches(sizes: np.ndarray, batch: int, curve: Curve, slowdown: float = 1.0, overhead_s: float = 0.0) -> SubBatches:
+def sub_batches(sizes: np.ndarray, batch: int, curve: Curve, slowdown: float = 1.0, overhead_s: float = 0.0,
+                split: tuple[np.ndarray, np.ndarray] | None = None) -> SubBatches:
     """Sub-batches of queries of ``sizes`` items at CPU sub-batch size ``batch``: curve time times
-    the co-location ``slowdown``, plus ``overhead_s`` per sub-batch."""
-    k, r = split_sizes(sizes, batch)
+    the co-location ``slowdown``, plus ``overhead_s`` per sub-batch (``split``: the sizes'
+    :func:`split_sizes`, when the caller has it already)."""
+    k, r = split if split is not None else split_sizes(sizes, batch)
     t_full = float(curve_times(curve, np.array([batch]), "CPU")[0]) * slowdown + overhead_s
     t_last = curve_times(curve, r, "CPU") * slowdown + overhead_s
     return SubBatches(k, t_full, t_last)
@@ -222,17 +224,53 @@ class CpuPath:
         return self.kpmf.size - 1
 
 
-def cpu_path(sizes: np.ndarray, weights: np.ndarray, policy: Policy, curve: Curve, law: ServiceLaw, slowdown: float = 1.0) -> CpuPath:
-    """Moments of the CPU path for ``sizes`` with ``weights = P(size | CPU)`` (see :class:`CpuPath`)."""
-    sub = sub_batches(sizes, int(policy.batch), curve, slowdown, policy.costs.subbatch_overhead_s)
-    k, w = sub.count, weights
-    ex = float(w @ sub.work_s)
-    ek = float(w @ k)
-    mean_sub = ex / ek
-    m2 = float(w @ sub.square_sum_s2) / ek * law.second_moment_factor
-    kpmf = np.bincount(k, weights=w, minlength=int(k.max()) + 1)
+@dataclass(frozen=True)
+class CpuSplit:
+    """What the CPU path of a policy owes to the query sizes and ``b`` alone, not to the curve
+    (computed once and reused for every curve, e.g. across the configurations of a sweep)."""
+
+    sizes: np.ndarray
+    #: P(size | CPU) per routed size
+    weights: np.ndarray
+    batch: int
+    #: sub-batches per query and the size of the last one
+    count: np.ndarray
+    last: np.ndarray
+    #: E[K], P(K = k) for k = 0..kmax, P(K > m) for m = 0..kmax-1, E[K^2] / E[K]
+    mean_count: float
+    kpmf: np.ndarray
+    tail: np.ndarray
+    dispersion: float
+
+
+def cpu_split(sizes: np.ndarray, weights: np.ndarray, batch: int) -> CpuSplit:
+    """The curve-free part of :func:`cpu_path` for ``sizes`` with ``weights = P(size | CPU)``."""
+    k, r = split_sizes(sizes, int(batch))
+    ek = float(weights @ k)
+    kpmf = np.bincount(k, weights=weights, minlength=int(k.max()) + 1)
     dispersion = float(kpmf @ np.arange(kpmf.size) ** 2) / ek
-    return CpuPath(w, sub, ex, mean_sub, m2 / mean_sub**2 - 1, kpmf, tail_probabilities(kpmf), dispersion)
+    return CpuSplit(np.asarray(sizes), weights, int(batch), k, r, ek, kpmf, tail_probabilities(kpmf), dispersion)
+
+
+def cpu_path(sizes: np.ndarray, weights: np.ndarray, policy: Policy, curve: Curve, law: ServiceLaw, slowdown: float = 1.0,
+             split: CpuSplit | None = None) -> CpuPath:
+    """Moments of the CPU path for ``sizes`` with ``weights = P(size | CPU)`` (see :class:`CpuPath`);
+    ``split``: their :func:`cpu_split` at ``policy.batch``, when the caller has it already."""
+    sp = split if split is not None else cpu_split(sizes, weights, int(policy.batch))
+    sub = sub_batches(sp.sizes, sp.batch, curve, slowdown, policy.costs.subbatch_overhead_s, (sp.count, sp.last))
+    ex, mean_sub, scv = cpu_moments(sub, sp, law.second_moment_factor)
+    return CpuPath(sp.weights, sub, float(ex), float(mean_sub), float(scv), sp.kpmf, sp.tail, sp.dispersion)
+
+
+def cpu_moments(sub: SubBatches, split: CpuSplit, second_moment_factor: float):
+    """``(mean work per query (s), mean sub-batch time (s), squared coefficient of variation of a
+    sub-batch time)`` of :class:`CpuPath`; elementwise over the leading axes of ``sub.full_s``
+    (shape ``(...,)`` then ``last_s`` ``(..., sizes)``: many curves at once) or scalars."""
+    w = split.weights
+    ex = sub.work_s @ w
+    mean_sub = ex / split.mean_count
+    m2 = (sub.square_sum_s2 @ w) / split.mean_count * second_moment_factor
+    return ex, mean_sub, m2 / mean_sub**2 - 1
 
 
 @dataclass(frozen=True)
@@ -415,6 +453,21 @@ def forkjoin_gap(mean_sub_s, servers: int, free):
     ``servers`` engines free: ``E[s] / (N - f + 1)``, the mean order statistics of the residual
     times of the ``N - f`` busy engines (``E[s] / N`` for a query that waited, ``f = 1``)."""
     return mean_sub_s / (servers - free + 1)
+
+
+def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s, index=None):
+    """Completion time (s) of a query under deterministic service: the latest of its full
+    sub-batches started at once (``full_s`` each), those started later (the n-th at ``n`` gaps)
+    and its last sub-batch (``last_s``, from ``last_start`` gaps); the schedule of
+    :func:`forkjoin_schedule`, ``gap`` of :func:`forkjoin_gap` (broadcasting arrays). ``index``:
+    the schedule is given per distinct sub-batch count (last axis) and ``index`` maps each size
+    of ``last_s`` to its count (the schedule's terms are then computed once per count)."""
+    at_start = np.where(full_at_start >= 1, full_s, 0.0)
+    later = np.where(full_later >= 1, full_later * gap + full_s, 0.0)
+    full, start = np.maximum(at_start, later), last_start * gap
+    if index is not None:
+        full, start = np.take(full, index, axis=-1), np.take(start, index, axis=-1)
+    return np.maximum(full, start + last_s)
 
 
 def forkjoin_schedule(k, free):
