@@ -136,3 +136,38 @@ def test_synthetic_fit_recovers_overhead(tmp_path):
     assert fitted["dispatch.inference_us"] == pytest.approx(40.0, rel=0.02)
     assert fitted["dispatch.per_kind_us.fc"] == pytest.approx(3.0, rel=0.02)
     assert result.mape("after_s") < 1e-3
+
+
+def test_predictor_groups_rows_without_changing_them():
+    """The fit's Predictor costs the microbenchmark rows of one operator in one vectorised call
+    and the model rows with total_curve; every row must be what costing it alone gives."""
+    from dse.calibrate.fit import Predictor, micro_op
+    from dse.cost.model import op_times, service_curve
+    from dse.cost.transfer import copy_time
+    from dse.graph.lower import load_graph
+
+    gpu = load_platform("h200")
+    micro = pd.DataFrame(
+        [("gemm", m, 256, 512, 0, 0.0) for m in (1, 64, 1024)]
+        + [("gemm", 8, 64, 64, 0, 0.0)]
+        + [("gather_cold", m, 40, 64, 10**6, 0.0) for m in (1, 256)]
+        + [("gather", 16, 20, 32, 10**5, 0.0), ("tiny_op", 1, 1, 1, 0, 0.0), ("copy", 0, 0, 0, 0, 2.0**24)]
+        + [("h2d_pageable", 2**20, 0, 0, 0, 0.0), ("d2h", 2**22, 0, 0, 0, 0.0), ("h2d_pageable", 2**10, 0, 0, 0, 0.0)],
+        columns=["kind", "m", "k", "n", "rows", "bytes"],
+    )
+    models = pd.DataFrame({"model": ["ncf", "ncf", "dlrm_rmc2", "ncf"], "batch": [1, 64, 16, 8], "transfer": [0, 0, 0, 1]})
+    pred = Predictor(micro, models)
+    sync = gpu.dispatch.inference_us * 1e-6 + 2e-6
+    alone = []
+    for row in micro.itertuples():
+        made = micro_op(row)
+        if made is None:
+            bw = gpu.host_link.d2h_gbs if row.kind == "d2h" else gpu.host_link.h2d_gbs
+            alone.append(float(copy_time(row.m, bw, gpu.host_link.latency_us)) + 2e-6)
+        else:
+            alone.append(float(op_times(made[0], gpu, [made[1]]).time[0]) + sync)
+    assert np.array_equal(pred.predict_micro(gpu, 2.0), np.array(alone))
+    curves = [service_curve(load_graph(r.model), gpu, [r.batch], transfer=bool(r.transfer)).seconds[0] for r in models.itertuples()]
+    np.testing.assert_allclose(pred.predict_models(gpu), curves, rtol=1e-12)
+    skipped = pred.predict_models(gpu, frozenset({"ncf"}))
+    assert np.isnan(skipped[[0, 1, 3]]).all() and skipped[2] == pytest.approx(curves[2], rel=1e-12)

@@ -42,7 +42,7 @@ from scipy.optimize import least_squares
 from dse.calibrate.data import Measurements
 from dse.cost.alloc import alloc_time
 from dse.cost.cycled import distinct_rows  # the rows a warm run keeps in play (one home)
-from dse.cost.model import op_times, service_curve
+from dse.cost.model import op_times, total_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
 from dse.graph import ops
@@ -279,12 +279,17 @@ def model_rows(meas: Measurements, platform: Platform, cold: int = 1) -> tuple[p
 
 
 class Predictor:
-    """Predicts every selected row for a given platform; graphs and ops are built once."""
+    """Predicts every selected row for a given platform.
+
+    Everything that does not depend on the platform's numbers is built once: the model graphs,
+    the microbenchmark rows grouped by the operator they timed (rows of one operator at several
+    batch sizes are one vectorised :func:`op_times` call), the host-copy and allocation rows'
+    sizes. The fit calls :meth:`predict_micro` and :meth:`predict_models` a few hundred times."""
 
     def __init__(self, micro: pd.DataFrame, models: pd.DataFrame) -> None:
         self.micro = micro
         self.models = models
-        self._micro_ops = [micro_op(r) for r in micro.itertuples()]
+        self._op_groups, self._link_rows, self._alloc_rows = _micro_groups(micro)
         self._graphs = {m: load_graph(m) for m in sorted(set(models["model"]))} if len(models) else {}
         self._groups = []
         if len(models):
@@ -296,31 +301,62 @@ class Predictor:
         out = np.empty(len(self.micro))
         sync = platform.dispatch.inference_us * 1e-6 if platform.kind == "gpu" else 0.0
         sync += call_us * 1e-6
-        link = platform.host_link
-        for i, (row, made) in enumerate(zip(self.micro.itertuples(), self._micro_ops)):
-            if row.kind == "alloc_fresh":
-                out[i] = row.baseline_s + float(alloc_time(alloc_op(), platform, [row.m])[0])
-                continue
-            if made is None:
-                if link is None:
-                    raise DseError(f"{platform.name}: host-link rows need a host_link section")
-                bw = link.d2h_gbs if row.kind == "d2h" else link.h2d_gbs
-                out[i] = float(copy_time(row.m, bw, link.latency_us)) + call_us * 1e-6
-                continue
-            op, batch = made
-            out[i] = float(op_times(op, platform, [batch]).time[0]) + sync
+        for op, idx, batches in self._op_groups:
+            out[idx] = op_times(op, platform, batches).time + sync
+        if self._alloc_rows is not None:
+            idx, baseline, size = self._alloc_rows
+            out[idx] = baseline + alloc_time(alloc_op(), platform, size)
+        if self._link_rows:
+            link = platform.host_link
+            if link is None:
+                raise DseError(f"{platform.name}: host-link rows need a host_link section")
+            for to_host, idx, nbytes in self._link_rows:
+                bw = link.d2h_gbs if to_host else link.h2d_gbs
+                out[idx] = copy_time(nbytes, bw, link.latency_us) + call_us * 1e-6
         return out
 
     def predict_models(self, platform: Platform, skip: frozenset[str] = frozenset()) -> np.ndarray:
         """Seconds of every model row; the rows of the models in ``skip`` are left NaN (the fit
-        never looks at its held-out rows, so it need not cost them at every step)."""
+        never looks at its held-out rows, so it need not cost them at every step). The curve is
+        :func:`total_curve` (each distinct operator once, no per-operator breakdown), which
+        equals :func:`service_curve`'s total."""
         out = np.full(len(self.models), np.nan)
         for model, transfer, idx, batches in self._groups:
             if model in skip:
                 continue
-            curve = service_curve(self._graphs[model], platform, batches, transfer=transfer)
+            curve = total_curve(self._graphs[model], platform, batches, transfer=transfer)
             out[idx] = curve(batches)
         return out
+
+
+def _micro_groups(
+    micro: pd.DataFrame,
+) -> tuple[list[tuple[Op, np.ndarray, np.ndarray]], list[tuple[bool, np.ndarray, np.ndarray]], tuple[np.ndarray, ...] | None]:
+    """The parameter-free part of costing microbenchmark rows: [(operator, row indices, batches)]
+    with identical operators merged, [(to host?, row indices, bytes)] of host-link copies, and
+    (row indices, measured ``alloc_reuse`` seconds, bytes) of ``alloc_fresh`` rows (or None)."""
+    groups: dict[str, tuple[Op, list[int], list[float]]] = {}
+    links: dict[bool, tuple[list[int], list[float]]] = {}
+    alloc: tuple[list[int], list[float], list[float]] = ([], [], [])
+    for i, row in enumerate(micro.itertuples()):
+        if row.kind == "alloc_fresh":
+            for part, v in zip(alloc, (i, row.baseline_s, row.m)):
+                part.append(v)
+            continue
+        made = micro_op(row)
+        if made is None:
+            part = links.setdefault(row.kind == "d2h", ([], []))
+            part[0].append(i)
+            part[1].append(float(row.m))
+            continue
+        op, batch = made
+        entry = groups.setdefault(repr(op), (op, [], []))
+        entry[1].append(i)
+        entry[2].append(float(batch))
+    op_groups = [(op, np.array(idx), np.array(b)) for op, idx, b in groups.values()]
+    link_rows = [(to_host, np.array(idx), np.array(n)) for to_host, (idx, n) in links.items()]
+    alloc_rows = tuple(np.array(a, dtype=float if k else int) for k, a in enumerate(alloc)) if alloc[0] else None
+    return op_groups, link_rows, alloc_rows
 
 
 # --------------------------------------------------------------------------------------------
