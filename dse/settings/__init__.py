@@ -1,29 +1,35 @@
-"""Typed settings: every default of the serving model, the optimiser and the curve grid, once.
+"""Settings: every default, range and help text of the serving model, the optimiser and the curve
+grid, once.
 
-These objects are the single home of the defaults and ranges that the study schema
+This package is the single home of the defaults and ranges that the study schema
 (:mod:`dse.specs.study`), the CLI options (:mod:`dse.commands`) and the library calls
-(:func:`dse.sched.optimize`, :class:`dse.serve.api.PointEvaluator`) share. A study's ``workload:``
-and ``optimizer:`` sections *are* these models (plus the SLA and engine count), a CLI option takes
-its default and help text from the field, and a library call takes the object.
+(:func:`dse.sched.optimize`, :class:`dse.serve.api.PointEvaluator`) share. Each field is a plain
+:class:`Setting` (default, range, help) in one of the tables below; the typed pydantic models of
+:mod:`dse.settings.models` build their fields from these tables. A study's ``workload:`` and
+``optimizer:`` sections *are* those models (plus the SLA and engine count), a CLI option takes its
+default and help text from the table, and a library call takes the model object.
+
+The tables are plain Python so that the CLI can show its options without importing pydantic
+(about 0.2 s of start-up, issue #17); the models (and pydantic) load on first use of one of their
+names (``from dse.settings import WorkloadSettings`` still works).
 
 Layer: just above :mod:`dse.paths`; it imports nothing of ``dse`` but :mod:`dse.errors`, so every
 package can use it.
 
-- :class:`WorkloadSettings`: what is served, the query-size distribution and the locality of the
-  embedding index stream (a property of the workload, not of the hardware).
-- :class:`SimulationSettings`: how one load point is simulated (method, simulated queries, seed,
-  warm-up).
-- :class:`OptimizerSettings`: DeepRecSched's search lists, its baseline and how it evaluates a
-  policy.
-- :class:`CurveGrid`: the batch sizes on which the optimiser's service curves are computed.
+- :class:`WorkloadSettings` (:data:`WORKLOAD`): what is served, the query-size distribution and the
+  locality of the embedding index stream (a property of the workload, not of the hardware).
+- :class:`SimulationSettings` (:data:`SIMULATION`): how one load point is simulated (method,
+  simulated queries, warm-up).
+- :class:`OptimizerSettings` (:data:`OPTIMIZER`): DeepRecSched's search lists, its baseline and how
+  it evaluates a policy.
+- :class:`CurveGrid` (:data:`CURVE_GRID`): the batch sizes on which the optimiser's service curves
+  are computed.
 """
 
 from __future__ import annotations
 
-import typing
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationInfo, field_validator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 #: How a load point is evaluated: the exact simulator or the analytical model (docs/serving.md).
 METHODS: tuple[str, ...] = ("des", "analytic")
@@ -59,93 +65,77 @@ DEFAULT_THRESHOLDS: tuple[int, ...] = (96, 128, 192, 256, 384, 512)
 DEFAULT_BASELINE_BATCH = 32
 
 
-#: A batch size or offload threshold: a query holds at most MAX_QUERY_SIZE items, so a larger
-#: sub-batch or threshold means the same as MAX_QUERY_SIZE.
-QuerySize = Annotated[int, Field(ge=1, le=MAX_QUERY_SIZE)]
-#: An engine count (CPU workers, co-located engines).
-EngineCount = Annotated[int, Field(ge=1, le=MAX_ENGINES)]
+@dataclass(frozen=True)
+class Setting:
+    """One field of a settings model: its default, its range and its help text. ``ge``/``gt``/
+    ``le``/``lt`` bound a number, ``min_length``/``max_length`` a text or a list (None: no bound)."""
+
+    default: Any
+    help: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+    def bounds(self) -> dict[str, float]:
+        """The bounds that are set, by name (what :func:`pydantic.Field` takes)."""
+        names = ("ge", "gt", "le", "lt", "min_length", "max_length")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
-def refuse_bool(model: type[BaseModel], value: Any, field: str | None) -> Any:
-    """A ``before`` check for every field of a model: YAML reads ``yes``/``true`` as booleans,
-    which pydantic's lax mode would take as the number 1 (``workers: true``); only a field that is
-    a flag may hold one."""
-    if isinstance(value, bool) and field is not None:
-        annotation = model.model_fields[field].annotation
-        if annotation is not bool and bool not in typing.get_args(annotation):
-            raise ValueError(f"should be a number or text, not {str(value).lower()}")
-    return value
+#: :class:`WorkloadSettings`: the served load.
+WORKLOAD: dict[str, Setting] = {
+    "sizes": Setting(DEFAULT_SIZES, "Query sizes: lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail.",
+                     min_length=1),
+    "locality": Setting(DEFAULT_LOCALITY, "Embedding index stream: uniform | zipf:ALPHA | file:PATH (one index per line).",
+                        min_length=1),
+    "seed": Setting(0, "Seed of the simulated arrivals, sizes and jitter.", ge=0),
+}
+
+#: :class:`SimulationSettings`: how one load point is evaluated (``dse serve``, ``dse capacity``).
+SIMULATION: dict[str, Setting] = {
+    "method": Setting("des", "des (exact simulation) or analytic (approximation)."),
+    "queries": Setting(100_000, "Simulated queries per load point (des).", ge=MIN_QUERIES, le=MAX_QUERIES),
+    "warmup": Setting(0.1, "Fraction of the simulated queries dropped as warm-up.", ge=0.0, lt=1.0),
+}
+
+#: :class:`OptimizerSettings`: DeepRecSched's lists, its static baseline, how a policy is evaluated.
+#: The entries of ``batches`` and ``thresholds`` and ``baseline_batch`` are query sizes
+#: (1..MAX_QUERY_SIZE: a larger sub-batch or threshold means the same as MAX_QUERY_SIZE).
+OPTIMIZER: dict[str, Setting] = {
+    "batches": Setting(DEFAULT_BATCHES, "Batch sizes b to walk, in order.", min_length=1, max_length=MAX_QUERY_SIZE),
+    "thresholds": Setting(DEFAULT_THRESHOLDS, "Offload thresholds Q to walk, in order.",
+                          min_length=1, max_length=MAX_QUERY_SIZE),
+    "baseline_batch": Setting(DEFAULT_BASELINE_BATCH, "b of the static baseline (no offload)."),
+    "method": Setting("analytic", "analytic (vectorised search) or des (simulator per capacity)."),
+    "queries": Setting(20_000, "Simulated queries per load point when method is des.", ge=MIN_QUERIES, le=MAX_QUERIES),
+    "stop_tol": Setting(0.0, "A walk stops only on a throughput drop larger than this fraction (0: any drop).",
+                        ge=0.0, lt=1.0),
+}
+
+#: :class:`CurveGrid`: every batch size up to ``dense``, then geometric steps of ``ratio``.
+CURVE_GRID: dict[str, Setting] = {
+    "dense": Setting(16, "Every batch size up to this one is computed exactly."),
+    "ratio": Setting(2 ** 0.25, "Geometric step of the grid above dense.", ge=1.0, le=16.0),
+}
+
+#: The pydantic side (:mod:`dse.settings.models`), loaded on first use of one of these names:
+#: importing pydantic costs about 0.2 s, which every CLI command would otherwise pay before it
+#: parses its options.
+_MODELS = frozenset({"StrictModel", "refuse_bool", "WorkloadSettings", "SimulationSettings", "OptimizerSettings",
+                     "CurveGrid", "QuerySize", "EngineCount"})
+
+if TYPE_CHECKING:
+    from dse.settings.models import (CurveGrid, EngineCount, OptimizerSettings, QuerySize, SimulationSettings,
+                                     StrictModel, WorkloadSettings, refuse_bool)
 
 
-class StrictModel(BaseModel):
-    """The base of every input schema (settings, studies, spec sections): unknown fields, NaN,
-    infinity and booleans given for numbers are refused."""
+def __getattr__(name: str) -> Any:
+    """``dse.settings.WorkloadSettings`` and the other pydantic names: from :mod:`dse.settings.models`."""
+    if name in _MODELS:
+        from dse.settings import models
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
-        return refuse_bool(cls, value, info.field_name)
-
-
-class _Settings(StrictModel):
-    # defer_build: the validators are built on first use, not when the CLI imports this module for
-    # the options' defaults and help (start-up time)
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-
-class WorkloadSettings(_Settings):
-    """The served load: query sizes and the locality of the embedding indices."""
-
-    sizes: str = Field(DEFAULT_SIZES, min_length=1,
-                       description="Query sizes: lognormal:MU,SIGMA | normal:MEAN,SD | fixed:N | file:PATH | heavytail.")
-    locality: str = Field(DEFAULT_LOCALITY, min_length=1,
-                          description="Embedding index stream: uniform | zipf:ALPHA | file:PATH (one index per line).")
-    seed: NonNegativeInt = Field(0, description="Seed of the simulated arrivals, sizes and jitter.")
-
-    @field_validator("locality", mode="before")
-    @classmethod
-    def _alpha_shorthand(cls, value: object) -> object:
-        """A bare number is a Zipf exponent (sweep axes vary numbers): 1.05 -> ``zipf:1.05``."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"zipf:{value:g}"
-        return value
-
-
-class SimulationSettings(_Settings):
-    """How one load point is evaluated (``dse serve``, ``dse capacity``)."""
-
-    method: Method = Field("des", description="des (exact simulation) or analytic (approximation).")
-    queries: int = Field(100_000, ge=MIN_QUERIES, le=MAX_QUERIES, description="Simulated queries per load point (des).")
-    warmup: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the simulated queries dropped as warm-up.")
-
-
-class OptimizerSettings(_Settings):
-    """DeepRecSched: the lists it walks, its static baseline, and how a policy is evaluated."""
-
-    batches: tuple[QuerySize, ...] = Field(DEFAULT_BATCHES, min_length=1, max_length=MAX_QUERY_SIZE,
-                                           description="Batch sizes b to walk, in order.")
-    thresholds: tuple[QuerySize, ...] = Field(DEFAULT_THRESHOLDS, min_length=1, max_length=MAX_QUERY_SIZE,
-                                              description="Offload thresholds Q to walk, in order.")
-    baseline_batch: QuerySize = Field(DEFAULT_BASELINE_BATCH, description="b of the static baseline (no offload).")
-    method: Method = Field("analytic", description="analytic (vectorised search) or des (simulator per capacity).")
-    queries: int = Field(20_000, ge=MIN_QUERIES, le=MAX_QUERIES,
-                         description="Simulated queries per load point when method is des.")
-    stop_tol: float = Field(0.0, ge=0.0, lt=1.0,
-                            description="A walk stops only on a throughput drop larger than this fraction (0: any drop).")
-
-    @field_validator("batches", "thresholds")
-    @classmethod
-    def _distinct(cls, values: tuple[int, ...]) -> tuple[int, ...]:
-        if len(set(values)) != len(values):
-            raise ValueError("duplicate entries")
-        return values
-
-
-class CurveGrid(_Settings):
-    """Batch sizes of the optimiser's service curves: every size up to ``dense``, then geometric
-    steps of ``ratio`` up to the largest size needed (``ratio = 1``: every integer size)."""
-
-    dense: QuerySize = Field(16, description="Every batch size up to this one is computed exactly.")
-    ratio: float = Field(2 ** 0.25, ge=1.0, le=16.0, description="Geometric step of the grid above dense.")
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
