@@ -7,11 +7,16 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import typer
 
 from dse.errors import DseError
+from dse.settings import Setting
+
+if TYPE_CHECKING:  # rich loads on first output, not at start-up (about 0.07 s)
+    from rich.console import Console
+    from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +64,20 @@ def finite_json(payload: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else value
+
+
+def rich_console(width: int) -> Console:
+    """A rich console of ``width`` columns for a command's tables."""
+    from rich.console import Console
+
+    return Console(width=width)
+
+
+def rich_table(*columns: str, **options: Any) -> Table:
+    """A rich table with ``columns`` (``options``: title, ...)."""
+    from rich.table import Table
+
+    return Table(*columns, **options)
 
 
 def print_json(payload: Any) -> None:
@@ -133,7 +152,7 @@ S = TypeVar("S")
 
 
 def build_settings(cls: type[S], options: dict[str, str], **values: Any) -> S:
-    """``cls(**values)`` for a settings model of :mod:`dse.settings`; a value out of its range is
+    """``cls(**values)`` for a settings model of :mod:`dse.settings.models`; a value out of its range is
     a :class:`DseError` naming the CLI option (``options`` maps field -> option)."""
     from pydantic import ValidationError
 
@@ -146,12 +165,12 @@ def build_settings(cls: type[S], options: dict[str, str], **values: Any) -> S:
         raise DseError(f"{options.get(field, field)}: {msg} (got {error.get('input')!r})") from None
 
 
-def option_help(cls: Any, field: str) -> str:
-    """The help text of a settings field (its description in :mod:`dse.settings`)."""
-    return str(cls.model_fields[field].description or "")
+def option_help(table: dict[str, Setting], field: str) -> str:
+    """The help text of a settings field (its :class:`dse.settings.Setting` in ``table``)."""
+    return table[field].help
 
 
-def option_default(cls: Any, field: str) -> Any:
+def option_default(table: dict[str, Setting], field: str) -> Any:
     """The default of a settings field, as a CLI option shows it (lists joined by commas)."""
-    value = cls.model_fields[field].default
+    value = table[field].default
     return ",".join(map(str, value)) if isinstance(value, tuple) else value

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dse.commands import handle_errors, parse_int_list, print_json
+from dse.commands import handle_errors, parse_int_list, print_json, rich_console, rich_table
 from dse.errors import DseError
 
 
@@ -26,17 +24,17 @@ def _num(value: float) -> str:
 
 
 def _print_calibration(d: dict[str, Any], out: Path | None) -> None:
-    console = Console(width=140)
+    console = rich_console(140)
     console.print(f"[bold]{d['hardware']}[/bold] (base {d['base']}), data: {', '.join(d['data'])}; {'; '.join(d['frameworks'])}")
-    params = Table("parameter", "class", "before", "after", title="fitted parameters")
+    params = rich_table("parameter", "class", "before", "after", title="fitted parameters")
     for p in d["parameter_details"]:
         params.add_row(p["path"], p["class"], _num(p["before"]), _num(p["after"]) + (" (at bound)" if p["at_bound"] else ""))
     console.print(params)
-    models = Table("model", "role", "rows", "MAPE before", "MAPE after", title="per model (cold=1 runs)")
+    models = rich_table("model", "role", "rows", "MAPE before", "MAPE after", title="per model (cold=1 runs)")
     for m in d["per_model"]:
         models.add_row(m["model"], m["role"], str(m["rows"]), _pct(m["before_mape"]), _pct(m["after_mape"]))
     console.print(models)
-    classes = Table("operator class", "rows", "MAPE before", "MAPE after", title="per operator class (microbenchmarks)")
+    classes = rich_table("operator class", "rows", "MAPE before", "MAPE after", title="per operator class (microbenchmarks)")
     for c in d["per_class"]:
         classes.add_row(c["class"], str(c["rows"]), _pct(c["before_mape"]), _pct(c["after_mape"]))
     console.print(classes)
@@ -118,11 +116,11 @@ def _register_validate(app: typer.Typer) -> None:
         if as_json:
             print_json({"cases": rows})
             return
-        table = Table("group", "case", "reference", "prediction", "unit", "error", "source")
+        table = rich_table("group", "case", "reference", "prediction", "unit", "error", "source")
         for r in rows:
             ref = "-" if r["reference"] is None else _num(r["reference"])
             table.add_row(r["group"], r["case"], ref, _num(r["prediction"]), r["unit"], _pct(r["error"]), r["source"])
-        Console(width=200).print(table)
+        rich_console(200).print(table)
 
 
 def _print_lomo(platforms: list[str], workers: int, as_json: bool) -> None:
@@ -135,12 +133,12 @@ def _print_lomo(platforms: list[str], workers: int, as_json: bool) -> None:
     if as_json:
         print_json({"platforms": {p: {"mape": r["mape"], "models": r["models"]} for p, r in result.items()}})
         return
-    table = Table("platform", "held-out model", "rows", "MAPE", title="leave-one-model-out (cold=1 runs)")
+    table = rich_table("platform", "held-out model", "rows", "MAPE", title="leave-one-model-out (cold=1 runs)")
     for p, r in result.items():
         for m, mape in r["models"].items():
             table.add_row(p, m, "", _pct(mape))
         table.add_row(f"[bold]{p}[/bold]", "all", str(r["rows"]), f"[bold]{_pct(r['mape'])}[/bold]")
-    Console(width=120).print(table)
+    rich_console(120).print(table)
 
 
 def _register_measure(app: typer.Typer) -> None:

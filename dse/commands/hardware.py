@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dse.commands import MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json
+from dse.commands import (MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json,
+                          rich_console, rich_table)
 from dse.commands.serve import LOCALITY_OPTION, check_locality
 from dse.errors import DseError
 from dse.settings import MAX_ENGINES
@@ -44,9 +43,9 @@ def platform_summary(p: Platform) -> dict[str, Any]:
 
 
 def _print_prediction_table(preds: list[Prediction], top: int) -> None:
-    console = Console(width=120)
+    console = rich_console(120)
     first = preds[0]
-    summary = Table(
+    summary = rich_table(
         "batch", "latency ms", "ms/item", "items/s", "largest ops (share, bound)",
         title=f"{first.model} on {first.platform}, {first.engines} engine(s) running",
     )
@@ -62,7 +61,7 @@ def _print_prediction_table(preds: list[Prediction], top: int) -> None:
         )
     console.print(summary)
     kinds = sorted({k for p in preds for k in p.time_by_kind()})
-    by_kind = Table("batch", *kinds, title="milliseconds by operator kind")
+    by_kind = rich_table("batch", *kinds, title="milliseconds by operator kind")
     for pred in preds:
         t = pred.time_by_kind()
         by_kind.add_row(str(pred.batch), *[_ms(t.get(k, 0.0)) for k in kinds])
@@ -88,23 +87,23 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 print_json({"hardware": [platform_summary(p) for p in platforms]})
                 return
-            table = Table("name", "kind", "cores/SMs", "peak GFLOP/s", "DRAM GB/s", "LLC MiB", "dispatch us", "TDP W", "description")
+            table = rich_table("name", "kind", "cores/SMs", "peak GFLOP/s", "DRAM GB/s", "LLC MiB", "dispatch us", "TDP W", "description")
             for p in platforms:
                 s = platform_summary(p)
                 table.add_row(
                     s["name"], s["kind"], str(s["cores"]), f"{s['peak_gflops']:,.0f}", f"{s['dram_gbs']:,.0f}",
                     f"{s['llc_mib']:.1f}", f"{s['dispatch_us']:.1f}", f"{s['tdp_w']:.0f}", s["description"],
                 )
-            Console(width=160).print(table)
+            rich_console(160).print(table)
             return
         p = load_platform(name, overrides)
         if as_json:
             print_json({"summary": platform_summary(p), "spec": p.model_dump(mode="json")})
             return
-        table = Table("field", "value", "source", title=f"{p.name} ({p.kind}): {p.description}")
+        table = rich_table("field", "value", "source", title=f"{p.name} ({p.kind}): {p.description}")
         for path, value in leaves(p.model_dump(mode="json", exclude={"sources"})):
             table.add_row(path, str(value), p.source_of(path) if is_number(value) else "")
-        Console(width=160).print(table)
+        rich_console(160).print(table)
 
     @app.command("predict")
     @handle_errors

@@ -6,16 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dse.commands import MAX_PREDICT_BATCH, handle_errors, print_json
+from dse.commands import MAX_PREDICT_BATCH, handle_errors, print_json, rich_console, rich_table
 from dse.errors import DseError
 from dse.paths import MODELSPECS_DIR, list_specs
 
-# The graph layer (numpy, networkx) loads inside the commands that use it (start-up time).
+# The graph layer loads inside the commands that use it, and they keep its plain-Python OpGraph:
+# numpy and networkx are not needed to list operators (start-up time).
 if TYPE_CHECKING:
-    import networkx as nx
+    from dse.graph import OpGraph
 
 
 def _si(value: float, unit: str = "") -> str:
@@ -30,16 +29,16 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def models_cmd() -> None:
         """List the shipped model specs with their size."""
-        from dse.graph import lower, totals
+        from dse.graph import lower_ops, totals
         from dse.specs.model import load_model_spec
 
-        table = Table("model", "description", "tables", "table memory", "FLOPs/item")
+        table = rich_table("model", "description", "tables", "table memory", "FLOPs/item")
         for name in list_specs(MODELSPECS_DIR):
             spec = load_model_spec(MODELSPECS_DIR / f"{name}.yaml")
-            t = totals(lower(spec), 1)
+            t = totals(lower_ops(spec), 1)
             n_tables = sum(tab.n_tables for tab in spec.tables)
             table.add_row(name, spec.description, str(n_tables), _si(t["table_bytes"], "B"), _si(t["flops"]))
-        Console(width=120).print(table)
+        rich_console(120).print(table)
 
     @app.command("graph")
     @handle_errors
@@ -50,13 +49,13 @@ def register(app: typer.Typer) -> None:
         dot: Optional[Path] = typer.Option(None, "--dot", help="Also write the graph in Graphviz DOT format."),
     ) -> None:
         """Print the operator graph of MODEL with per-operator FLOPs and bytes at --batch."""
-        from dse.graph import load_graph, ordered_ops, totals
+        from dse.graph import load_ops, ordered_ops, totals
 
         if batch <= 0:
             raise DseError(f"--batch: {batch} must be positive")
         if batch > MAX_PREDICT_BATCH:
             raise DseError(f"--batch: {batch} is above the limit of {MAX_PREDICT_BATCH}")
-        graph = load_graph(model)
+        graph = load_ops(model)
         ops = ordered_ops(graph)
         if dot is not None:
             _write_dot(graph, dot)
@@ -70,7 +69,7 @@ def register(app: typer.Typer) -> None:
                 }
             )
             return
-        table = Table("op", "kind", "FLOPs", "streamed", "gathered", "table", title=f"{graph.graph['model']} at batch {batch}")
+        table = rich_table("op", "kind", "FLOPs", "streamed", "gathered", "table", title=f"{graph.graph['model']} at batch {batch}")
         for op in ops:
             table.add_row(
                 op.name,
@@ -85,10 +84,10 @@ def register(app: typer.Typer) -> None:
             "total", "", _si(t["flops"]), _si(t["streamed_bytes"], "B"), _si(t["gathered_bytes"], "B"), _si(t["table_bytes"], "B"),
             style="bold",
         )
-        Console(width=120).print(table)
+        rich_console(120).print(table)
 
 
-def _write_dot(graph: nx.DiGraph, path: Path) -> None:
+def _write_dot(graph: OpGraph, path: Path) -> None:
     lines = [f'digraph "{graph.graph["model"]}" {{', "  rankdir=TB;"]
     for name in graph.nodes:
         op = graph.nodes[name]["op"]

@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dse.commands import MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json
+from dse.commands import (MAX_PREDICT_BATCH, check_range, handle_errors, parse_int_list, print_json,
+                          rich_console, rich_table)
 from dse.errors import DseError
 from dse.settings import MAX_ENGINES, RECNMP_LOCALITY
 
@@ -73,7 +72,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(result)
             return
-        table = Table(
+        table = rich_table(
             "ranks", "DIMMs x ranks", "cache KB", "RankCache hits", "CPU hits", "SLS speedup", "latency speedup",
             "energy saving",
             title=f"{result['model']} on {result['platform']}: batch {result['batch']}, {result['engines']} engines, "
@@ -90,4 +89,4 @@ def register(app: typer.Typer) -> None:
                 f"{p['latency_speedup']:.2f}x",
                 f"{p['memory_energy_saving']:.0%}",
             )
-        Console(width=120).print(table)
+        rich_console(120).print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -32,12 +32,15 @@ from dse.commands.serve import (
     check_sla_ms,
 )
 from dse.errors import DseError
-from dse.settings import OptimizerSettings, WorkloadSettings
+from dse.settings import OPTIMIZER
+
+if TYPE_CHECKING:  # the pydantic models load when the command runs (start-up time)
+    from dse.settings import WorkloadSettings
 
 #: CLI option of each optimiser setting (for error messages).
 SEARCH_OPTIONS = {"batches": "--batches", "thresholds": "--thresholds", "baseline_batch": "--baseline-batch",
                   "method": "--method", "queries": "--queries", "stop_tol": "--stop-tol"}
-O = OptimizerSettings
+O = OPTIMIZER
 
 
 def _ms(x: float | None) -> str:
@@ -83,6 +86,7 @@ def register(app: typer.Typer) -> None:
         QPS per watt). An unreachable SLA is reported (exit status 0) with the best p95 achievable."""
         from dse.sched.deeprecsched import optimize
         from dse.serve.policy import ServerCosts
+        from dse.settings import OptimizerSettings, WorkloadSettings
         from dse.specs.hardware import load_platform
 
         check_sla_ms(sla_ms)

@@ -11,12 +11,12 @@ import typer
 
 from dse.commands import build_settings, check_range, handle_errors, option_default, option_help, print_json, read_json
 from dse.errors import DseError
-from dse.settings import MAX_ENGINES, MAX_QUERY_SIZE, SimulationSettings, WorkloadSettings
+from dse.settings import MAX_ENGINES, MAX_QUERY_SIZE, SIMULATION, WORKLOAD
 
 #: CLI option of each workload and simulation setting (for error messages).
 WORKLOAD_OPTIONS = {"sizes": "--sizes", "seed": "--seed", "locality": "--locality"}
 SIMULATION_OPTIONS = {"method": "--method", "queries": "--queries", "warmup": "--warmup"}
-W, S = WorkloadSettings, SimulationSettings
+W, S = WORKLOAD, SIMULATION
 
 MODEL_ARGUMENT = typer.Argument(..., help="Model name in modelspecs/ or a path to a YAML spec.")
 HW_ARGUMENT = typer.Argument(..., help="Platform of the CPU engines: name in hwspecs/ or a YAML path.")
@@ -58,6 +58,7 @@ class _Setup:
         from dse.graph import load_graph
         from dse.serve.load import LoadedCurve
         from dse.serve.policy import Policy, ServerCosts
+        from dse.settings import SimulationSettings, WorkloadSettings
         from dse.specs.hardware import load_platform
 
         build_settings(SimulationSettings, SIMULATION_OPTIONS, method=method, queries=queries)

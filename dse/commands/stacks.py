@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dse.commands import handle_errors, print_json
+from dse.commands import handle_errors, print_json, rich_console, rich_table
 
 # The spec layer (pydantic models, YAML) loads inside the command (start-up time of every command).
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 print_json({"stacks": [stack_summary(s) for s in stacks]})
                 return
-            table = Table("name", "CPU op us", "GPU op us", "blob us", "element ns", "GEMM threads", "query ms", "measured on", "description")
+            table = rich_table("name", "CPU op us", "GPU op us", "blob us", "element ns", "GEMM threads", "query ms", "measured on", "description")
             for s in stacks:
                 d = stack_summary(s)
                 table.add_row(
@@ -55,13 +53,13 @@ def register(app: typer.Typer) -> None:
                     f"{d['feed_element_ns']:.0f}", str(d["gemm_threads"]), f"{d['query_overhead_ms']:.2f}",
                     ", ".join(d["machines"]) or "-", d["description"],
                 )
-            Console(width=180).print(table)
+            rich_console(180).print(table)
             return
         s = load_stack(name, [o for o in overrides or []])
         if as_json:
             print_json({"summary": stack_summary(s), "spec": s.model_dump(mode="json")})
             return
-        table = Table("field", "value", "source", title=f"{s.name}: {s.description}")
+        table = rich_table("field", "value", "source", title=f"{s.name}: {s.description}")
         for path, value in leaves(s.model_dump(mode="json", exclude={"sources"})):
             table.add_row(path, str(value), s.source_of(path) if (is_number(value) or isinstance(value, (bool, str))) else "")
-        Console(width=200).print(table)
+        rich_console(200).print(table)

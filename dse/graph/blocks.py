@@ -20,10 +20,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-import networkx as nx
-
 from dse.graph import ops
 from dse.graph.ops import Op, OpKind
+from dse.graph.opgraph import OpGraph
 from dse.specs.model import (
     ActivationBlock,
     AttentionBlock,
@@ -45,17 +44,14 @@ B = TypeVar("B", bound=BlockSchema)
 class GraphBuilder:
     """An operator graph being built, and which of its nodes produce each named tensor."""
 
-    graph: nx.DiGraph
+    graph: OpGraph
     shapes: dict[str, TensorShape]
     precision: int
     producers: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, op: Op, inputs: list[str]) -> str:
         """Add ``op`` with edges from the nodes ``inputs``; returns its node name."""
-        self.graph.add_node(op.name, op=op)
-        for src in inputs:
-            self.graph.add_edge(src, op.name)
-        return op.name
+        return self.graph.add(op, inputs)
 
     def sources(self, tensor_names: list[str]) -> list[str]:
         """The nodes whose outputs form the tensors ``tensor_names``, in order."""

@@ -6,29 +6,40 @@ EmbeddingBag per table and tables of one model differ in size (MLPerf DLRM). Gra
 ``model``, ``precision_bytes``, ``table_bytes`` (shared tables counted once), ``outputs``,
 ``input_bytes_per_item`` and ``output_bytes_per_item`` (what a host ships to and from an
 accelerator per item).
+
+The DAG is built as an :class:`~dse.graph.opgraph.OpGraph` (plain Python, :func:`lower_ops`) and
+handed out as a networkx ``DiGraph`` by :func:`lower`; :func:`totals` and :func:`ordered_ops` take
+either, so a command that only lists operators does not import networkx (start-up time).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
-import numpy as np
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING, Any
 
 from dse.graph import ops
 from dse.graph.blocks import BLOCK_KINDS, GraphBuilder
-from dse.graph.ops import Op
+from dse.graph.opgraph import OpGraph
+from dse.graph.ops import Op, as_batch
 from dse.paths import MODELSPECS_DIR, resolve_spec
 from dse.specs.model import ModelSpec, load_model_spec
+
+# numpy and networkx load where an array batch or a graph algorithm needs them (start-up time)
+if TYPE_CHECKING:
+    import networkx as nx
+    from numpy.typing import ArrayLike
 
 
 def lower(spec: ModelSpec) -> nx.DiGraph:
     """Build the operator graph of ``spec`` (already validated, so shapes are consistent)."""
+    return lower_ops(spec).to_networkx()
+
+
+def lower_ops(spec: ModelSpec) -> OpGraph:
+    """:func:`lower` without networkx: the same nodes, edges and attributes as an :class:`OpGraph`."""
     shapes = spec.shapes
     p = spec.precision_bytes
-    graph = nx.DiGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
+    graph = OpGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
     builder = GraphBuilder(graph, shapes, p)
     input_bytes = _lower_inputs(spec, builder)
     for block in spec.blocks:
@@ -87,27 +98,42 @@ def _lower_inputs(spec: ModelSpec, builder: GraphBuilder) -> float:
 
 def load_graph(model: str | Path) -> nx.DiGraph:
     """Lower a model given by shipped name (``dlrm_rmc1``) or by path to a YAML spec."""
-    return lower(load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model")))
+    return load_ops(model).to_networkx()
 
 
-def ordered_ops(graph: nx.DiGraph) -> list[Op]:
+def load_ops(model: str | Path) -> OpGraph:
+    """:func:`load_graph` without networkx (an :class:`OpGraph`)."""
+    return lower_ops(load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model")))
+
+
+def ordered_ops(graph: nx.DiGraph | OpGraph) -> list[Op]:
     """Operators in a deterministic topological order (ties broken by insertion order)."""
-    position = {name: i for i, name in enumerate(graph.nodes)}
-    order = nx.lexicographical_topological_sort(graph, key=lambda n: position[n])
-    return [graph.nodes[n]["op"] for n in order]
+    names = list(graph.nodes)
+    position = {name: i for i, name in enumerate(names)}
+    # insertion order is already topological for every lowered graph (a node is added after the
+    # nodes it reads), and then it is the lexicographic order itself: no graph algorithm needed
+    if any(position[u] >= position[v] for u, v in graph.edges):
+        import networkx as nx
+
+        names = list(nx.lexicographical_topological_sort(graph, key=lambda n: position[n]))
+    return [graph.nodes[n]["op"] for n in names]
 
 
-def totals(graph: nx.DiGraph, batch: ArrayLike) -> dict[str, Any]:
+def totals(graph: nx.DiGraph | OpGraph, batch: ArrayLike) -> dict[str, Any]:
     """Whole-graph FLOPs, streamed and gathered bytes at ``batch``, plus table and weight bytes.
 
     ``batch`` is one batch size (values are floats) or an array of them (values are arrays of
     the same shape; ``table_bytes``, ``weight_bytes`` and ``launches`` do not depend on it).
     """
     all_ops = [graph.nodes[n]["op"] for n in graph.nodes]
-    b = np.asarray(batch, dtype=float)
+    b = as_batch(batch)
 
     def total(values: list[Any]) -> Any:
-        summed = np.zeros_like(b) + sum(values)
+        if isinstance(b, float):
+            return float(sum(values))
+        import numpy as np  # b is an array: numpy is loaded already
+
+        summed = np.zeros_like(b) + sum(values)  # the shape of ``batch`` even where no operator depends on it
         return float(summed) if summed.ndim == 0 else summed
 
     return {

@@ -29,18 +29,30 @@ Conventions (docs/graph.md gives the derivations):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING, Any
 
 from dse.specs.opkinds import OpKind  # re-exported: the graph's users import it from here
+
+# numpy loads on the first array of batch sizes: listing models costs one batch size, and numpy
+# costs about 0.1 s of a command's start-up
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 
 #: FLOPs per element of the element-wise kinds (exp and division counted as one FLOP each).
 ACTIVATION_FLOPS_PER_ELEMENT = {OpKind.RELU: 1.0, OpKind.SIGMOID: 4.0, OpKind.SOFTMAX: 5.0}
 #: FLOPs per hidden unit and time step for a GRU's gate non-linearities and blends.
 GRU_ELEMENTWISE_FLOPS_PER_UNIT = 16.0
+
+
+def as_batch(batch: ArrayLike) -> float | np.ndarray:
+    """Batch sizes as floats: one Python ``float`` for one size, else a numpy array of them."""
+    if isinstance(batch, (int, float)):
+        return float(batch)
+    import numpy as np
+
+    return np.asarray(batch, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -70,22 +82,24 @@ class Op:
 
     def flops(self, batch: ArrayLike) -> np.ndarray | float:
         """FLOPs for a batch of ``batch`` items."""
-        return self.flops_per_item * np.asarray(batch, dtype=float)
+        return self.flops_per_item * as_batch(batch)
 
     def streamed_bytes(self, batch: ArrayLike) -> np.ndarray | float:
         """Bytes read or written sequentially: weights once, activations per item."""
-        return self.weight_bytes + self.activation_bytes_per_item * np.asarray(batch, dtype=float)
+        return self.weight_bytes + self.activation_bytes_per_item * as_batch(batch)
 
     def gathered_bytes(self, batch: ArrayLike) -> np.ndarray | float:
         """Bytes of embedding rows fetched at data-dependent addresses."""
-        return self.gathered_bytes_per_item * np.asarray(batch, dtype=float)
+        return self.gathered_bytes_per_item * as_batch(batch)
 
     def rows_touched(self, batch: ArrayLike) -> np.ndarray | float:
         """Embedding rows fetched (with repetition) for a batch."""
-        return self.rows_per_item * np.asarray(batch, dtype=float)
+        return self.rows_per_item * as_batch(batch)
 
     def arithmetic_intensity(self, batch: ArrayLike) -> np.ndarray | float:
         """FLOPs per byte moved (streamed + gathered)."""
+        import numpy as np
+
         moved = self.streamed_bytes(batch) + self.gathered_bytes(batch)
         return np.divide(self.flops(batch), moved, out=np.zeros_like(np.asarray(moved, float)), where=moved > 0)
 
