@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
-from scipy.special import ndtri, pdtr
+from scipy.special import gammaln, ndtri
 
 from dse.cost import dram
 from dse.cost.locality import PopularityStream, Stream, cache_rows, parse_locality
@@ -110,9 +110,23 @@ def expected_max_poisson(mu: float, n: int) -> float:
     if mu > 2000:  # Gaussian limit; Blom's approximation of the expected maximum of n normals
         z = float(ndtri((n - 0.375) / (n + 0.25)))
         return mu + math.sqrt(mu) * z
-    k = np.arange(int(mu + 12.0 * math.sqrt(mu) + 30.0))
-    cdf = pdtr(k, mu)  # the Poisson CDF (what scipy.stats.poisson.cdf evaluates, without its per-call overhead)
+    top = int(mu + 12.0 * math.sqrt(mu) + 30.0)
+    k = np.arange(top)
+    # the Poisson CDF as the running sum of the pmf, exp(k·ln mu - mu - ln k!) with ln k! from a
+    # table: half the time of scipy's pdtr(k, mu), equal to it within 1e-11 relative in the sum
+    cdf = np.minimum(np.cumsum(np.exp(k * math.log(mu) - mu - _log_factorials(top))), 1.0)
     return float(np.sum(1.0 - cdf**n))
+
+
+_LOG_FACTORIALS = np.zeros(0)
+
+
+def _log_factorials(n: int) -> np.ndarray:
+    """ln k! for k = 0..n-1 (a table grown on demand)."""
+    global _LOG_FACTORIALS
+    if _LOG_FACTORIALS.size < n:
+        _LOG_FACTORIALS = gammaln(np.arange(1.0, max(n, 2 * _LOG_FACTORIALS.size) + 1.0))
+    return _LOG_FACTORIALS[:n]
 
 
 def balance_efficiency(window_lookups: float, ranks: int) -> float:
@@ -123,7 +137,7 @@ def balance_efficiency(window_lookups: float, ranks: int) -> float:
     return float(min(1.0, mu / max(expected_max_poisson(mu, ranks), 1e-300)))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, run: float, threshold: int, persists: bool) -> float:
     """Hit rate of a cache of ``capacity_rows`` for one operator's ``run`` lookups (one batch of one
     table). ``persists``: the table has its ranks' caches to itself, so their contents survive from
