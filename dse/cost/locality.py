@@ -181,7 +181,8 @@ class PopularityStream(Stream):
         if run.admitted_rows <= capacity or run.occupied_hi < capacity:
             # everything the batch admits fits, or fits within the batch: nothing is evicted
             return run.all_held
-        held = -np.expm1(-self.probs * math.exp(_occupancy_root(self.probs, run.occupancy_weights, capacity, run.hi)))
+        root = _occupancy_root(self.probs, run.occupancy_weights, capacity, math.log(capacity / run.start), run.hi)
+        held = -np.expm1(-self.probs * math.exp(root))
         hits = float(np.sum(run.hit_weights * held))
         return float(min(max(hits / run_length, 0.0), 1.0))
 
@@ -280,7 +281,9 @@ class _RunTerms:
     (``occupancy_weights``: counts · P(admitted | requested in the last T requests)) and their
     requests that can hit (``hit_weights``: counts · E[(K-1)·1{K>=t}]); the rows the batch admits
     (``admitted_rows``); ``hi``, log of the longest characteristic time searched (e · run), with
-    ``occupied_hi`` the rows held at it; ``all_held``: the hit rate when nothing is evicted."""
+    ``occupied_hi`` the rows held at it; ``all_held``: the hit rate when nothing is evicted;
+    ``start``: Σ weights·p, the share of requests that may be held (occupancy grows at most that
+    fast with T, so capacity / start is a lower bound on T and the root search starts there)."""
 
     occupancy_weights: np.ndarray
     hit_weights: np.ndarray
@@ -288,6 +291,7 @@ class _RunTerms:
     hi: float
     occupied_hi: float
     all_held: float
+    start: float
 
 
 @functools.lru_cache(maxsize=2048)
@@ -313,16 +317,18 @@ def _run_terms(stream: "PopularityStream", run_length: float, t: int) -> _RunTer
     hi = math.log(run_length) + 1.0
     occupied_hi = float(np.sum(weights * -np.expm1(-p * math.exp(hi))))
     all_held = float(min(max(float(np.sum(hit_weights * np.ones_like(p))) / run_length, 0.0), 1.0))
-    return _RunTerms(weights, hit_weights, float(np.sum(stream.counts * in_batch)), hi, occupied_hi, all_held)
+    return _RunTerms(weights, hit_weights, float(np.sum(stream.counts * in_batch)), hi, occupied_hi, all_held,
+                     float(np.sum(weights * p)))
 
 
-def _occupancy_root(p: np.ndarray, weights: np.ndarray, capacity: float, hi: float) -> float:
-    """log T with Σ weights·(1 - exp(-p·T)) = capacity, given that it holds at or below ``hi``:
+def _occupancy_root(p: np.ndarray, weights: np.ndarray, capacity: float, start: float, hi: float) -> float:
+    """log T with Σ weights·(1 - exp(-p·T)) = capacity, given that it holds at or below ``hi``,
+    searched from ``start``:
     Newton's method on log T (the derivative comes with the same exponentials), kept inside the
     bracket known so far (bisection when a step leaves it); to 1e-10 in log T or better, as the
     brentq search it replaces (in about half the passes over the bins)."""
     lo = -math.inf  # occupancy below capacity here (growing as steps land below the root)
-    lt = min(math.log(capacity), hi)
+    lt = min(start, hi)
     for _ in range(200):
         x = p * math.exp(lt)
         gone = np.expm1(-x)  # exp(-x) - 1

@@ -203,17 +203,25 @@ def rank_cache_hit_rate(
 
 
 def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Layout, locality: str) -> float:
-    lookups = float(batch) * op.rows_per_item
+    return float(_rank_cache_hits(op, nmp, np.array([float(batch)]), lay, locality)[0])
+
+
+def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality: str) -> np.ndarray:
+    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per batch size)."""
     per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
-    if per_rank <= 0 or lookups <= 0:
-        return 0.0
+    if per_rank <= 0:
+        return np.zeros_like(b, dtype=float)
     # operators running in the same ranks interleave their packets (and share the caches) unless
     # the scheduler issues them table by table
     sharing = 1.0 if nmp.table_aware_scheduling else lay.group_load
     capacity = lay.group_ranks * per_rank / sharing
     threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
     persists = lay.group_load <= 1.0
-    return _rank_cache_hit(locality, _table_rows(op), capacity, lookups, threshold, persists)
+    rows = _table_rows(op)
+    return np.array([
+        _rank_cache_hit(locality, rows, capacity, lookups, threshold, persists) if lookups > 0 else 0.0
+        for lookups in (float(x) * op.rows_per_item for x in b)
+    ], dtype=float)
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
@@ -235,7 +243,7 @@ def _nmp_work(
     lookups = b * op.rows_per_item
 
     # hit rates come from the memoised scalar model (one per distinct batch size)
-    hit = np.array([_rank_cache(op, memory, nmp, float(x), lay, locality) for x in b])
+    hit = _rank_cache_hits(op, nmp, b, lay, locality)
     misses = lookups * (1.0 - hit)
 
     # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled

@@ -388,14 +388,34 @@ def bind_stack(platform: Platform, stack: str, overrides: list[str] | None = Non
     device = "gpu" if platform.kind == "gpu" else "cpu"
     link = platform.host_link
     clock = platform.compute.clock_ghz if device == "cpu" else (link.host_clock_ghz if link else None)
-    dispatch, software = resolve_stack(spec, platform.name, device, clock)
+    dispatch, software, borrowed = _resolved(spec, platform.name, device, clock)
+    sources = {k: v for k, v in platform.sources.items() if not is_within(k, "dispatch")}
+    sources.update(borrowed)
+    return platform.model_copy(update={"stack": stack, "dispatch": dispatch, "software": software, "sources": sources})
+
+
+def _resolved(spec, name: str, device: str, clock: float | None) -> tuple[Dispatch, Software, dict[str, str]]:  # noqa: ANN001
+    """:func:`resolve_stack` and the sources of the borrowed dispatch numbers, memoised per stack
+    object (a sweep binds the same stack to every platform it builds; the stack files' own cache
+    returns the same object while the file is unchanged). Read-only."""
+    key = (id(spec), name, device, clock)
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    dispatch, software = resolve_stack(spec, name, device, clock)
     section = software.sources["dispatch"]
     factor = (spec.cpu.reference_clock_ghz or 0) / clock if (device == "cpu" and clock and section == "cpu.dispatch") else 1.0
     note = f" (scaled by clock {spec.cpu.reference_clock_ghz}/{clock} GHz)" if factor not in (0.0, 1.0) else ""
-    sources = {k: v for k, v in platform.sources.items() if not is_within(k, "dispatch")}
-    for key, text in spec.sources.items():
-        if is_within(key, section):
-            sources["dispatch" + key[len(section):]] = f"stack {spec.name}: {text}{note}"
-        elif is_within(section, key):
-            sources["dispatch"] = f"stack {spec.name}: {text}{note}"
-    return platform.model_copy(update={"stack": stack, "dispatch": dispatch, "software": software, "sources": sources})
+    borrowed: dict[str, str] = {}
+    for key_, text in spec.sources.items():
+        if is_within(key_, section):
+            borrowed["dispatch" + key_[len(section):]] = f"stack {spec.name}: {text}{note}"
+        elif is_within(section, key_):
+            borrowed["dispatch"] = f"stack {spec.name}: {text}{note}"
+    if len(_RESOLVED) >= 256:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (spec, (dispatch, software, borrowed))
+    return dispatch, software, borrowed
+
+
+_RESOLVED: dict[tuple, tuple] = {}
