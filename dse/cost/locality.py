@@ -34,7 +34,9 @@ model asks of a cache of C rows:
 Numerics: rows are grouped by popularity rank: the first ``HEAD_RANKS`` ranks exactly, the rest in
 geometric bins of ratio ``BIN_RATIO`` with the bin's exact (Euler–Maclaurin) mass averaged over its
 rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation is solved for log T with Brent's
-method; 1 - exp(-x) is evaluated with ``expm1``.
+method, the batch's occupancy equation with a bracketed Newton search (same tolerance, fewer
+passes; the capacity-independent per-bin terms of a (stream, run, threshold) are memoised, so a
+sweep over cache sizes pays only the root); 1 - exp(-x) is evaluated with ``expm1``.
 """
 
 from __future__ import annotations
