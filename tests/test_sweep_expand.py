@@ -180,3 +180,11 @@ def test_nan_is_refused():
     config["workload"] = {"sla_ms": float("nan")}
     with pytest.raises(DseError, match="canonical JSON"):
         config_hash(config)
+
+
+def test_format_override_writes_values_as_json_does():
+    # numbers skip json.dumps; the text must be what json.dumps writes
+    from dse.specs.study import format_override
+
+    for value in [0, 7, -3, 10**20, 0.1, 1e-300, 2.5e17, -0.0, 1.0, True, False, None, "zipf:1.05", [1, 2], 3 ** 0.5]:
+        assert format_override("a.b", value) == f"a.b={json.dumps(value)}"

@@ -318,11 +318,35 @@ def total_curve(
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     ws = _working_set(graph, platform, b)
-    total = np.zeros_like(b)
+    total = _dense_total(graph, platform, b, int(engines), transfer).copy()
     for op, count in op_groups(graph):
-        total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality, ws).time
-    for part in _per_inference(graph, platform, b, transfer):
-        total += part.time
+        if op.kind in GATHER_KINDS:
+            total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality, ws).time
     return ServiceCurve(
         model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b, seconds=total, engines=int(engines)
     )
+
+
+_DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
+
+
+def _dense_total(graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool) -> np.ndarray:
+    """Seconds at each batch size of everything but the gathers (the other operators, the inputs,
+    the per-inference costs), memoised per graph on the platform without its ``nmp`` section:
+    only gathers read it (:func:`dse.cost.nmp.runs_in_memory` offloads embedding_bag alone) and
+    the locality, so a sweep over RankCache sizes and localities computes these once. Read-only."""
+    key = (platform.model_dump_json(exclude={"nmp", "sources", "description"}), b.tobytes(), engines, transfer)
+    memo = _DENSE.setdefault(graph, {})
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    total = np.zeros_like(b)
+    for op, count in op_groups(graph):
+        if op.kind not in GATHER_KINDS:
+            total += count * op_times(op, platform, b, engines, transfer).time
+    for part in _per_inference(graph, platform, b, transfer):
+        total += part.time
+    if len(memo) >= 1024:
+        memo.clear()
+    memo[key] = total
+    return total

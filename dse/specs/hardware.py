@@ -30,12 +30,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from dse.errors import DseError, SpecError
 from dse.paths import HWSPECS_DIR, list_specs, resolve_spec
 from dse.settings import MAX_ENGINES
-from dse.specs.fieldpath import exists, is_within, null_section, numeric_leaves, source_of
+from dse.specs.fieldpath import FieldPathError, exists, is_within, parse_path, null_section, numeric_leaves, source_of
 from dse.specs.loading import load_yaml, validate_spec
 from dse.specs.memory import MemorySpec, NmpSpec
 from dse.specs.stack import Dispatch, Software, load_stack, resolve_stack
@@ -321,12 +321,43 @@ def _recorded(data: dict[str, Any], overrides: list[str], path: str) -> dict[str
     return data
 
 
+def _touched(overrides: list[str], dump: dict[str, Any]) -> set[str] | None:
+    """The top-level fields ``overrides`` assign below, or None when one is not a field of
+    ``dump`` or not a valid path (the complete dump then names the problem)."""
+    touched = set()
+    for assignment in overrides:
+        try:
+            head = parse_path(assignment.partition("=")[0].strip())[0]
+        except FieldPathError:
+            return None
+        if head not in dump:
+            return None
+        touched.add(head)
+    return touched
+
+
+def _with_overrides(data: dict[str, Any], overrides: list[str], path: str, base: Platform | None) -> dict[str, Any]:
+    """``data`` with ``overrides`` applied and recorded in its sources. With ``base`` (the
+    validated platform ``data`` was dumped from), the sections no override touches are ``base``'s
+    own validated objects, which the schema accepts as they are: a sweep re-validates only the
+    sections its axes change (and the platform's cross-section checks), not the whole platform."""
+    touched = _touched(overrides, data) if base is not None else None
+    if touched is None:
+        return _recorded(data, overrides, path)
+    reused = {k for k, v in data.items() if k not in touched and k != "sources" and isinstance(v, (dict, list))
+              and isinstance(getattr(base, k, None), (BaseModel, list))}
+    out = _recorded({k: v for k, v in data.items() if k not in reused}, overrides, path)
+    return {k: getattr(base, k) if k in reused else out[k] for k in data}
+
+
 def override_platform(
-    dump: dict[str, Any], overrides: list[str], path: Path | str, stack: str | None = None
+    dump: dict[str, Any], overrides: list[str], path: Path | str, stack: str | None = None,
+    base: Platform | None = None,
 ) -> Platform:
     """The platform whose complete dump is ``dump`` with ``--set`` ``overrides`` applied and its
     stack (``stack``, else its ``stack`` field) bound; ``dump`` is left unchanged. Errors name
-    ``path`` (the spec file, or the stack file for a stack field) and the field."""
+    ``path`` (the spec file, or the stack file for a stack field) and the field. ``base``: the
+    validated platform ``dump`` came from (faster: untouched sections are not validated again)."""
     for assignment in overrides:
         field = assignment.partition("=")[0].strip()
         if field == "software" or field.startswith("software."):
@@ -337,7 +368,7 @@ def override_platform(
     data = {**dump, "dispatch": None, "software": None}
     data["sources"] = {k: v for k, v in dump.get("sources", {}).items() if not is_within(k, "dispatch")}
     where = f"{path} (with --set)" if overrides else str(path)
-    platform = validate_spec(Platform, _recorded(data, hw, str(path)), where)
+    platform = validate_spec(Platform, _with_overrides(data, hw, str(path), base), where)
     try:
         platform = bind_stack(platform, stack or platform.stack, st, Path(path).parent)
     except SpecError:
@@ -357,14 +388,34 @@ def bind_stack(platform: Platform, stack: str, overrides: list[str] | None = Non
     device = "gpu" if platform.kind == "gpu" else "cpu"
     link = platform.host_link
     clock = platform.compute.clock_ghz if device == "cpu" else (link.host_clock_ghz if link else None)
-    dispatch, software = resolve_stack(spec, platform.name, device, clock)
+    dispatch, software, borrowed = _resolved(spec, platform.name, device, clock)
+    sources = {k: v for k, v in platform.sources.items() if not is_within(k, "dispatch")}
+    sources.update(borrowed)
+    return platform.model_copy(update={"stack": stack, "dispatch": dispatch, "software": software, "sources": sources})
+
+
+def _resolved(spec, name: str, device: str, clock: float | None) -> tuple[Dispatch, Software, dict[str, str]]:  # noqa: ANN001
+    """:func:`resolve_stack` and the sources of the borrowed dispatch numbers, memoised per stack
+    object (a sweep binds the same stack to every platform it builds; the stack files' own cache
+    returns the same object while the file is unchanged). Read-only."""
+    key = (id(spec), name, device, clock)
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    dispatch, software = resolve_stack(spec, name, device, clock)
     section = software.sources["dispatch"]
     factor = (spec.cpu.reference_clock_ghz or 0) / clock if (device == "cpu" and clock and section == "cpu.dispatch") else 1.0
     note = f" (scaled by clock {spec.cpu.reference_clock_ghz}/{clock} GHz)" if factor not in (0.0, 1.0) else ""
-    sources = {k: v for k, v in platform.sources.items() if not is_within(k, "dispatch")}
-    for key, text in spec.sources.items():
-        if is_within(key, section):
-            sources["dispatch" + key[len(section):]] = f"stack {spec.name}: {text}{note}"
-        elif is_within(section, key):
-            sources["dispatch"] = f"stack {spec.name}: {text}{note}"
-    return platform.model_copy(update={"stack": stack, "dispatch": dispatch, "software": software, "sources": sources})
+    borrowed: dict[str, str] = {}
+    for key_, text in spec.sources.items():
+        if is_within(key_, section):
+            borrowed["dispatch" + key_[len(section):]] = f"stack {spec.name}: {text}{note}"
+        elif is_within(section, key_):
+            borrowed["dispatch"] = f"stack {spec.name}: {text}{note}"
+    if len(_RESOLVED) >= 256:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (spec, (dispatch, software, borrowed))
+    return dispatch, software, borrowed
+
+
+_RESOLVED: dict[tuple, tuple] = {}

@@ -27,6 +27,7 @@ into the :class:`Software` of one platform (clock scaling and per-machine entrie
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,8 +201,13 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
     """Load a stack by shipped name (``caffe2_deeprecsys``) or YAML path, then apply ``--set``
     overrides (paths relative to the stack: ``feed.blob_us=3``). Errors are one-line
     :class:`~dse.errors.SpecError` naming the file and the field."""
-    path = _shown(stack_path(name_or_path, relative_to))
-    stat = path.stat()
+    try:  # the file found before (resolving the name is most of the time a sweep spends here)
+        path = _stack_file(str(name_or_path), relative_to, os.getcwd())
+        stat = path.stat()
+    except OSError:  # gone since, or no working directory: look again, naming the problem
+        _stack_file.cache_clear()
+        path = _shown(stack_path(name_or_path, relative_to))
+        stat = path.stat()
     stack = _parsed_stack(str(path), stat.st_mtime_ns, stat.st_size)
     if not overrides:
         return stack
@@ -210,6 +216,12 @@ def load_stack(name_or_path: str, overrides: list[str] | None = None, relative_t
         field, _, value = assignment.partition("=")
         data["sources"][field.strip()] = f"override (--set stack.{field.strip()}={value.strip()})"
     return validate_spec(Stack, data, f"{path} (with --set)")
+
+
+@functools.lru_cache(maxsize=64)
+def _stack_file(name_or_path: str, relative_to: Path | None, cwd: str) -> Path:
+    """:func:`stack_path` as shown in messages, memoised per working directory."""
+    return _shown(stack_path(name_or_path, relative_to))
 
 
 @functools.lru_cache(maxsize=32)

@@ -434,4 +434,7 @@ def split_path(path: str) -> tuple[str, str]:
 
 def format_override(path: str, value: Any) -> str:
     """``path=value`` in the ``--set`` syntax (the value as JSON, which YAML reads back unchanged)."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return f"{path}={kind.__repr__(value)}"  # what json.dumps writes, without its per-call set-up
     return f"{path}={json.dumps(value)}"

@@ -90,7 +90,7 @@ def _platform(path: str, digest: str | None, overrides: tuple[str, ...]):  # noq
     base, data = _base_platform(path, digest)
     if not overrides:
         return base
-    return override_platform(data, list(overrides), path)
+    return override_platform(data, list(overrides), path, base=base)
 
 
 @lru_cache(maxsize=64)

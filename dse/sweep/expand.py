@@ -60,10 +60,14 @@ HASHED_KEYS = (
 )
 
 
+#: One encoder for every canonical document (building one per call was a third of the expansion).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace; NaN and infinities are refused."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        return _CANONICAL.encode(obj)
     except ValueError as exc:
         raise DseError(f"configuration is not canonical JSON: {exc}") from None
 
@@ -73,8 +77,25 @@ def config_hash(config: dict[str, Any]) -> str:
     missing = [k for k in HASHED_KEYS if k not in config]
     if missing:
         raise KeyError(f"configuration lacks {', '.join(missing)}")
-    payload = {k: config[k] for k in HASHED_KEYS}
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return _hash_of({k: canonical_json(config[k]) for k in HASHED_KEYS})
+
+
+def _hash_of(parts: dict[str, str]) -> str:
+    """:func:`config_hash` from the canonical JSON of each hashed key's value: the canonical
+    document of the payload is exactly these joined in key order, so parts shared by many
+    configurations are rendered once (tests/test_sweep_expand.py checks the two agree)."""
+    body = ",".join(f'"{k}":{parts[k]}' for k in sorted(HASHED_KEYS))
+    return hashlib.sha256(("{" + body + "}").encode()).hexdigest()
+
+
+def _rendered(memo: dict[Any, str], key: Any, value: Any) -> str:
+    """``canonical_json(value)`` memoised under ``key`` (None: not memoised)."""
+    if key is None:
+        return canonical_json(value)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = canonical_json(value)
+    return hit
 
 
 @lru_cache(maxsize=256)
@@ -216,7 +237,11 @@ def _build(
     optimizer: dict[str, Any],
     version: str,
     files: dict[Any, tuple[str | None, str | None]],
+    memo: dict[Any, str] | None = None,
+    key: Any = None,
 ) -> dict[str, Any]:
+    """One configuration. ``memo``/``key``: the canonical JSON of its workload and optimizer are
+    memoised under ``key`` (what makes them differ between the configurations of one expansion)."""
     platform_file = loaded.spec_files[platform]
     accel_file = loaded.spec_files[accelerator] if accelerator is not None else None
     model_file = loaded.model_files[model]
@@ -235,7 +260,11 @@ def _build(
         },
         "version": version,
     }
-    config["hash"] = config_hash(config)
+    memo = {} if memo is None else memo
+    parts = {k: canonical_json(config[k]) for k in ("platform_overrides", "accel_overrides", "specs", "version")}
+    parts["workload"] = _rendered(memo, None if key is None else ("workload", key), workload)
+    parts["optimizer"] = _rendered(memo, None if key is None else ("optimizer", key), optimizer)
+    config["hash"] = _hash_of(parts)
     config["model_file"] = _file(files, model_file)[1]
     config["platform_file"] = _file(files, platform_file)[1]
     config["accelerator_file"] = _file(files, accel_file)[1]
@@ -261,6 +290,8 @@ def expand(loaded: LoadedStudy, evaluator_version: str = "", limit: int | None =
     points: list[dict[str, Any]] = []
     baselines: dict[str, dict[str, Any]] = {}
     files: dict[Any, tuple[str | None, str | None]] = {}
+    memo: dict[Any, str] = {}
+    built: dict[Any, dict[str, Any]] = {}  # baselines by (model, workload and optimizer axis values)
     for model in study.models:
         for combo in combos:
             platform, accelerator = study.platform, study.accelerator
@@ -279,15 +310,33 @@ def expand(loaded: LoadedStudy, evaluator_version: str = "", limit: int | None =
                     workload[sub] = value
                 else:
                     optimizer[sub] = value
-            config = _build(loaded, model, platform, accelerator, hardware, workload, optimizer, version, files)
+            key = _settings_key(model, split, combo)
+            config = _build(loaded, model, platform, accelerator, hardware, workload, optimizer, version, files, memo, key)
             config["role"] = "point"
             config["axes"] = {a.column: v for a, v in zip(study.axes, combo)}
-            base = _build(loaded, model, baseline_platform, baseline_accel, baseline_hw, workload, optimizer, version, files)
-            base["role"] = "baseline"
-            base["axes"] = {}
+            base = built.get(key) if key is not None else None
+            if base is None:
+                base = _build(loaded, model, baseline_platform, baseline_accel, baseline_hw, workload, optimizer, version,
+                              files, memo, key)
+                base["role"] = "baseline"
+                base["axes"] = {}
+                if key is not None:
+                    built[key] = base
             config["baseline_hash"] = base["hash"]
             points.append(config)
             baselines.setdefault(base["hash"], base)
             if limit is not None and len(points) >= limit:
                 return Expansion(study=study, points=points, baselines=list(baselines.values()))
     return Expansion(study=study, points=points, baselines=list(baselines.values()))
+
+
+def _settings_key(model: str, split: list[tuple[str, str]], combo: tuple[Any, ...]) -> tuple | None:
+    """What the workload and optimizer of a point depend on besides the study: its model and the
+    values of its workload and optimizer axes (None when one is not hashable: no memo)."""
+    # with each value's type: 1, 1.0 and true are equal keys but different JSON
+    key = (model, tuple((type(v).__name__, v) for (ns, _), v in zip(split, combo) if ns in ("workload", "optimizer")))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
