@@ -228,11 +228,11 @@ def test_regression_guard_narrow_public_sizes_do_not_separate_the_classes(result
     Why the setting matters: with lognormal(5.1, 0.2) (no query above about 300 items) only
     Q = 192-256 offloads anything, and which model gains depends on the GPU's per-item speed at
     those sizes, not on the class: RMC2 and RMC3 gain about 1.4x, while WnD, MT-WnD and RMC1 gain
-    at most 1.05x at k >= 1 (their GPU path at 200-300 items is launch-bound: 27, 43 and 8
+    at most 1.03x at k >= 1 (1.05 is asserted at k = 1.5) (their GPU path at 200-300 items is launch-bound: 27, 43 and 8
     embedding bags at 35.5 us each under PyTorch), so finding 2 does not hold there."""
     gains = {m: _gpu_gain(results, PUBLIC, m, MEDIUM) for m in CLASSES}
     assert all(1.3 < gains[m] < 1.55 for m in ("dlrm_rmc2", "dlrm_rmc3")), gains
-    assert all(gains[m] < 1.08 for m in ("wnd", "mtwnd", "dlrm_rmc1")), gains
+    assert all(gains[m] < 1.05 for m in ("wnd", "mtwnd", "dlrm_rmc1")), gains
     for k in (1.0, MEDIUM, LOOSE):
         fc = min(_gpu_gain(results, PUBLIC, m, k) for m in FC_HEAVY)
         emb = max(_gpu_gain(results, PUBLIC, m, k) for m in EMB_HEAVY)

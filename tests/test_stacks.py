@@ -59,6 +59,8 @@ def test_gpu_launch_costs_have_one_home_and_scale_by_host_clock():
     card = load_platform("gtx1080ti")
     assert card.dispatch.per_kind_us["embedding_bag"] == pytest.approx(35.53 * 2.1 / 2.0)
     assert card.dispatch.op_us == pytest.approx(2.885 * 2.1 / 2.0)
+    assert "scaled by clock 2.1/2.0 GHz" in card.source_of("dispatch.per_kind_us.embedding_bag")
+    assert "scaled by clock" not in load_platform("h200").source_of("dispatch.op_us")
     assert load_platform("gtx1080ti", stack="caffe2_deeprecsys").dispatch.op_us == 10.0
     assert "gtx1080ti" not in load_stack("pytorch_eager").platforms
 
@@ -190,3 +192,24 @@ def test_unknown_stack_field_in_a_study_axis_points_at_the_path(tmp_path: Path):
     path.write_text(yaml.safe_dump(study))
     with pytest.raises(SpecError, match=r"s.yaml: axes\[0\]\.values\[0\]: .*element_ns"):
         load_study(path)
+
+
+def test_a_sweep_holds_the_software_fixed_across_host_and_accelerator(tmp_path: Path):
+    # a stack axis on the host carries over to the accelerator (as dse optimize does), unless the
+    # study sets the accelerator's stack itself
+    from dse.sweep import evaluate as E
+    from dse.sweep.expand import expand
+    from dse.sweep.resolve import load_study
+
+    study = {"name": "s", "models": ["ncf"], "platform": "skylake", "accelerator": "gtx1080ti",
+             "axes": [{"path": "stack", "values": ["pytorch_eager", "caffe2_deeprecsys"]}],
+             "workload": {"sla_ms": {"ncf": 5}}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study))
+    configs = expand(load_study(path), "test").tasks
+    stacks = {(E._problem(c)["platform"].software.stack, E._problem(c)["accel"].software.stack) for c in configs}
+    assert stacks == {("pytorch_eager", "pytorch_eager"), ("caffe2_deeprecsys", "caffe2_deeprecsys")}
+    study["axes"].append({"path": "accel.stack", "values": ["pytorch_eager"]})
+    path.write_text(yaml.safe_dump(study))
+    configs = expand(load_study(path), "test").tasks
+    assert {E._problem(c)["accel"].software.stack for c in configs} == {"pytorch_eager"}

@@ -188,3 +188,13 @@ def test_format_override_writes_values_as_json_does():
 
     for value in [0, 7, -3, 10**20, 0.1, 1e-300, 2.5e17, -0.0, 1.0, True, False, None, "zipf:1.05", [1, 2], 3 ** 0.5]:
         assert format_override("a.b", value) == f"a.b={json.dumps(value)}"
+
+
+@pytest.mark.parametrize("study", ["nmp.yaml", "gpu_offload.yaml", "cpu_generations.yaml"])
+def test_expanded_hashes_equal_config_hash(study):
+    # the expansion renders shared parts once (expand._hash_of); the hash must be config_hash's
+    from dse.paths import PROJECT_ROOT
+
+    configs = expand(load_study(PROJECT_ROOT / "studies" / study), "test", None).tasks
+    sample = configs[:: max(1, len(configs) // 50)]
+    assert sample and all(c["hash"] == config_hash(c) for c in sample)

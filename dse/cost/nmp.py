@@ -113,7 +113,7 @@ def expected_max_poisson(mu: float, n: int) -> float:
     top = int(mu + 12.0 * math.sqrt(mu) + 30.0)
     k = np.arange(top)
     # the Poisson CDF as the running sum of the pmf, exp(k·ln mu - mu - ln k!) with ln k! from a
-    # table: half the time of scipy's pdtr(k, mu), equal to it within 1e-11 relative in the sum
+    # table: half the time of scipy's pdtr(k, mu), equal to it within 4e-10 relative in the sum (3.3e-10 at mu = 1000, n = 4096)
     cdf = np.minimum(np.cumsum(np.exp(k * math.log(mu) - mu - _log_factorials(top))), 1.0)
     return float(np.sum(1.0 - cdf**n))
 

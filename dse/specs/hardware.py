@@ -404,8 +404,9 @@ def _resolved(spec, name: str, device: str, clock: float | None) -> tuple[Dispat
         return hit[1]
     dispatch, software = resolve_stack(spec, name, device, clock)
     section = software.sources["dispatch"]
-    factor = (spec.cpu.reference_clock_ghz or 0) / clock if (device == "cpu" and clock and section == "cpu.dispatch") else 1.0
-    note = f" (scaled by clock {spec.cpu.reference_clock_ghz}/{clock} GHz)" if factor not in (0.0, 1.0) else ""
+    reference = (spec.cpu if device == "cpu" else spec.gpu).reference_clock_ghz
+    factor = (reference or 0) / clock if (clock and section == f"{device}.dispatch") else 1.0
+    note = f" (scaled by clock {reference}/{clock} GHz)" if factor not in (0.0, 1.0) else ""
     borrowed: dict[str, str] = {}
     for key_, text in spec.sources.items():
         if is_within(key_, section):

@@ -93,6 +93,19 @@ def _platform(path: str, digest: str | None, overrides: tuple[str, ...]):  # noq
     return override_platform(data, list(overrides), path, base=base)
 
 
+def _same_software(accel_key: tuple, platform) -> tuple:  # noqa: ANN001
+    """The accelerator's key with the host's software stack bound, unless the study sets the
+    accelerator's stack itself: a hardware comparison holds the software fixed, as ``dse
+    optimize`` does (:func:`dse.sched.deeprecsched.optimize` loads the accelerator with the
+    host's stack)."""
+    path, digest, overrides = accel_key
+    if any(o.startswith(("stack=", "stack.")) for o in overrides):
+        return accel_key
+    if _base_platform(path, digest)[0].stack == platform.stack:
+        return accel_key
+    return path, digest, (*overrides, f"stack={platform.stack}")
+
+
 @lru_cache(maxsize=64)
 def _dist(spec: str):  # noqa: ANN202
     return parse_sizes(spec)
@@ -154,6 +167,8 @@ def _problem(config: dict[str, Any]) -> dict[str, Any]:
                      tuple(config.get("accel_overrides") or ()))
     dist = _dist(workload.sizes)
     platform = _platform(*plat_key)
+    if accel_key is not None:
+        accel_key = _same_software(accel_key, platform)
     accel = _platform(*accel_key) if accel_key is not None else None
     workers = int(workload.workers or platform.compute.engine_slots)
     needed = tuple(sorted({*search.batches, search.baseline_batch}))
