@@ -137,18 +137,19 @@ def balance_efficiency(window_lookups: float, ranks: int) -> float:
     return float(min(1.0, mu / max(expected_max_poisson(mu, ranks), 1e-300)))
 
 
-@functools.lru_cache(maxsize=65536)
-def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, run: float, threshold: int, persists: bool) -> float:
-    """Hit rate of a cache of ``capacity_rows`` for one operator's ``run`` lookups (one batch of one
-    table). ``persists``: the table has its ranks' caches to itself, so their contents survive from
-    batch to batch (steady state); otherwise other tables' operators evict them in between and the
-    batch starts cold."""
+@functools.lru_cache(maxsize=4096)
+def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, runs: tuple[float, ...], threshold: int,
+                    persists: bool) -> np.ndarray:
+    """Hit rate of a cache of ``capacity_rows`` for one operator's lookups (one batch of one
+    table), for each run length of ``runs`` (lookups per batch, > 0). ``persists``: the table has
+    its ranks' caches to itself, so their contents survive from batch to batch (steady state);
+    otherwise other tables' operators evict them in between and the batch starts cold. Read-only."""
     stream: Stream = parse_locality(locality).stream(rows)
-    cold = stream.run_hit_rate(capacity_rows, run, threshold)
+    cold = stream.run_hit_rates(capacity_rows, np.array(runs, dtype=float), threshold)
     if not persists:
         return cold
     # the host sets the locality bits only where profiling helps (threshold 1 marks every row)
-    return max(cold, stream.hit_rate(capacity_rows))
+    return np.maximum(cold, stream.hit_rate(capacity_rows))
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Lay
 
 
 def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality: str) -> np.ndarray:
-    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per batch size)."""
+    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per set of sizes)."""
     per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
     if per_rank <= 0:
         return np.zeros_like(b, dtype=float)
@@ -217,11 +218,12 @@ def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality:
     capacity = lay.group_ranks * per_rank / sharing
     threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
     persists = lay.group_load <= 1.0
-    rows = _table_rows(op)
-    return np.array([
-        _rank_cache_hit(locality, rows, capacity, lookups, threshold, persists) if lookups > 0 else 0.0
-        for lookups in (float(x) * op.rows_per_item for x in b)
-    ], dtype=float)
+    lookups = np.asarray(b, dtype=float) * op.rows_per_item
+    out = np.zeros(lookups.shape)
+    some = lookups > 0
+    if np.any(some):
+        out[some] = _rank_cache_hit(locality, _table_rows(op), capacity, tuple(lookups[some].tolist()), threshold, persists)
+    return out
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.

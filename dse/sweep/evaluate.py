@@ -44,12 +44,27 @@ EVALUATOR_VERSION = "3"  # 2: power includes DRAM standby power; 3: DDR-derived 
 
 
 def _settings(config: dict[str, Any]) -> tuple[WorkloadSpec, OptimizerSettings]:
-    """The typed workload and optimiser settings of a configuration (validated)."""
+    """The typed workload and optimiser settings of a configuration (validated; memoised on
+    their text, the models being frozen: a study's configurations share a few)."""
+    workload, optimizer = config.get("workload") or {}, config.get("optimizer") or {}
+    return _typed_settings(repr(workload), repr(optimizer), workload, optimizer)
+
+
+_SETTINGS: dict[tuple[str, str], tuple[WorkloadSpec, OptimizerSettings]] = {}
+
+
+def _typed_settings(wkey: str, okey: str, workload: dict, optimizer: dict) -> tuple[WorkloadSpec, OptimizerSettings]:
+    hit = _SETTINGS.get((wkey, okey))
+    if hit is not None:
+        return hit
     try:
-        return WorkloadSpec.model_validate(config.get("workload") or {}), OptimizerSettings.model_validate(
-            config.get("optimizer") or {})
+        out = WorkloadSpec.model_validate(workload), OptimizerSettings.model_validate(optimizer)
     except ValidationError as exc:
         raise DseError(validation_message("configuration", exc)) from None
+    if len(_SETTINGS) >= 256:
+        _SETTINGS.clear()
+    _SETTINGS[(wkey, okey)] = out
+    return out
 
 
 def check_configs(configs: list[dict[str, Any]]) -> None:
