@@ -137,6 +137,13 @@ def balance_efficiency(window_lookups: float, ranks: int) -> float:
     return float(min(1.0, mu / max(expected_max_poisson(mu, ranks), 1e-300)))
 
 
+def _balance_efficiencies(windows: np.ndarray, ranks: int) -> np.ndarray:
+    """:func:`balance_efficiency` of each window (lookups), each distinct window once (many
+    batch sizes share the psum_tags window)."""
+    distinct, where = np.unique(windows, return_inverse=True)
+    return np.array([balance_efficiency(float(w), ranks) for w in distinct])[where.reshape(windows.shape)]
+
+
 @functools.lru_cache(maxsize=4096)
 def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, runs: tuple[float, ...], threshold: int,
                     persists: bool) -> np.ndarray:
@@ -251,8 +258,8 @@ def _nmp_work(
     # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
     # per table (then the whole operator is the balancing window)
     window = lookups if nmp.table_aware_scheduling else np.minimum(lookups, nmp.psum_tags * op.rows_per_item)
-    eta_dram = np.array([balance_efficiency(float(w), g) for w in window * (1.0 - hit)])
-    eta_pool = np.array([balance_efficiency(float(w), g) for w in window])
+    eta_dram = _balance_efficiencies(window * (1.0 - hit), g)
+    eta_pool = _balance_efficiencies(window, g)
 
     # one operator alone on its ranks ...
     rank = dram.rank_random_read(memory, op.row_bytes)
