@@ -4,7 +4,8 @@
 
 ``problem``: :func:`dse.sweep.evaluate._problem` for each configuration (the platform with its
 overrides and the service curves, fresh process so nothing is cached but the first
-configuration's set-up); ``capacity``: :func:`dse.sched.deeprecsched.optimize_many` on all of them
+configuration's set-up), in chunks of the sweep's :data:`~dse.sweep.run.MAX_CHUNK` announced
+first as :func:`~dse.sweep.evaluate.evaluate_batch` does (``_plan``, where the tree has it); ``capacity``: :func:`dse.sched.deeprecsched.optimize_many` on all of them
 (the capacity search and the p95). CPU time (``process_time``), the steadier number on a shared
 machine.
 """
@@ -27,13 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     from dse.sweep import evaluate as ev
     from dse.sweep.expand import expand
     from dse.sweep.resolve import load_study
-    from dse.sweep.run import DEFAULT_EVALUATOR, evaluator_version
+    from dse.sweep.run import DEFAULT_EVALUATOR, MAX_CHUNK, evaluator_version
 
     configs = expand(load_study(study), evaluator_version(DEFAULT_EVALUATOR), n + 1).tasks[: n + 1]
     ev.evaluate_batch(configs[:1])  # imports and the first platform's set-up
     rest = configs[1:]
     start = time.process_time()
-    calls = [ev._problem(c) for c in rest]
+    calls = []
+    for i in range(0, len(rest), MAX_CHUNK):
+        chunk = rest[i : i + MAX_CHUNK]
+        if hasattr(ev, "_plan"):  # evaluate_batch's announcement of a chunk's platforms
+            ev._plan(chunk)
+        calls += [ev._problem(c) for c in chunk]
     problem = time.process_time() - start
     start = time.process_time()
     optimize_many(calls)

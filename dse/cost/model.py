@@ -332,20 +332,29 @@ def total_curve(
 
 
 _DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
-#: Platforms expected soon per graph (:func:`plan_dense`), grouped by :func:`_dense_group`.
+#: Platforms expected soon per graph (:func:`plan_dense`), grouped by :func:`_dense_keys`.
 _PLANNED: "weakref.WeakKeyDictionary[nx.DiGraph, dict[str, dict[str, Platform]]]" = weakref.WeakKeyDictionary()
 #: What the dense operators never read: NMP runs gathers only and the DDR topology serves the
 #: gathers (dse/cost/gather.py, nmp.py); names and sources change no number.
 _NOT_DENSE = {"nmp", "memory", "sources", "description"}
 
 
-def _dense_key(platform: Platform) -> str:
-    return platform.model_dump_json(exclude=_NOT_DENSE)
+_KEYS: dict[int, tuple[Platform, str, str]] = {}
 
 
-def _dense_group(platform: Platform) -> str:
-    """The dense key without the cache sizes: platforms alike in it are evaluated together."""
-    return platform.model_dump_json(exclude={**dict.fromkeys(_NOT_DENSE, True), "caches": {"__all__": {"size_mib"}}})
+def _dense_keys(platform: Platform) -> tuple[str, str]:
+    """The platform's dense memo key (its dump without ``_NOT_DENSE``) and group (that without
+    the cache sizes: platforms alike in it are evaluated together), remembered per platform
+    object (platforms are not changed once built; the entry holds the object, so its id stays its own)."""
+    hit = _KEYS.get(id(platform))
+    if hit is not None and hit[0] is platform:
+        return hit[1], hit[2]
+    key = platform.model_dump_json(exclude=_NOT_DENSE)
+    group = platform.model_dump_json(exclude={**dict.fromkeys(_NOT_DENSE, True), "caches": {"__all__": {"size_mib"}}})
+    if len(_KEYS) >= 1024:
+        _KEYS.clear()
+    _KEYS[id(platform)] = (platform, key, group)
+    return key, group
 
 
 def plan_dense(graph: nx.DiGraph, platforms: list[Platform]) -> None:
@@ -354,7 +363,8 @@ def plan_dense(graph: nx.DiGraph, platforms: list[Platform]) -> None:
     but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`)."""
     groups: dict[str, dict[str, Platform]] = {}
     for platform in platforms:
-        groups.setdefault(_dense_group(platform), {})[_dense_key(platform)] = platform
+        key, group = _dense_keys(platform)
+        groups.setdefault(group, {})[key] = platform
     _PLANNED[graph] = groups
 
 
@@ -380,14 +390,15 @@ def _dense_total(graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: 
     the per-inference costs), memoised per graph on the platform without the fields those never
     read (``_NOT_DENSE``), so a sweep over RankCache sizes, DIMMs and localities computes these
     once; platforms announced by :func:`plan_dense` are computed together. Read-only."""
-    key = (_dense_key(platform), b.tobytes(), engines, transfer)
+    dense_key, dense_group = _dense_keys(platform)
+    key = (dense_key, b.tobytes(), engines, transfer)
     memo = _DENSE.setdefault(graph, {})
     hit = memo.get(key)
     if hit is not None:
         return hit
     if len(memo) >= 1024:
         memo.clear()
-    group = _PLANNED.get(graph, {}).get(_dense_group(platform), {})
+    group = _PLANNED.get(graph, {}).get(dense_group, {})
     todo = {k: p for k, p in group.items() if (k, *key[1:]) not in memo}
     todo[key[0]] = platform
     for k, row in zip(todo, dense_totals(graph, list(todo.values()), b, engines, transfer)):
