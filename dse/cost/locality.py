@@ -106,6 +106,10 @@ class Stream:
         hits = run_length * share - misses
         return float(min(max(hits / run_length, 0.0), 1.0))
 
+    def run_hit_rates(self, capacity: float, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rate` for each run length of the 1-D array ``runs``."""
+        return np.array([self.run_hit_rate(capacity, float(r), threshold) for r in runs], dtype=float)
+
     def admitted(self, batch_requests: float, threshold: int) -> "Stream":
         return self
 
@@ -175,18 +179,38 @@ class PopularityStream(Stream):
         fits, nothing is evicted during the batch. An admission filter never lowers this hit
         rate: rows seen once cannot hit in the batch anyway, they only evict others.
         """
-        if capacity <= 0 or run_length <= 0:
-            return 0.0
+        return float(self.run_hit_rates(capacity, np.array([float(run_length)]), threshold)[0])
+
+    def run_hit_rates(self, capacity: float, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rate` for each run length of the 1-D array ``runs`` (one cache
+        capacity): the occupancy roots of all the runs that evict are solved together."""
+        runs = np.asarray(runs, dtype=float).reshape(-1)
+        out = np.zeros(runs.shape)
+        if capacity <= 0:
+            return out
         if self.admit is not None:
             raise DseError("run_hit_rate: apply the admission threshold here, not through admitted()")
-        run = _run_terms(self, float(run_length), max(1, int(threshold)))
-        if run.admitted_rows <= capacity or run.occupied_hi < capacity:
-            # everything the batch admits fits, or fits within the batch: nothing is evicted
-            return run.all_held
-        root = _occupancy_root(self.probs, run.occupancy_weights, capacity, math.log(capacity / run.start), run.hi)
-        held = -np.expm1(-self.probs * math.exp(root))
-        hits = float(np.sum(run.hit_weights * held))
-        return float(min(max(hits / run_length, 0.0), 1.0))
+        t = max(1, int(threshold))
+        evict: list[tuple[int, _RunTerms]] = []
+        for i, run_length in enumerate(runs.tolist()):
+            if run_length <= 0:
+                continue
+            run = _run_terms(self, run_length, t)
+            if run.admitted_rows <= capacity or run.occupied_hi < capacity:
+                # everything the batch admits fits, or fits within the batch: nothing is evicted
+                out[i] = run.all_held
+            else:
+                evict.append((i, run))
+        if evict:
+            idx = np.array([i for i, _ in evict])
+            terms = [run for _, run in evict]
+            starts = np.array([math.log(capacity / run.start) for run in terms])
+            roots = _occupancy_roots(self.probs, np.stack([run.occupancy_weights for run in terms]), capacity, starts,
+                                     np.array([run.hi for run in terms]))
+            held = -np.expm1(-self.probs[None, :] * np.exp(roots)[:, None])
+            hits = np.sum(np.stack([run.hit_weights for run in terms]) * held, axis=1)
+            out[idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
+        return out
 
     def admitted(self, batch_requests: float, threshold: int) -> "PopularityStream":
         if threshold <= 1:
@@ -323,34 +347,58 @@ def _run_terms(stream: "PopularityStream", run_length: float, t: int) -> _RunTer
                      float(np.sum(weights * p)))
 
 
-def _occupancy_root(p: np.ndarray, weights: np.ndarray, capacity: float, start: float, hi: float) -> float:
-    """log T with Σ weights·(1 - exp(-p·T)) = capacity, given that it holds at or below ``hi``,
-    searched from ``start``:
+#: Bins merged into one for the starting point of :func:`_occupancy_roots`.
+_COARSE = 16
+
+
+def _occupancy_roots(p: np.ndarray, weights: np.ndarray, capacity: float, start: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``,
+    given that it holds at or below ``hi[j]``, searched from ``start[j]``:
     Newton's method on log T (the derivative comes with the same exponentials), kept inside the
     bracket known so far (bisection when a step leaves it); to 1e-10 in log T or better, as the
-    brentq search it replaces (in about half the passes over the bins)."""
-    lo = -math.inf  # occupancy below capacity here (growing as steps land below the root)
-    lt = min(start, hi)
+    brentq search it replaces (in about half the passes over the bins). The rows iterate
+    together (one pass over a (rows, bins) array per step), each stopping on its own test.
+    ``p``: per bin, or per row and bin. Over many bins the search starts from the root of the
+    bins merged ``_COARSE`` to one (weights summed, rates weight-averaged: by the concavity of
+    1 - exp(-pT) in p that occupancy is not lower, so its root is still a lower bound, and
+    within ~1e-3 of the answer, which Newton's method then reaches in two or three passes)."""
+    hi = np.array(hi, dtype=float)
+    lo = np.full(hi.shape, -math.inf)  # occupancy below capacity here (growing as steps land below the root)
+    lt = np.minimum(np.asarray(start, dtype=float), hi)
+    if p.shape[-1] > 8 * _COARSE:
+        cuts = np.arange(0, p.shape[-1], _COARSE)
+        merged = np.add.reduceat(weights, cuts, axis=1)
+        rates = np.add.reduceat(weights * p, cuts, axis=1) / np.where(merged > 0, merged, 1.0)
+        lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi), lt), hi)
+    out = lt.copy()
+    live = np.arange(lt.size)
     for _ in range(200):
-        x = p * math.exp(lt)
+        if live.size == 0:
+            break
+        now = lt[live]
+        x = (p[None, :] if p.ndim == 1 else p[live]) * np.exp(now)[:, None]
         gone = np.expm1(-x)  # exp(-x) - 1
-        f = float(np.sum(weights * -gone)) - capacity
-        if f == 0.0:
-            return lt
-        slope = float(np.sum(weights * x * (1.0 + gone)))  # d occupancy / d log T
-        if f > 0:
-            hi = lt
-        else:
-            lo = lt
-        step = f / slope if slope > 0 else math.inf
-        if abs(step) <= 1e-11 * max(1.0, abs(lt)):  # the next step would be ~1e-22
-            return lt - step
-        lt -= step
-        if not lo < lt < hi:
-            lt = hi - 4.0 if math.isinf(lo) else 0.5 * (lo + hi)
-            if hi - lo <= 1e-11 * max(1.0, abs(lt)):
-                return lt
-    return lt
+        w = weights[live]
+        f = np.sum(w * -gone, axis=1) - capacity
+        slope = np.sum(w * x * (1.0 + gone), axis=1)  # d occupancy / d log T
+        above = f > 0
+        hi[live] = np.where(above, now, hi[live])
+        lo[live] = np.where(above, lo[live], now)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), math.inf)
+        scale = np.maximum(1.0, np.abs(now))
+        converged = np.abs(step) <= 1e-11 * scale  # the next step would be ~1e-22
+        newton = now - np.where(np.isfinite(step), step, 0.0)
+        nxt = newton
+        a, b = lo[live], hi[live]
+        outside = ~((a < nxt) & (nxt < b)) | ~np.isfinite(step)
+        nxt = np.where(outside, np.where(np.isinf(a), b - 4.0, 0.5 * (a + b)), nxt)
+        narrow = outside & (b - a <= 1e-11 * np.maximum(1.0, np.abs(nxt)))
+        exact = f == 0.0
+        out[live] = np.where(exact, now, np.where(converged, newton, nxt))
+        lt[live] = nxt
+        live = live[~(exact | converged | narrow)]
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from dse.cost.gather import gather_time
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
 from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
 from dse.cost.roofline import compute_time, stream_time
+from dse.cost.share import cache_capacities
 from dse.cost.threads import call_threads, fork_join_seconds, thread_speedup
 from dse.cost.transfer import feed_time, input_transfer_time, output_transfer_time
 from dse.errors import DseError
@@ -136,6 +137,7 @@ def op_times(
     table_footprint: float | None = None,
     locality: str = DEFAULT_LOCALITY,
     working_set: np.ndarray | None = None,
+    capacities: list | None = None,
 ) -> OpTimes:
     """Time of ``op`` at every batch size in ``batches`` (seconds), with its terms.
 
@@ -144,7 +146,9 @@ def op_times(
     stream (:class:`dse.settings.WorkloadSettings`; ``uniform`` by default). ``working_set``:
     with a stack that cycles pre-generated batches, the bytes the cycle reads again at each batch
     size (:func:`dse.cost.cycled.working_set_bytes`); it replaces ``table_footprint`` and
-    ``locality`` for the gathers.
+    ``locality`` for the gathers. ``capacities`` (not for gathers): the cache capacities of
+    several platforms that differ only in their cache sizes, arrays of shape (platforms, 1)
+    (:func:`dse.cost.share.cache_capacities`); the times are then (platforms, batch sizes).
     """
     b = np.asarray(batches, dtype=float)
     zero = np.zeros_like(b)
@@ -156,7 +160,7 @@ def op_times(
     terms = {
         "overhead": overhead,
         "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines) / speedup,
-        "stream": stream_time(op, platform, b, engines) / speedup,
+        "stream": stream_time(op, platform, b, engines, capacities) / speedup,
         "gather": _gather(op, platform, b, engines, table_footprint, locality, working_set) / speedup if op.kind in GATHER_KINDS else zero,
         "transfer": zero,
         "alloc": alloc_time(op, platform, b),
@@ -328,25 +332,75 @@ def total_curve(
 
 
 _DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
+#: Platforms expected soon per graph (:func:`plan_dense`), grouped by :func:`_dense_keys`.
+_PLANNED: "weakref.WeakKeyDictionary[nx.DiGraph, dict[str, dict[str, Platform]]]" = weakref.WeakKeyDictionary()
+#: What the dense operators never read: NMP runs gathers only and the DDR topology serves the
+#: gathers (dse/cost/gather.py, nmp.py); names and sources change no number.
+_NOT_DENSE = {"nmp", "memory", "sources", "description"}
+
+
+_KEYS: dict[int, tuple[Platform, str, str]] = {}
+
+
+def _dense_keys(platform: Platform) -> tuple[str, str]:
+    """The platform's dense memo key (its dump without ``_NOT_DENSE``) and group (that without
+    the cache sizes: platforms alike in it are evaluated together), remembered per platform
+    object (platforms are not changed once built; the entry holds the object, so its id stays its own)."""
+    hit = _KEYS.get(id(platform))
+    if hit is not None and hit[0] is platform:
+        return hit[1], hit[2]
+    key = platform.model_dump_json(exclude=_NOT_DENSE)
+    group = platform.model_dump_json(exclude={**dict.fromkeys(_NOT_DENSE, True), "caches": {"__all__": {"size_mib"}}})
+    if len(_KEYS) >= 1024:
+        _KEYS.clear()
+    _KEYS[id(platform)] = (platform, key, group)
+    return key, group
+
+
+def plan_dense(graph: nx.DiGraph, platforms: list[Platform]) -> None:
+    """Announce the platforms ``graph`` will be costed on next (a sweep's chunk): the first
+    :func:`total_curve` that needs one of them computes the non-gather total of all those alike
+    but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`)."""
+    groups: dict[str, dict[str, Platform]] = {}
+    for platform in platforms:
+        key, group = _dense_keys(platform)
+        groups.setdefault(group, {})[key] = platform
+    _PLANNED[graph] = groups
+
+
+def dense_totals(graph: nx.DiGraph, platforms: list[Platform], b: np.ndarray, engines: int, transfer: bool) -> np.ndarray:
+    """Seconds of everything but the gathers, shape (platforms, batch sizes), for platforms that
+    differ at most in their cache sizes and the fields in ``_NOT_DENSE``: :func:`op_times` with
+    the cache capacities as arrays over the platforms (the same operations, element by element,
+    as one platform at a time)."""
+    first = platforms[0]
+    sizes = [np.array([[p.caches[i].size_mib] for p in platforms]) for i in range(len(first.caches))]
+    caps = cache_capacities(first, engines, sizes)
+    total = np.zeros((len(platforms), b.size))
+    for op, count in op_groups(graph):
+        if op.kind not in GATHER_KINDS:
+            total += count * op_times(op, first, b, engines, transfer, capacities=caps).time
+    for part in _per_inference(graph, first, b, transfer):
+        total += part.time
+    return total
 
 
 def _dense_total(graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool) -> np.ndarray:
     """Seconds at each batch size of everything but the gathers (the other operators, the inputs,
-    the per-inference costs), memoised per graph on the platform without its ``nmp`` section:
-    only gathers read it (:func:`dse.cost.nmp.runs_in_memory` offloads embedding_bag alone) and
-    the locality, so a sweep over RankCache sizes and localities computes these once. Read-only."""
-    key = (platform.model_dump_json(exclude={"nmp", "sources", "description"}), b.tobytes(), engines, transfer)
+    the per-inference costs), memoised per graph on the platform without the fields those never
+    read (``_NOT_DENSE``), so a sweep over RankCache sizes, DIMMs and localities computes these
+    once; platforms announced by :func:`plan_dense` are computed together. Read-only."""
+    dense_key, dense_group = _dense_keys(platform)
+    key = (dense_key, b.tobytes(), engines, transfer)
     memo = _DENSE.setdefault(graph, {})
     hit = memo.get(key)
     if hit is not None:
         return hit
-    total = np.zeros_like(b)
-    for op, count in op_groups(graph):
-        if op.kind not in GATHER_KINDS:
-            total += count * op_times(op, platform, b, engines, transfer).time
-    for part in _per_inference(graph, platform, b, transfer):
-        total += part.time
     if len(memo) >= 1024:
         memo.clear()
-    memo[key] = total
-    return total
+    group = _PLANNED.get(graph, {}).get(dense_group, {})
+    todo = {k: p for k, p in group.items() if (k, *key[1:]) not in memo}
+    todo[key[0]] = platform
+    for k, row in zip(todo, dense_totals(graph, list(todo.values()), b, engines, transfer)):
+        memo[(k, *key[1:])] = row
+    return memo[key]

@@ -137,18 +137,26 @@ def balance_efficiency(window_lookups: float, ranks: int) -> float:
     return float(min(1.0, mu / max(expected_max_poisson(mu, ranks), 1e-300)))
 
 
-@functools.lru_cache(maxsize=65536)
-def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, run: float, threshold: int, persists: bool) -> float:
-    """Hit rate of a cache of ``capacity_rows`` for one operator's ``run`` lookups (one batch of one
-    table). ``persists``: the table has its ranks' caches to itself, so their contents survive from
-    batch to batch (steady state); otherwise other tables' operators evict them in between and the
-    batch starts cold."""
+def _balance_efficiencies(windows: np.ndarray, ranks: int) -> np.ndarray:
+    """:func:`balance_efficiency` of each window (lookups), each distinct window once (many
+    batch sizes share the psum_tags window)."""
+    distinct, where = np.unique(windows, return_inverse=True)
+    return np.array([balance_efficiency(float(w), ranks) for w in distinct])[where.reshape(windows.shape)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, runs: tuple[float, ...], threshold: int,
+                    persists: bool) -> np.ndarray:
+    """Hit rate of a cache of ``capacity_rows`` for one operator's lookups (one batch of one
+    table), for each run length of ``runs`` (lookups per batch, > 0). ``persists``: the table has
+    its ranks' caches to itself, so their contents survive from batch to batch (steady state);
+    otherwise other tables' operators evict them in between and the batch starts cold. Read-only."""
     stream: Stream = parse_locality(locality).stream(rows)
-    cold = stream.run_hit_rate(capacity_rows, run, threshold)
+    cold = stream.run_hit_rates(capacity_rows, np.array(runs, dtype=float), threshold)
     if not persists:
         return cold
     # the host sets the locality bits only where profiling helps (threshold 1 marks every row)
-    return max(cold, stream.hit_rate(capacity_rows))
+    return np.maximum(cold, stream.hit_rate(capacity_rows))
 
 
 @dataclass(frozen=True)
@@ -207,7 +215,7 @@ def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Lay
 
 
 def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality: str) -> np.ndarray:
-    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per batch size)."""
+    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per set of sizes)."""
     per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
     if per_rank <= 0:
         return np.zeros_like(b, dtype=float)
@@ -217,11 +225,12 @@ def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality:
     capacity = lay.group_ranks * per_rank / sharing
     threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
     persists = lay.group_load <= 1.0
-    rows = _table_rows(op)
-    return np.array([
-        _rank_cache_hit(locality, rows, capacity, lookups, threshold, persists) if lookups > 0 else 0.0
-        for lookups in (float(x) * op.rows_per_item for x in b)
-    ], dtype=float)
+    lookups = np.asarray(b, dtype=float) * op.rows_per_item
+    out = np.zeros(lookups.shape)
+    some = lookups > 0
+    if np.any(some):
+        out[some] = _rank_cache_hit(locality, _table_rows(op), capacity, tuple(lookups[some].tolist()), threshold, persists)
+    return out
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
@@ -249,8 +258,8 @@ def _nmp_work(
     # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
     # per table (then the whole operator is the balancing window)
     window = lookups if nmp.table_aware_scheduling else np.minimum(lookups, nmp.psum_tags * op.rows_per_item)
-    eta_dram = np.array([balance_efficiency(float(w), g) for w in window * (1.0 - hit)])
-    eta_pool = np.array([balance_efficiency(float(w), g) for w in window])
+    eta_dram = _balance_efficiencies(window * (1.0 - hit), g)
+    eta_pool = _balance_efficiencies(window, g)
 
     # one operator alone on its ranks ...
     rank = dram.rank_random_read(memory, op.row_bytes)

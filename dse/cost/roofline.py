@@ -63,13 +63,15 @@ def weight_passes(op: Op, platform: Platform, batch: np.ndarray) -> np.ndarray:
     return np.ones_like(batch)
 
 
-def stream_time(op: Op, platform: Platform, batch: ArrayLike, engines: int = 1) -> np.ndarray:
-    """Seconds to move ``op``'s streamed bytes (weights and activations) through the hierarchy."""
+def stream_time(op: Op, platform: Platform, batch: ArrayLike, engines: int = 1, capacities: list | None = None) -> np.ndarray:
+    """Seconds to move ``op``'s streamed bytes (weights and activations) through the hierarchy.
+    ``capacities``: the cache capacities (:func:`dse.cost.share.cache_capacities`), arrays over
+    platforms that differ only in their cache sizes (the answer broadcasts against them)."""
     b = np.asarray(batch, dtype=float)
     weights = op.weight_bytes * weight_passes(op, platform, b)
     activations = np.asarray(op.streamed_bytes(b), dtype=float) - op.weight_bytes
     moved = weights + activations
     footprint = op.weight_bytes + activations
-    fractions = level_fractions(footprint, platform, engines)
+    fractions = level_fractions(footprint, platform, engines, capacities)
     bandwidths = [c.bandwidth_gbs * 1e9 for c in platform.caches] + [dram_stream_bandwidth(platform, engines)]
     return sum(moved * frac / bw for frac, bw in zip(fractions, bandwidths))

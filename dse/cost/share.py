@@ -46,31 +46,35 @@ def dram_random_bandwidth(platform: Platform, engines: int) -> float:
     return platform.dram.random_bandwidth / engines_per_socket(platform, engines)
 
 
-def cache_capacities(platform: Platform, engines: int) -> list[float]:
+def cache_capacities(platform: Platform, engines: int, sizes_mib: list[np.ndarray] | None = None) -> list:
     """Bytes of each cache level available to one engine (shared levels split between engines).
 
     Returned cumulatively non-decreasing, nearest level first, so that the fraction of a
-    footprint held "at or above" a level is ``min(1, capacity / footprint)``.
+    footprint held "at or above" a level is ``min(1, capacity / footprint)``. ``sizes_mib``
+    (one array per level): the levels' sizes of several platforms alike but for them, MiB; the
+    capacities are then arrays of that shape (:func:`dse.cost.model.dense_totals`).
     """
     per_socket = engines_per_socket(platform, engines)
-    out: list[float] = []
-    for level in platform.caches:
-        size = level.size_mib * MIB
+    out: list = []
+    for i, level in enumerate(platform.caches):
+        size = (level.size_mib if sizes_mib is None else sizes_mib[i]) * MIB
         cap = size / per_socket if level.shared else size * platform.compute.engine_cores
-        out.append(max(cap, out[-1] if out else 0.0))
+        prev = out[-1] if out else 0.0
+        out.append(max(cap, prev) if sizes_mib is None else np.maximum(cap, prev))
     return out
 
 
-def level_fractions(footprint: ArrayLike, platform: Platform, engines: int) -> list[np.ndarray]:
+def level_fractions(footprint: ArrayLike, platform: Platform, engines: int, capacities: list | None = None) -> list[np.ndarray]:
     """Fraction of accesses to a ``footprint``-byte working set served by each cache level and DRAM.
 
     Uniform access over the footprint with capacity-proportional residency: level i holds
     ``min(1, C_i / F)`` of it and serves what nearer levels do not. The last entry is DRAM.
+    ``capacities``: :func:`cache_capacities`' answer when already known (arrays broadcast).
     """
     f = np.maximum(np.asarray(footprint, dtype=float), 1.0)
     held_above = np.zeros_like(f)
     fractions: list[np.ndarray] = []
-    for cap in cache_capacities(platform, engines):
+    for cap in cache_capacities(platform, engines) if capacities is None else capacities:
         held = np.minimum(1.0, cap / f)
         fractions.append(held - held_above)
         held_above = held

@@ -10,6 +10,7 @@ in words a user can act on (``index [5] out of range (caches has 3 entries)``, `
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Any, Literal
 
@@ -26,6 +27,12 @@ class FieldPathError(ValueError):
 
 def parse_path(path: str) -> list[Part]:
     """``"a.b[0].c"`` -> ``["a", "b", 0, "c"]``; raises :class:`FieldPathError` (a ``ValueError``)."""
+    return list(_parsed(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(path: str) -> tuple[Part, ...]:
+    """:func:`parse_path` memoised (a sweep applies the same few paths to every configuration)."""
     if not path or path.strip() != path:
         raise FieldPathError("empty path or stray spaces")
     parts: list[Part] = []
@@ -36,7 +43,7 @@ def parse_path(path: str) -> list[Part]:
         if match["key"] is not None:
             parts.append(match["key"])
         parts.extend(int(i) for i in re.findall(r"\[(-?\d+)\]", match["idx"]))
-    return parts
+    return tuple(parts)
 
 
 def render_path(parts: list[Part]) -> str:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from dse.errors import DseError
 from dse.cost.locality import parse_locality
+from dse.cost.model import plan_dense
 from dse.graph import load_graph
 from dse.sched.deeprecsched import Curves, OptimizeResult, accel_curve, cpu_curve, optimize, optimize_many
 from dse.serve.workload import parse_sizes
@@ -43,12 +44,27 @@ EVALUATOR_VERSION = "3"  # 2: power includes DRAM standby power; 3: DDR-derived 
 
 
 def _settings(config: dict[str, Any]) -> tuple[WorkloadSpec, OptimizerSettings]:
-    """The typed workload and optimiser settings of a configuration (validated)."""
+    """The typed workload and optimiser settings of a configuration (validated; memoised on
+    their text, the models being frozen: a study's configurations share a few)."""
+    workload, optimizer = config.get("workload") or {}, config.get("optimizer") or {}
+    return _typed_settings(repr(workload), repr(optimizer), workload, optimizer)
+
+
+_SETTINGS: dict[tuple[str, str], tuple[WorkloadSpec, OptimizerSettings]] = {}
+
+
+def _typed_settings(wkey: str, okey: str, workload: dict, optimizer: dict) -> tuple[WorkloadSpec, OptimizerSettings]:
+    hit = _SETTINGS.get((wkey, okey))
+    if hit is not None:
+        return hit
     try:
-        return WorkloadSpec.model_validate(config.get("workload") or {}), OptimizerSettings.model_validate(
-            config.get("optimizer") or {})
+        out = WorkloadSpec.model_validate(workload), OptimizerSettings.model_validate(optimizer)
     except ValidationError as exc:
         raise DseError(validation_message("configuration", exc)) from None
+    if len(_SETTINGS) >= 256:
+        _SETTINGS.clear()
+    _SETTINGS[(wkey, okey)] = out
+    return out
 
 
 def check_configs(configs: list[dict[str, Any]]) -> None:
@@ -137,6 +153,7 @@ def evaluate_batch(configs: list[dict[str, Any]]) -> list[dict[str, Any] | DseEr
     chunk): every capacity the walks may read is solved in one vectorised search over the chunk
     (:func:`dse.sched.deeprecsched.optimize_many`). Rows equal ``evaluate(config)``'s within
     1e-9 relative (tests/test_sweep_batch.py); a configuration that fails gives its DseError."""
+    _plan(configs)
     calls: list[dict[str, Any] | DseError] = []
     for config in configs:
         try:
@@ -150,6 +167,27 @@ def evaluate_batch(configs: list[dict[str, Any]]) -> list[dict[str, Any] | DseEr
         res = call if isinstance(call, DseError) else next(results)
         out.append(res if isinstance(res, DseError) else _row(res))
     return out
+
+
+def _plan(configs: list[dict[str, Any]]) -> None:
+    """Announce the chunk's CPU platforms per model graph (:func:`dse.cost.model.plan_dense`), so
+    that the non-gather part of their curves is computed for all of them at once. A
+    configuration whose platform fails is left out here (:func:`_problem` reports it)."""
+    by_model: dict[tuple, list] = {}
+    for config in configs:
+        specs = config.get("specs") or {}
+        model_key = (str(config.get("model_file") or config["model"]), specs.get("model"))
+        try:
+            platform = _platform(str(config.get("platform_file") or config["platform"]), specs.get("platform"),
+                                 tuple(config.get("platform_overrides") or ()))
+        except DseError:
+            continue
+        by_model.setdefault(model_key, []).append(platform)
+    for model_key, platforms in by_model.items():
+        try:
+            plan_dense(_graph(*model_key), platforms)
+        except DseError:
+            continue
 
 
 def _problem(config: dict[str, Any]) -> dict[str, Any]:
