@@ -35,7 +35,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -200,9 +200,10 @@ class Expansion:
     points: list[dict[str, Any]]
     baselines: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def tasks(self) -> list[dict[str, Any]]:
-        """Every configuration to evaluate once: baselines first, then the points, unique by hash."""
+        """Every configuration to evaluate once: baselines first, then the points, unique by hash
+        (computed once: a sweep reads it several times, 0.1 s each on 100,000 points)."""
         seen: set[str] = set()
         out = []
         for config in self.baselines + self.points:
