@@ -71,27 +71,33 @@ def main(argv: list[str] | None = None) -> int:
         if batch is not None:
             _batched(fn, batch, configs[args.serial : 2 * args.serial])
 
-        start, cpu = time.perf_counter(), _cpu_s()
+        start, (own, kids) = time.perf_counter(), _cpu_s()
         summary = run_sweep(study, out=tmp / "out", workers=workers, limit=args.limit, evaluator=ref, progress=False)
-        elapsed, cpu = time.perf_counter() - start, _cpu_s() - cpu
+        elapsed, (own2, kids2) = time.perf_counter() - start, _cpu_s()
     except DseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    own, kids = own2 - own, kids2 - kids
+    cpu = own + kids
     rate = summary.computed / elapsed
     print(
         f"sweep:  {summary.computed} points ({summary.points} rows) in {elapsed:.2f} s with {workers} workers = "
         f"{rate:,.1f} points/s ({rate / workers:,.1f} per core; {cpu / max(summary.computed, 1) * 1e3:.1f} ms CPU per "
         f"point, workers included; load average {os.getloadavg()[0]:.1f})"
     )
+    # busy = CPU / (wall x cores used): 1.0 when the parent and the workers kept every core busy
+    # (on a shared machine other jobs' share of the cores lowers it too: read it with the load)
+    print(f"cpu:    parent {own:.2f} s, workers {kids:.2f} s; busy {cpu / (elapsed * workers):.2f} of {workers} cores "
+          f"(workers alone {kids / (elapsed * workers):.2f})")
     return 0
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and of its finished children (the sweep's workers)."""
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this process, and of its finished (reaped) children: the sweep's workers."""
     import resource
 
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 #: Largest relative difference allowed between a batched row and the per-configuration row.

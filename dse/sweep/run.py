@@ -233,6 +233,8 @@ class LocalPool:
         for process in processes:
             process.terminate()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # reaped, so their CPU time counts in this process's rusage
+            process.join(timeout=10)
 
 
 class DaskSession:
