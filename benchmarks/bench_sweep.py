@@ -13,8 +13,10 @@ and between them ``batch``: the module's ``evaluate_batch`` (one vectorised capa
 chunk) on the next ``--serial`` configurations, checked against ``evaluate`` on each of them.
 Issue #17's target is 1,000 rows/s on 2 workers for ``studies/nmp.yaml`` (not met: about 2 ms
 of CPU per point would be needed; docs/studies.md, "Speed", has the measured figures). Each line
-also gives the CPU time per point, the steadier number on a shared machine. ``--stub`` measures the machinery alone with the tests'
-stand-in evaluator and a toy study (no optimiser needed).
+also gives the CPU time per point, the steadier number on a shared machine; ``cpu:`` splits it
+between the parent and the workers and says how busy the cores were (CPU / (wall x workers)).
+``--stub`` measures the machinery alone with the tests' stand-in evaluator and a toy study (no
+optimiser needed; ``DSE_STUB_SLEEP=0.01`` gives it a fixed cost per configuration).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers or default_workers()
     try:
         fn, module = load_evaluator(ref)
-        loaded = load_study(study)
+        loaded = load_study(study, getattr(module, "READS_PLATFORMS", True))
         configs = expand(loaded, evaluator_version(ref), args.limit).tasks
         check = getattr(module, "check_configs", None)
         if check is not None:
