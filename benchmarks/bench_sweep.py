@@ -13,8 +13,10 @@ and between them ``batch``: the module's ``evaluate_batch`` (one vectorised capa
 chunk) on the next ``--serial`` configurations, checked against ``evaluate`` on each of them.
 Issue #17's target is 1,000 rows/s on 2 workers for ``studies/nmp.yaml`` (not met: about 2 ms
 of CPU per point would be needed; docs/studies.md, "Speed", has the measured figures). Each line
-also gives the CPU time per point, the steadier number on a shared machine. ``--stub`` measures the machinery alone with the tests'
-stand-in evaluator and a toy study (no optimiser needed).
+also gives the CPU time per point, the steadier number on a shared machine; ``cpu:`` splits it
+between the parent and the workers and says how busy the cores were (CPU / (wall x workers)).
+``--stub`` measures the machinery alone with the tests' stand-in evaluator and a toy study (no
+optimiser needed; ``DSE_STUB_SLEEP=0.01`` gives it a fixed cost per configuration).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers or default_workers()
     try:
         fn, module = load_evaluator(ref)
-        loaded = load_study(study)
+        loaded = load_study(study, getattr(module, "READS_PLATFORMS", True))
         configs = expand(loaded, evaluator_version(ref), args.limit).tasks
         check = getattr(module, "check_configs", None)
         if check is not None:
@@ -71,27 +73,33 @@ def main(argv: list[str] | None = None) -> int:
         if batch is not None:
             _batched(fn, batch, configs[args.serial : 2 * args.serial])
 
-        start, cpu = time.perf_counter(), _cpu_s()
+        start, (own, kids) = time.perf_counter(), _cpu_s()
         summary = run_sweep(study, out=tmp / "out", workers=workers, limit=args.limit, evaluator=ref, progress=False)
-        elapsed, cpu = time.perf_counter() - start, _cpu_s() - cpu
+        elapsed, (own2, kids2) = time.perf_counter() - start, _cpu_s()
     except DseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    own, kids = own2 - own, kids2 - kids
+    cpu = own + kids
     rate = summary.computed / elapsed
     print(
         f"sweep:  {summary.computed} points ({summary.points} rows) in {elapsed:.2f} s with {workers} workers = "
         f"{rate:,.1f} points/s ({rate / workers:,.1f} per core; {cpu / max(summary.computed, 1) * 1e3:.1f} ms CPU per "
         f"point, workers included; load average {os.getloadavg()[0]:.1f})"
     )
+    # busy = CPU / (wall x cores used): 1.0 when the parent and the workers kept every core busy
+    # (on a shared machine other jobs' share of the cores lowers it too: read it with the load)
+    print(f"cpu:    parent {own:.2f} s, workers {kids:.2f} s; busy {cpu / (elapsed * workers):.2f} of {workers} cores "
+          f"(workers alone {kids / (elapsed * workers):.2f})")
     return 0
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and of its finished children (the sweep's workers)."""
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this process, and of its finished (reaped) children: the sweep's workers."""
     import resource
 
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 #: Largest relative difference allowed between a batched row and the per-configuration row.

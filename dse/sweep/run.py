@@ -22,7 +22,9 @@ Executors, all fed with chunks of configurations (to keep per-task overhead low;
 process writes every finished chunk to the store before counting it):
 
 - inline (``--workers 1``): in this process;
-- a local process pool (``--workers N``, the default with N = the usable cores);
+- a local process pool (``--workers N``, the default with N = the usable cores), started before
+  the expansion so the workers import the evaluator meanwhile, fed chunks that shrink towards the
+  end (:func:`guided_chunks`) with a few queued per worker, and terminated once every result is in;
 - Dask (``--dask local`` starts a ``LocalCluster`` of N single-threaded worker processes;
   ``--dask tcp://HOST:PORT`` uses a running scheduler whose workers can import ``dse`` and the
   evaluator).
@@ -40,11 +42,11 @@ import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import multiprocessing as mp
 
@@ -57,8 +59,12 @@ from dse.sweep.store import ResultStore, build_table, make_record, write_table, 
 
 DEFAULT_EVALUATOR = "dse.sweep.evaluate:evaluate"
 EVALUATOR_ENV = "DSE_SWEEP_EVALUATOR"
-#: Largest chunk of configurations sent to a worker at once.
-MAX_CHUNK = 64
+#: Largest chunk of configurations sent to a worker at once (about 1-2 s of the optimiser).
+MAX_CHUNK = 128
+#: Smallest chunk the local pool sends (the tail of a sweep), to bound the round trips.
+MIN_CHUNK = 8
+#: Chunks queued per pool worker: enough that a worker never waits for the parent.
+IN_FLIGHT_PER_WORKER = 2
 
 
 # -- the evaluator ---------------------------------------------------------------------------
@@ -143,11 +149,23 @@ def _evaluate_together(batch: Callable[[list[dict[str, Any]]], list[Any]], confi
 
 
 def chunked(items: list[Any], workers: int) -> list[list[Any]]:
-    """About 8 chunks per worker (for load balance), at most :data:`MAX_CHUNK` items each."""
+    """About 8 chunks per worker (for load balance), at most :data:`MAX_CHUNK` items each (Dask)."""
     if not items:
         return []
     size = max(1, min(MAX_CHUNK, math.ceil(len(items) / (max(1, workers) * 8))))
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def guided_chunks(items: list[Any], workers: int) -> Iterator[list[Any]]:
+    """Chunks that shrink as the work runs out (guided self-scheduling): each is a quarter of the
+    remaining items' share per worker, between :data:`MIN_CHUNK` and :data:`MAX_CHUNK`. Large
+    chunks early mean few round trips (and fewer store fsyncs); small ones at the end keep every
+    worker busy until the last configuration (a fixed size left one worker idle for up to a chunk)."""
+    start, n, workers = 0, len(items), max(1, workers)
+    while start < n:
+        size = max(MIN_CHUNK, min(MAX_CHUNK, math.ceil((n - start) / (workers * 4))))
+        yield items[start : start + size]
+        start += size
 
 
 # -- executors -------------------------------------------------------------------------------
@@ -165,20 +183,58 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_pool(chunks: list[list[dict[str, Any]]], ref: str, on_done: OnDone, workers: int) -> None:
-    """A local process pool (spawned, so workers never inherit the parent's threads or locks)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_ignore_sigint)
-    ok = False
-    try:
-        futures = [pool.submit(evaluate_chunk, ref, chunk) for chunk in chunks]
-        for future in as_completed(futures):
-            on_done(future.result())
-        ok = True
-    finally:
-        if not ok:  # interrupted or crashed: do not wait for the chunks in flight
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-        pool.shutdown(wait=ok, cancel_futures=True)
+def warm_up(ref: str) -> None:
+    """Import the evaluator in a worker (submitted once per worker when the pool starts)."""
+    load_evaluator(ref)
+
+
+class LocalPool:
+    """A local process pool (spawned, so workers never inherit the parent's threads or locks).
+
+    It is started before the study is expanded, with one :func:`warm_up` task per worker, so the
+    workers import the evaluator (numpy, scipy, numba: seconds) while the parent expands; and it is
+    closed by terminating the workers, which by then hold nothing (every result has been
+    received), instead of waiting seconds for each interpreter to tear down its caches.
+    """
+
+    def __init__(self, workers: int, ref: str):
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_ignore_sigint)
+        for _ in range(workers):
+            self.executor.submit(warm_up, ref)
+
+    def run(self, todo: list[dict[str, Any]], ref: str, on_done: OnDone) -> None:
+        """Evaluate ``todo`` in :func:`guided_chunks`, keeping :data:`IN_FLIGHT_PER_WORKER` chunks
+        per worker queued; the next chunk is submitted before a finished one is stored, so the
+        store's writes overlap the workers' evaluation."""
+        chunks = guided_chunks(todo, self.workers)
+        pending: set[Future] = set()
+
+        def fill() -> None:
+            while len(pending) < self.workers * IN_FLIGHT_PER_WORKER:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                pending.add(self.executor.submit(evaluate_chunk, ref, chunk))
+
+        try:
+            fill()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                fill()
+                for future in done:
+                    on_done(future.result())
+        finally:
+            self.close()  # finished, interrupted or crashed: nothing in flight is worth waiting for
+
+    def close(self) -> None:
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # reaped, so their CPU time counts in this process's rusage
+            process.join(timeout=10)
 
 
 class DaskSession:
@@ -419,22 +475,29 @@ def run_sweep(
     check_dask_address(dask)
     _, module = load_evaluator(ref)
     loaded = load_study(study_path, getattr(module, "READS_PLATFORMS", True))
-    expansion = expand(loaded, evaluator_version(ref), limit)
-    check = getattr(module, "check_configs", None)
-    if check is not None:
-        check(expansion.tasks)
     n_workers = workers or default_workers()
-    out_dir = Path(out) if out is not None else Path("results") / loaded.study.name
-    session = DaskSession(dask, n_workers) if dask is not None else None  # refused here: no files yet
+    # at most one worker per configuration (the study's size is an upper bound of the expansion)
+    pool_workers = min(n_workers, int(min(loaded.study.size(), limit or math.inf)))
+    pool = LocalPool(pool_workers, ref) if dask is None and pool_workers > 1 else None  # warms while we expand
     try:
-        return _run(loaded, expansion, ref, out_dir, n_workers, session, progress, started)
+        expansion = expand(loaded, evaluator_version(ref), limit)
+        check = getattr(module, "check_configs", None)
+        if check is not None:
+            check(expansion.tasks)
+        out_dir = Path(out) if out is not None else Path("results") / loaded.study.name
+        session = DaskSession(dask, n_workers) if dask is not None else None  # refused here: no files yet
+        try:
+            return _run(loaded, expansion, ref, out_dir, n_workers, session, pool, progress, started)
+        finally:
+            if session is not None:
+                session.close()
     finally:
-        if session is not None:
-            session.close()
+        if pool is not None:
+            pool.close()
 
 
 def _run(loaded: LoadedStudy, expansion: Expansion, ref: str, out_dir: Path, n_workers: int,
-         session: DaskSession | None, progress: bool | None, started: float) -> SweepSummary:
+         session: DaskSession | None, pool: LocalPool | None, progress: bool | None, started: float) -> SweepSummary:
     """The part of :func:`run_sweep` that writes: evaluate what the store lacks, write the table."""
     summary = SweepSummary(loaded.study.name, out_dir, len(expansion.points), len(expansion.tasks))
     with ResultStore(out_dir) as store:
@@ -453,16 +516,15 @@ def _run(loaded: LoadedStudy, expansion: Expansion, ref: str, out_dir: Path, n_w
                 crash.update(fatal[0])
                 raise _Crash()
 
-        chunks = chunked(todo, n_workers)
         try:
-            if not chunks:
+            if not todo:
                 pass
             elif session is not None:
                 run_dask(todo, ref, on_done, session, n_workers)
-            elif n_workers == 1 or len(chunks) == 1:
-                run_inline(chunks, ref, on_done)
+            elif pool is None:
+                run_inline(chunked(todo, 1), ref, on_done)
             else:
-                run_pool(chunks, ref, on_done, min(n_workers, len(chunks)))
+                pool.run(todo, ref, on_done)
         except KeyboardInterrupt:
             bar.stop()
             summary.interrupted = True

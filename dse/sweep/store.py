@@ -26,12 +26,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from dse.errors import DseError
 from dse.sweep.expand import HASHED_KEYS, Expansion
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: the workers only make records
+    import pandas as pd
 
 ROWS_FILE = "rows.jsonl"
 LOCK_FILE = ".lock"
@@ -225,6 +226,8 @@ def build_table(expansion: Expansion, records: dict[str, dict[str, Any]]) -> pd.
     baseline, ``cost_usd`` and ``qps_per_dollar`` when the study gives costs, ``error`` and
     ``config_hash``.
     """
+    import pandas as pd
+
     study = expansion.study
     metric = study.baseline.metric
     axis_columns = [a.column for a in study.axes if a.column not in ("platform", "accelerator")]
