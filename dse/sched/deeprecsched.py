@@ -582,7 +582,8 @@ def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistributi
     """The result record: the choice, its p95 and load, power, the baseline and the grid."""
     pol = table.policy(w.chosen)
     p95 = w.best_p95 if w.best_p95 is not None else table.p95(w.chosen)
-    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel)
+    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel,
+                        table.fast.load_parts(pol))
     cpu_u = load.cpu_utilization if w.max_qps > 0 else 0.0
     acc_u = load.accel_utilization if w.max_qps > 0 else 0.0
     draw = serving_power(p, a, table.curves.workers, cpu_u, acc_u)

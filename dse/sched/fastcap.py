@@ -49,7 +49,8 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps, saturation_rate
+from dse.serve.load import (LoadParts, curve_at, load_dependent, load_parts, offered_load, saturation_qps,
+                            saturation_rate)
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
@@ -365,8 +366,14 @@ class BulkModels:
         free = (self.done <= self.si[:, None, None]) @ c.weights
         #: D_f(S - dq) for f = 1..N (f >= fmax alike)
         self.free = np.concatenate([free, np.repeat(free[:, -1:], nw - free.shape[1], axis=1)], axis=1)
-        busy = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
-        self.sats = saturation_rate(busy + float(sp.full_p @ sp.full_count) * d_s, nw)
+        #: mean curve work (s) and sub-batch count per arriving query
+        self.work = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
+        self.subbatches = float(sp.full_p @ sp.full_count)
+        self.sats = saturation_rate(self.work + self.subbatches * d_s, nw)
+
+    def load_parts(self, j: int) -> LoadParts:
+        """:func:`dse.serve.load.load_parts` of curve ``j``."""
+        return LoadParts.plain(float(self.work[j]), self.subbatches, self.split.mass_acc)
 
     def model(self, j: int) -> PolicyModel:
         """The :class:`PolicyModel` of curve ``j``."""
@@ -829,6 +836,7 @@ class PolicySet:
         self._models: dict[tuple[Policy, float], PolicyModel] = {}
         self._bulk: dict[Policy, tuple[BulkModels, int]] = {}
         self._sat: dict[Policy, float] = {}
+        self._parts: dict[Policy, LoadParts] = {}
 
     def model(self, policy: Policy, load: float = 0.0) -> PolicyModel:
         """The model of ``policy`` with the CPU curve at utilisation ``load`` (any load without
@@ -852,6 +860,18 @@ class PolicySet:
         models built elsewhere (:func:`_bulk_models`)."""
         self._bulk[policy] = (bulk, j)
         self._sat[policy] = float(bulk.sats[j])
+
+    def load_parts(self, policy: Policy) -> LoadParts:
+        """:func:`dse.serve.load.load_parts` of ``policy`` (memoised)."""
+        hit = self._parts.get(policy)
+        if hit is None:
+            bulk = self._bulk.get(policy)
+            if bulk is not None:
+                hit = bulk[0].load_parts(bulk[1])
+            else:
+                hit = load_parts(self.pmf, policy, self.cpu_curve, self.accel_curve)
+            self._parts[policy] = hit
+        return hit
 
     def known(self, policy: Policy) -> bool:
         """Whether the load-independent model of ``policy`` is built (or kept)."""
