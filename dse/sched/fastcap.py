@@ -344,7 +344,7 @@ class BulkModels:
     :func:`dse.serve.load.saturation_qps`'s numbers, for deterministic service with neither
     offload nor co-location, sizes and ``b`` below L (see :func:`_bulk_models`). With them what a
     capacity search reads (:class:`SlaCdf`): each curve's fork-join laws at the time
-    ``times[j]`` (s; its SLA) and the completion time of each size (f x sizes per curve). A
+    ``times[j]`` (s; its SLA) and the completion time of each size of a query that waited. A
     :class:`PolicyModel` object is built only when one is asked for (:meth:`model`)."""
 
     def __init__(self, policy: Policy, sp: PolicySplit, tables: np.ndarray, times: np.ndarray) -> None:
@@ -359,17 +359,38 @@ class BulkModels:
                                                        self.law.second_moment_factor)
         f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
         self.gap = forkjoin_gap(self.mean_sub[:, None, None], nw, f[None])
-        #: completion time (s) of each size when f = 1..fmax engines are free, per curve
-        self.done = forkjoin_done(*sp.by_count, self.gap, self.t_full[:, None, None], self.t_last[:, None, :],
-                                  sp.count_index)
         self.si = times - self.dq
-        free = (self.done <= self.si[:, None, None]) @ c.weights
+        free, self.t1 = self._free_at(self.si)
         #: D_f(S - dq) for f = 1..N (f >= fmax alike)
         self.free = np.concatenate([free, np.repeat(free[:, -1:], nw - free.shape[1], axis=1)], axis=1)
         #: mean curve work (s) and sub-batch count per arriving query
         self.work = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
         self.subbatches = float(sp.full_p @ sp.full_count)
         self.sats = saturation_rate(self.work + self.subbatches * d_s, nw)
+
+    def _free_at(self, si: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``D_f(si)`` for f = 1..fmax and the completion time (s) of each size of a query that
+        waited (f = 1), per curve: :func:`dse.serve.queueing.forkjoin_done`'s times, compared with
+        ``si`` a block of sizes with one sub-batch count ``k`` at a time, for f = 1..k only (from
+        f = k on, every sub-batch starts at once: the block's share no longer depends on f)."""
+        c, (full0, later, last_start) = self.split.cpu, self.split.by_count
+        gap, t_full = self.gap, self.t_full[:, None, None]
+        # forkjoin_done's terms per (curve, f, count)
+        full = np.maximum(np.where(full0 >= 1, t_full, 0.0), np.where(later >= 1, later * gap + t_full, 0.0))
+        start = last_start * gap
+        index = self.split.count_index
+        t1 = np.maximum(full[:, 0, index], start[:, 0, index] + self.t_last)
+        fmax = gap.shape[1]
+        counts = np.unique(c.count)
+        bounds = np.searchsorted(index, np.arange(counts.size + 1))  # sizes ascend, so counts do
+        free = np.zeros((si.size, fmax))
+        for q, k in enumerate(counts):
+            a, b, fk = bounds[q], bounds[q + 1], min(int(k), fmax)
+            done = np.maximum(full[:, :fk, q, None], start[:, :fk, q, None] + self.t_last[:, None, a:b])
+            part = (done <= si[:, None, None]) @ c.weights[a:b]
+            free[:, :fk] += part
+            free[:, fk:] += part[:, -1:]
+        return free, t1
 
     def load_parts(self, j: int) -> LoadParts:
         """:func:`dse.serve.load.load_parts` of curve ``j``."""
@@ -382,7 +403,9 @@ class BulkModels:
         m._setup(self.policy, self.split, self.law)
         sub = SubBatches(c.count, float(self.t_full[j]), self.t_last[j])
         m._init_cpu(CpuPath(c.weights, sub, float(self.ex[j]), float(self.mean_sub[j]), float(self.scv[j]), c.kpmf,
-                            c.tail, c.dispersion), self.split, self.gap[j, :, 0], None, self.done[j])
+                            c.tail, c.dispersion), self.split, self.gap[j, :, 0], None,
+                    forkjoin_done(*self.split.by_count, self.gap[j], self.t_full[j], self.t_last[j][None, :],
+                                  self.split.count_index))
         m._fj_memo[float(self.si[j])] = self.free[j : j + 1]
         return m
 
@@ -472,15 +495,23 @@ def _runs(sorted_ids: np.ndarray) -> list[tuple[int, slice]]:
 
 def _merge_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One group's arrays from parts of it (rows one after the other; 2-D arrays zero-padded to
-    the widest part: a zero tail probability or weight adds nothing)."""
-    out = {}
-    for key in parts[0]:
+    the widest part: a zero tail probability or slack adds nothing). Each part's rows carry its
+    number (``part``) and its weight vector (``wvecs``: one per part, None for the part of single
+    models, whose ``weight`` rows come first)."""
+    out: dict[str, object] = {"part": np.repeat(np.arange(len(parts)), [p["rows"].size for p in parts]),
+                              "wvecs": [p.get("wvec") for p in parts]}
+    for key in ("weight", "wsum"):
+        if key in parts[0]:
+            out[key] = parts[0][key]
+    for key, value in parts[0].items():
+        if key in ("weight", "wsum", "wvec"):
+            continue
         arrays = [p[key] for p in parts]
-        if arrays[0].ndim == 2:
+        if value.ndim == 2:
             width = max(a.shape[1] for a in arrays)
             arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
         out[key] = np.concatenate(arrays)
-    return out
+    return out  # type: ignore[return-value]
 
 
 class SlaCdf:
@@ -520,23 +551,22 @@ class SlaCdf:
         parts = [self._gather_models(side, np.array(single, dtype=np.intp))] if single else []
         for idx in bulk.values():
             parts.append(self._gather_bulk(np.array(idx, dtype=np.intp)))
-        return parts[0] if len(parts) == 1 else _merge_rows(parts)
+        return _merge_rows(parts)
 
     def _gather_bulk(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         bulk: BulkModels = self.models[rows[0]][0]  # type: ignore[index]
         js = np.array([self.models[i][1] for i in rows], dtype=np.intp)  # type: ignore[index]
         c, si = bulk.split.cpu, self.si[rows]
-        slack = np.maximum(si[:, None] - bulk.done[js, 0, :], 0.0)
+        # a size whose waiting query cannot finish by S has slack 0: it adds w (1 - exp(0)) = 0
+        slack = np.maximum(si[:, None] - bulk.t1[js], 0.0)
         keep = np.flatnonzero((slack > 0).any(axis=0))  # the sizes some row's waiting query may finish
-        slack = slack[:, keep]
-        weight = np.where(slack > 0, c.weights[keep][None, :], 0.0)
         k = rows.size
         return {
             "rows": rows, "si": si, "mass": np.full(k, bulk.mass_cpu), "mean": bulk.mean_sub[js], "scv": bulk.scv[js],
             "disp": np.full(k, c.dispersion), "step": np.ones(k, dtype=bool),
             "tails": np.broadcast_to(c.tail, (k, c.tail.size)), "free": bulk.free[js, ::-1],
-            "slack": slack if keep.size else np.zeros((k, 1)), "weight": weight if keep.size else np.zeros((k, 1)),
-            "wsum": weight.sum(axis=1),
+            "slack": slack[:, keep] if keep.size else np.zeros((k, 1)),
+            "wvec": c.weights[keep] if keep.size else np.zeros(1),
         }
 
     def _gather_models(self, side: str, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -602,9 +632,15 @@ class SlaCdf:
         out = np.empty(r.size)
         step = g["step"][r]
         det = np.flatnonzero(step)
-        for a in range(0, det.size, WAIT_BLOCK):
-            d = det[a : a + WAIT_BLOCK]
-            out[d] = exp_wait_sum(g["slack"][r[d]], theta[d], g["weight"][r[d]], g["wsum"][r[d]])
+        parts = g["part"][r[det]]
+        for p, wvec in enumerate(g["wvecs"]):
+            rows = det[parts == p] if len(g["wvecs"]) > 1 else det
+            for a in range(0, rows.size, WAIT_BLOCK):
+                d = rows[a : a + WAIT_BLOCK]
+                if wvec is None:  # single models: each row its weights
+                    out[d] = exp_wait_sum(g["slack"][r[d]], theta[d], g["weight"][r[d]], g["wsum"][r[d]])
+                else:  # one policy's bulk models: one weight vector
+                    out[d] = exp_wait_sum(g["slack"][r[d], : wvec.size], theta[d], wvec)
         for j in np.flatnonzero(~step):
             m = self.models[g["rows"][r[j]]]
             s, th = g["si"][r[j] : r[j] + 1], theta[j : j + 1]
