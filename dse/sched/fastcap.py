@@ -638,7 +638,8 @@ class SlaCdf:
             for a in range(0, rows.size, WAIT_BLOCK):
                 d = rows[a : a + WAIT_BLOCK]
                 if wvec is None:  # single models: each row its weights
-                    out[d] = exp_wait_sum(g["slack"][r[d]], theta[d], g["weight"][r[d]], g["wsum"][r[d]])
+                    out[d] = exp_wait_sum(g["slack"][r[d], : g["weight"].shape[1]], theta[d], g["weight"][r[d]],
+                                          g["wsum"][r[d]])
                 else:  # one policy's bulk models: one weight vector
                     out[d] = exp_wait_sum(g["slack"][r[d], : wvec.size], theta[d], wvec)
         for j in np.flatnonzero(~step):
