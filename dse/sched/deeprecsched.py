@@ -190,6 +190,18 @@ class OptimizeResult:
         }
 
 
+def _sizes(spec: str) -> SizeDistribution:
+    """``parse_sizes(spec)``, memoised except for size files (which may change on disk)."""
+    if str(spec).strip().lower().startswith("file:"):
+        return parse_sizes(spec)
+    return _parsed_sizes(spec)
+
+
+@lru_cache(maxsize=64)
+def _parsed_sizes(spec: str) -> SizeDistribution:
+    return parse_sizes(spec)
+
+
 @lru_cache(maxsize=64)
 def size_pmf(dist: SizeDistribution) -> np.ndarray:
     """``dist.pmf()``, read-only and memoised per distribution (the configurations of a sweep
@@ -510,7 +522,7 @@ def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform 
     """Inputs loaded and checked, curves built, an empty capacity table."""
     _check_sla(sla_s)
     g, p, a = _load_inputs(graph, platform, accel)
-    dist = parse_sizes(workload.sizes)
+    dist = _sizes(workload.sizes)
     n = p.compute.engine_slots if workers is None else int(workers)
     if n < 1:
         raise DseError(f"--workers: {n} must be >= 1")

@@ -119,9 +119,21 @@ class PolicySplit:
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
 
 
+_PMF_KEYS: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
 def pmf_key(pmf: np.ndarray) -> bytes:
-    """A digest of the size probabilities (the key of :func:`policy_split`'s memo)."""
-    return hashlib.blake2b(np.ascontiguousarray(pmf, dtype=float).tobytes(), digest_size=16).digest()
+    """A digest of the size probabilities (the key of :func:`policy_split`'s memo); remembered for
+    a read-only array (a sweep's configurations share one, :func:`dse.sched.deeprecsched.size_pmf`)."""
+    hit = _PMF_KEYS.get(id(pmf))
+    if hit is not None and hit[0] is pmf:
+        return hit[1]
+    key = hashlib.blake2b(np.ascontiguousarray(pmf, dtype=float).tobytes(), digest_size=16).digest()
+    if isinstance(pmf, np.ndarray) and not pmf.flags.writeable and pmf.base is None:
+        if len(_PMF_KEYS) > 64:
+            _PMF_KEYS.clear()
+        _PMF_KEYS[id(pmf)] = (pmf, key)  # the array is kept: its id cannot be reused
+    return key
 
 
 def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> PolicySplit:
@@ -677,44 +689,67 @@ class TimeCdf:
 
     def __init__(self, rows: list[Row], qps: np.ndarray) -> None:
         self.qps = np.asarray(qps, dtype=float)
-        self.models = [ps.models_at(pol, np.array([q]))[0] for (ps, pol), q in zip(rows, self.qps)]
-        groups: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
-        for i, m in enumerate(self.models):
+        #: the model of each row read through cdf_indexed (None: the row's tables are built)
+        self.models: list[PolicyModel | None] = [None] * len(rows)
+        bulk: dict[int, list[tuple[int, BulkModels, int]]] = {}
+        single: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
+        for i, ((ps, pol), q) in enumerate(zip(rows, self.qps)):
+            kept = ps.kept(pol)
+            if kept is not None:
+                bulk.setdefault(id(kept[0]), []).append((i, *kept))
+                continue
+            m = self.models[i] = ps.models_at(pol, np.array([q]))[0]
             if m.step and m.mass_acc <= 0 < m.mass_cpu:
-                groups.setdefault((id(m.w), m.n_cpu, m._done.shape), []).append(i)
-        self.slot = np.full(len(self.models), -1, dtype=np.intp)
-        self.at = np.zeros(len(self.models), dtype=np.intp)
+                single.setdefault((id(m.w), m.n_cpu, m._done.shape), []).append(i)
+        self.slot = np.full(len(rows), -1, dtype=np.intp)
+        self.at = np.zeros(len(rows), dtype=np.intp)
         self.parts = []
-        for k, idx in enumerate(groups.values()):
-            self.slot[idx], self.at[idx] = k, np.arange(len(idx))
-            self.parts.append(self._tables([self.models[i] for i in idx], self.qps[idx]))
+        for part in bulk.values():
+            idx = [i for i, _, _ in part]
+            b, js = part[0][1], np.array([j for _, _, j in part], dtype=np.intp)
+            sp = b.split
+            done = forkjoin_done(*sp.by_count, b.gap[js], b.t_full[js][:, None, None], b.t_last[js][:, None, :],
+                                 sp.count_index)
+            self._add(idx, self._tables(sp.cpu, b.n_cpu, sp.mass_cpu, b.mean_sub[js], b.scv[js], np.full(js.size, b.dq),
+                                        done, self.qps[idx]))
+        for idx in single.values():
+            used: list[PolicyModel] = [self.models[i] for i in idx]  # type: ignore[misc]
+            m0 = used[0]
+            self._add(idx, self._tables(m0.cpu, m0.n_cpu, m0.mass_cpu, np.array([m.cpu.mean_sub_s for m in used]),
+                                        np.array([m.cpu.scv for m in used]), np.array([m.dq for m in used]),
+                                        np.stack([m._done for m in used]), self.qps[idx]))
+            for i in idx:
+                self.models[i] = None
+
+    def _add(self, idx: list[int], tables: dict[str, np.ndarray]) -> None:
+        self.slot[idx], self.at[idx] = len(self.parts), np.arange(len(idx))
+        self.parts.append(tables)
 
     @staticmethod
-    def _tables(used: list[PolicyModel], qps: np.ndarray) -> dict[str, np.ndarray]:
-        """The look-up tables of models sharing a split (sizes, weights, engines, f range)."""
-        m0, rows = used[0], len(used)
-        n, fmax = m0.n_cpu, m0.fmax
-        mean = np.array([m.cpu.mean_sub_s for m in used])
-        busy, pw, ahead, u = queue_state(n, qps * m0.mass_cpu * mean, np.broadcast_to(m0.cpu.tail, (rows, m0.kmax)))
+    def _tables(c: "CpuSplit | CpuPath", n: int, mass: float, mean: np.ndarray, scv: np.ndarray, dq: np.ndarray,
+                done: np.ndarray, qps: np.ndarray) -> dict[str, np.ndarray]:
+        """The look-up tables of rows sharing sizes, weights, engines and f range (``c``: their
+        split or CPU path): mean sub-batch time, squared coefficient of variation and query
+        overhead (s) per row, the completion times ``done`` (rows x f x sizes, s), the loads."""
+        rows, fmax, w = done.shape[0], done.shape[1], c.weights
+        busy, pw, ahead, u = queue_state(n, qps * mass * mean, np.broadcast_to(c.tail, (rows, c.tail.size)))
         # P(f engines free), f = 1..fmax, the last also for every f beyond (D_f alike there)
         free = busy[:, ::-1][:, :fmax].copy()
         free[:, -1] = busy[:, : n - fmax + 1].sum(axis=1)
-        done = np.stack([m._done for m in used])  # (rows, fmax, sizes)
         order = np.argsort(done.reshape(rows, -1), axis=1)
         step_t = np.take_along_axis(done.reshape(rows, -1), order, axis=1)
-        step_w = np.take_along_axis((free[:, :, None] * m0.w[None, None, :]).reshape(rows, -1), order, axis=1)
+        step_w = np.take_along_axis((free[:, :, None] * w[None, None, :]).reshape(rows, -1), order, axis=1)
         live = np.isfinite(pw) & (pw > 0)
-        scv = np.array([m.cpu.scv for m in used])
-        theta = np.where(live, wait_rate(np.where(live, ahead, 1.0), mean, n, m0.cpu.dispersion, scv), 0.0)
+        theta = np.where(live, wait_rate(np.where(live, ahead, 1.0), mean, n, c.dispersion, scv), 0.0)
         t1 = done[:, 0, :]
         order1 = np.argsort(t1, axis=1)
         wait_t = np.take_along_axis(t1, order1, axis=1)
-        w1 = m0.w[order1]
+        w1 = w[order1]
         with np.errstate(divide="ignore"):
             log_e = np.logaddexp.accumulate(np.log(w1) + theta[:, None] * wait_t, axis=1)
         zero = np.zeros((rows, 1))
         return {
-            "dq": np.array([m.dq for m in used]), "mass": np.full(rows, m0.mass_cpu), "pw": np.where(live, pw, 0.0),
+            "dq": dq, "mass": np.full(rows, mass), "pw": np.where(live, pw, 0.0),
             "theta": theta, "ok": np.isfinite(u) & (u < 1), "step_t": step_t,
             "step_cum": np.concatenate([zero, np.cumsum(step_w, axis=1)], axis=1), "wait_t": wait_t,
             "wait_cum": np.concatenate([zero, np.cumsum(w1, axis=1)], axis=1),
@@ -733,7 +768,8 @@ class TimeCdf:
                 out[j] = self._look_up(g, self.at[idx[j]], t[j])
         rest = np.flatnonzero(slot < 0)
         if rest.size:
-            out[rest] = cdf_indexed(self.models, idx[rest], self.qps[idx[rest]], t[rest])
+            models: list[PolicyModel] = [self.models[i] for i in idx[rest]]  # type: ignore[misc]
+            out[rest] = cdf_rows(models, self.qps[idx[rest]], t[rest])
         return out
 
     @staticmethod
@@ -910,14 +946,17 @@ class PolicySet:
             self._parts[policy] = hit
         return hit
 
+    def kept(self, policy: Policy) -> "tuple[BulkModels, int] | None":
+        """The bulk models and row ``policy``'s model is kept as (:meth:`keep`), if so."""
+        return self._bulk.get(policy)
+
     def known(self, policy: Policy) -> bool:
         """Whether the load-independent model of ``policy`` is built (or kept)."""
         return policy in self._bulk or (policy, 0.0) in self._models
 
     def source(self, policy: Policy) -> "PolicyModel | tuple[BulkModels, int]":
         """What :class:`SlaCdf` reads for ``policy``: its bulk models and row when kept, else its model."""
-        bulk = self._bulk.get(policy)
-        return bulk if bulk is not None else self.model(policy)
+        return self.kept(policy) or self.model(policy)
 
     def saturation(self, policy: Policy) -> float:
         sat = self._sat.get(policy)
