@@ -433,8 +433,8 @@ def prefetch_together(tables: Sequence[CapacityTable], keys: Sequence[Iterable[K
 #: Capacities of a walk's list solved in the first round of :func:`solve_walks` and in each later
 #: one (the one the walk reads next and those after it). With narrow query sizes the first two
 #: batch sizes of the default list tie (no query is larger than 384 items), and most walks stop
-#: at the third.
-WALK_AHEAD = (3, 2)
+#: at the third; a walk that goes on mostly stops at the next one (studies/nmp.yaml).
+WALK_AHEAD = (3, 1)
 
 
 class _Unknown(Exception):
