@@ -192,3 +192,28 @@ def test_first_true_equals_a_scan_of_every_index(width):
             np.testing.assert_array_equal(got, answer)
             if length >= 15:
                 assert evals.mean() < length / 2
+
+
+@pytest.mark.parametrize(
+    "pol",
+    [Policy(512, None, N), Policy(32, None, N), Policy(128, None, 14, 0, ServerCosts(query_overhead_s=1e-3)),
+     Policy(64, 192, N, 1), Policy(64, None, N, 0, ServerCosts(jitter=0.3)),
+     Policy(64, None, N, 0, ServerCosts(colocation=0.2))],
+)
+def test_time_cdf_equals_the_direct_cdf(wnd, pol):
+    """The p95 search's look-up tables (sorted completion times, the wait's sum accumulated in
+    logarithms) against the CDF summed directly, at loads from vanishing to near saturation and
+    times across the whole distribution (deterministic CPU-only policies take the tables, the
+    others the direct path)."""
+    from dse.sched.fastcap import TimeCdf
+
+    cpu, acc = wnd
+    alone, searched = PolicySet(PMF, cpu, acc), PolicySet(PMF, cpu, acc)
+    searched.capacities([pol], 0.012)  # keeps bulk models where it can (read from their arrays)
+    t = np.linspace(0.0, 0.05, 1001)
+    for ps in (alone, searched):
+        for u in (1e-6, 0.3, 0.9, 0.999):
+            q = ps.saturation(pol) * u
+            got = TimeCdf([(ps, pol)], np.array([q]))(np.zeros(t.size, dtype=int), t)
+            ref = ps.cdf([pol] * t.size, np.full(t.size, q), t)
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)

@@ -113,6 +113,21 @@ def test_no_grid_gives_the_same_choice(wnd_gpu):
     assert r.grid_max_qps is None and r.gap is None
 
 
+def test_the_walk_solves_only_what_it_reads(wnd_gpu):
+    """Without the grid, only the capacities the walks reach (and the baseline) are solved, in
+    rounds, and the walks take the same path with the same capacities as when everything is."""
+    r = optimize("wnd", "skylake", "gtx1080ti", sla_s=0.015, grid=False)
+    from dse.sched.deeprecsched import WALK_AHEAD
+
+    read = {(b, q) for b, q, _ in r.climb} | {(32, None)}
+    assert set(r.table) >= read
+    # beyond what the walks read, at most the keys solved ahead in each walk's last round
+    assert len(set(r.table) - read) <= 2 * (max(WALK_AHEAD) - 1) < len(set(wnd_gpu.table) - read)
+    assert [p[:2] for p in r.climb] == [p[:2] for p in wnd_gpu.climb]
+    for (_, _, got), (_, _, ref) in zip(r.climb, wnd_gpu.climb):
+        assert got == pytest.approx(ref, rel=1e-12)
+
+
 def test_unreachable_sla_reports_the_best_p95():
     r = optimize("dlrm_rmc2", "skylake", sla_s=0.002)
     assert not r.feasible and r.max_qps == 0.0 and r.baseline_qps == 0.0 and r.gain is None

@@ -190,6 +190,18 @@ class OptimizeResult:
         }
 
 
+def _sizes(spec: str) -> SizeDistribution:
+    """``parse_sizes(spec)``, memoised except for size files (which may change on disk)."""
+    if str(spec).strip().lower().startswith("file:"):
+        return parse_sizes(spec)
+    return _parsed_sizes(spec)
+
+
+@lru_cache(maxsize=64)
+def _parsed_sizes(spec: str) -> SizeDistribution:
+    return parse_sizes(spec)
+
+
 @lru_cache(maxsize=64)
 def size_pmf(dist: SizeDistribution) -> np.ndarray:
     """``dist.pmf()``, read-only and memoised per distribution (the configurations of a sweep
@@ -365,8 +377,7 @@ def optimize_many(calls: Sequence[dict[str, Any]]) -> list[OptimizeResult | DseE
             jobs.append(_prepare(**call))
         except DseError as exc:
             jobs.append(exc)
-    ready = [j for j in jobs if isinstance(j, _Job)]
-    prefetch_together([j.table for j in ready], [_walk_keys(j.table, j.search, j.grid) for j in ready])
+    solve_walks([j for j in jobs if isinstance(j, _Job)])
     walks: list[_Walked | DseError] = []
     for job in jobs:
         try:
@@ -400,22 +411,88 @@ def _p95_together(walked: Sequence[tuple["_Job", "_Walked"]]) -> None:
         table.p95_at[key] = float(value)
 
 
-def prefetch_together(tables: Sequence[CapacityTable], keys: Sequence[Iterable[Key]]) -> None:
+def prefetch_together(tables: Sequence[CapacityTable], keys: Sequence[Iterable[Key]]) -> bool:
     """Solve the missing capacities of many analytic tables in one search; a search that fails
-    (e.g. a platform with no capacity) leaves its tables to solve their keys one by one."""
+    (e.g. a platform with no capacity) leaves its tables to solve their keys one by one (False)."""
     rows: list[tuple[CapacityTable, Key]] = []
     for table, ks in zip(tables, keys):
         if table.method == "analytic":
             rows.extend((table, k) for k in dict.fromkeys(ks) if k not in table.values)
     if not rows:
-        return
+        return True
     try:
         res = joint_capacities([(t.fast, t.policy(k)) for t, k in rows], np.array([t.sla_s for t, _ in rows]),
                                _joint_tol([t for t, _ in rows]))
     except DseError:
-        return
+        return False
     for (table, key), r in zip(rows, res):
         table.values[key] = r.max_qps
+    return True
+
+
+#: Capacities of a walk's list solved in the first round of :func:`solve_walks` and in each later
+#: one (the one the walk reads next and those after it). With narrow query sizes the first two
+#: batch sizes of the default list tie (no query is larger than 384 items), and most walks stop
+#: at the third; a walk that goes on mostly stops at the next one (studies/nmp.yaml).
+WALK_AHEAD = (3, 1)
+
+
+class _Unknown(Exception):
+    """A capacity a walk reads that is not solved yet."""
+
+    def __init__(self, key: Key) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class _Solved:
+    """A capacity table that answers only from the capacities already solved (else
+    :class:`_Unknown`), to find where a walk would read next."""
+
+    def __init__(self, table: CapacityTable) -> None:
+        self.values, self.rel_tol, self.has_accel = table.values, table.rel_tol, table.has_accel
+
+    def get(self, key: Key) -> float:
+        value = self.values.get(key)
+        if value is None:
+            raise _Unknown(key)
+        return value
+
+
+def _next_keys(table: CapacityTable, search: OptimizerSettings, ahead: int) -> list[Key]:
+    """The first capacity the walks read that is not solved yet and the ``ahead - 1`` after it on
+    its list; none when the walks are done."""
+    try:
+        hill_climb(_Solved(table), search.batches, search.thresholds, search.stop_tol)  # type: ignore[arg-type]
+    except _Unknown as miss:
+        b, q = miss.key
+        keys = [(int(x), None) for x in search.batches] if q is None else [(b, int(x)) for x in search.thresholds]
+        at = keys.index(miss.key)
+        return keys[at : at + ahead]
+    return []
+
+
+def solve_walks(jobs: Sequence["_Job"]) -> None:
+    """Solve the capacities the analytic walks of ``jobs`` read, in rounds of one joint search
+    each (:func:`prefetch_together`): the first round the baseline, the grid (when asked) and the
+    first keys of each walk, then each round the next keys of the walks still going
+    (:data:`WALK_AHEAD`). A walk reads only what it reaches (it stops at the first decrease), so
+    most configurations of a sweep solve 4 of the 10 capacities; the walks' choices and paths are
+    those of solving everything (each capacity's search is its own). A round whose search fails
+    leaves its walks to solve their keys one by one."""
+    live = [j for j in jobs if j.search.method == "analytic"]
+    first = True
+    while live:
+        keys = []
+        for j in live:
+            ks = _next_keys(j.table, j.search, WALK_AHEAD[0] if first else WALK_AHEAD[1])
+            if first:
+                ks = [*(_grid_keys(j.table, j.search) if j.grid else []), *ks, (j.search.baseline_batch, None)]
+            keys.append([k for k in ks if k not in j.table.values])
+        todo = [(j, ks) for j, ks in zip(live, keys) if ks]
+        if not todo or not prefetch_together([j.table for j, _ in todo], [ks for _, ks in todo]):
+            return
+        live, first = [j for j, _ in todo], False
 
 
 def _joint_tol(tables: list[CapacityTable]) -> float:
@@ -445,7 +522,7 @@ def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform 
     """Inputs loaded and checked, curves built, an empty capacity table."""
     _check_sla(sla_s)
     g, p, a = _load_inputs(graph, platform, accel)
-    dist = parse_sizes(workload.sizes)
+    dist = _sizes(workload.sizes)
     n = p.compute.engine_slots if workers is None else int(workers)
     if n < 1:
         raise DseError(f"--workers: {n} must be >= 1")
@@ -460,6 +537,7 @@ def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform 
 
 
 def _finish(job: _Job) -> OptimizeResult:
+    solve_walks([job])
     return _result(job.g, job.p, job.a, job.dist, job.table, job.search, _walk(job.table, job.search, job.grid))
 
 
@@ -482,24 +560,13 @@ def _grid_keys(table: CapacityTable, search: OptimizerSettings) -> list[Key]:
     return [(int(b), q) for b in search.batches for q in qs]
 
 
-def _walk_keys(table: CapacityTable, search: OptimizerSettings, grid: bool) -> list[Key]:
-    """The capacities the walk may read, solved up front (analytic method)."""
-    if search.method != "analytic":
-        return []
-    if grid:
-        return _grid_keys(table, search)
-    return [(int(b), None) for b in search.batches] + [(search.baseline_batch, None)]
-
-
 def _walk(table: CapacityTable, search: OptimizerSettings, grid: bool) -> _Walked:
     """DeepRecSched's walks, the static baseline, the grid reference, and the best p95 when
     nothing meets the SLA."""
     batches, thresholds = list(search.batches), list(search.thresholds)
     grid_keys = _grid_keys(table, search)
-    # analytic: solve what the walk may need in one vectorised pass (everything when gridding);
-    # des: each capacity is a search of its own, so the walk asks for them one at a time
-    if search.method == "analytic":
-        table.prefetch(_walk_keys(table, search, grid))
+    # analytic: what the walk reads was solved in vectorised rounds (solve_walks); des: each
+    # capacity is a search of its own, so the walk asks for them one at a time
     chosen, path = hill_climb(table, batches, thresholds, search.stop_tol)
     baseline_qps = table.get((search.baseline_batch, None))
     grid_best: Key | None = None
@@ -527,7 +594,8 @@ def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistributi
     """The result record: the choice, its p95 and load, power, the baseline and the grid."""
     pol = table.policy(w.chosen)
     p95 = w.best_p95 if w.best_p95 is not None else table.p95(w.chosen)
-    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel)
+    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel,
+                        table.fast.load_parts(pol))
     cpu_u = load.cpu_utilization if w.max_qps > 0 else 0.0
     acc_u = load.accel_utilization if w.max_qps > 0 else 0.0
     draw = serving_power(p, a, table.curves.workers, cpu_u, acc_u)

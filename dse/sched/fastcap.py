@@ -22,7 +22,7 @@ rows at once, so one numpy pass evaluates every candidate load of every candidat
 The search itself probes few loads: the first load of a pass that misses the SLA is found by a
 predicted, then k-ary, search (:func:`first_true`) rather than by probing every point, with the
 same bracket, and a sweep chunk's models are built for all its configurations at once
-(:meth:`PolicyModel.for_tables`).
+(:class:`BulkModels`).
 
 The exponential wait is convolved in closed form: for deterministic service (the default), the
 completion time of a waiting query of size ``n`` is a number ``T1(n)`` and
@@ -49,7 +49,8 @@ from typing import Callable
 import numpy as np
 
 from dse.errors import DseError
-from dse.serve.load import curve_at, load_dependent, offered_load, saturation_qps, saturation_rate
+from dse.serve.load import (LoadParts, curve_at, load_dependent, load_parts, offered_load, saturation_qps,
+                            saturation_rate)
 from dse.serve.policy import Policy
 from dse.serve.queueing import (
     AccelPath,
@@ -118,9 +119,21 @@ class PolicySplit:
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
 
 
+_PMF_KEYS: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
 def pmf_key(pmf: np.ndarray) -> bytes:
-    """A digest of the size probabilities (the key of :func:`policy_split`'s memo)."""
-    return hashlib.blake2b(np.ascontiguousarray(pmf, dtype=float).tobytes(), digest_size=16).digest()
+    """A digest of the size probabilities (the key of :func:`policy_split`'s memo); remembered for
+    a read-only array (a sweep's configurations share one, :func:`dse.sched.deeprecsched.size_pmf`)."""
+    hit = _PMF_KEYS.get(id(pmf))
+    if hit is not None and hit[0] is pmf:
+        return hit[1]
+    key = hashlib.blake2b(np.ascontiguousarray(pmf, dtype=float).tobytes(), digest_size=16).digest()
+    if isinstance(pmf, np.ndarray) and not pmf.flags.writeable and pmf.base is None:
+        if len(_PMF_KEYS) > 64:
+            _PMF_KEYS.clear()
+        _PMF_KEYS[id(pmf)] = (pmf, key)  # the array is kept: its id cannot be reused
+    return key
 
 
 def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> PolicySplit:
@@ -197,37 +210,6 @@ class PolicyModel:
         self.n_acc = int(policy.accel_workers)
         self._grids: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
         self._fj_memo: dict[float, np.ndarray] = {}
-
-    @classmethod
-    def for_tables(cls, policy: Policy, sp: PolicySplit, tables: np.ndarray,
-                   times: np.ndarray) -> tuple[list["PolicyModel"], np.ndarray]:
-        """The models of ``policy`` for many CPU curves at once and their saturation rates (1/s):
-        the constructor's and :func:`dse.serve.load.saturation_qps`'s numbers, vectorised over
-        the rows of ``tables`` (each a CPU curve at sizes 0..L-1, as :class:`TabulatedCurve`
-        holds it), for deterministic service with neither offload nor co-location, and sizes and
-        ``b`` below L (see :func:`_bulk_models`). Each model's fork-join laws at the time
-        ``times[j]`` (s; its SLA) are computed here too, in the same pass."""
-        c, law, nw = sp.cpu, ServiceLaw.for_policy(policy), int(policy.cpu_workers)
-        d_s = policy.costs.subbatch_overhead_s
-        t_full = tables[:, c.batch] + d_s
-        t_last = tables[:, c.last] + d_s
-        ex, mean_sub, scv = cpu_moments(SubBatches(c.count, t_full[:, None], t_last), c, law.second_moment_factor)
-        f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
-        gap = forkjoin_gap(mean_sub[:, None, None], nw, f[None])
-        done = forkjoin_done(*sp.by_count, gap, t_full[:, None, None], t_last[:, None, :], sp.count_index)
-        free = (done <= (times - policy.costs.query_overhead_s)[:, None, None]) @ c.weights
-        busy = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
-        sats = saturation_rate(busy + float(sp.full_p @ sp.full_count) * d_s, nw)
-        out = []
-        for j in range(tables.shape[0]):
-            m = cls.__new__(cls)
-            m._setup(policy, sp, law)
-            sub = SubBatches(c.count, float(t_full[j]), t_last[j])
-            cpu = CpuPath(c.weights, sub, float(ex[j]), float(mean_sub[j]), float(scv[j]), c.kpmf, c.tail, c.dispersion)
-            m._init_cpu(cpu, sp, gap[j, :, 0], None, done[j])
-            m._fj_memo[float(times[j] - m.dq)] = m._every_free(free[j : j + 1])
-            out.append(m)
-        return out, sats
 
     # -- CPU path ------------------------------------------------------------------------------
 
@@ -322,8 +304,7 @@ class PolicyModel:
     def cpu_waited(self, s: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``P(W + D_1 <= s)`` with ``W ~ Exp(theta)``, per row (``s`` and ``theta`` alike)."""
         if self.step:
-            x = np.maximum(s[:, None] - self._t1[None, :], 0.0)
-            return (-np.expm1(-theta[:, None] * x)) @ self.w
+            return exp_wait_sum(np.maximum(s[:, None] - self._t1[None, :], 0.0), theta, self.w)
         return self._waited_grid("cpu", s, theta)
 
     # -- accelerator path ----------------------------------------------------------------------
@@ -343,8 +324,7 @@ class PolicyModel:
 
     def acc_waited(self, s: np.ndarray, theta: np.ndarray) -> np.ndarray:
         if self.step:
-            x = np.maximum(s[:, None] - self.acc_s[None, :], 0.0)
-            return (-np.expm1(-theta[:, None] * x)) @ self.acc_w
+            return exp_wait_sum(np.maximum(s[:, None] - self.acc_s[None, :], 0.0), theta, self.acc_w)
         return self._waited_grid("acc", s, theta)
 
     def _acc_grid(self, s_top: float) -> tuple[float, np.ndarray, np.ndarray]:
@@ -369,7 +349,96 @@ class PolicyModel:
         return out
 
 
+class BulkModels:
+    """One policy's models for many CPU curves at once (the configurations of a sweep chunk share
+    their policies but not their curves), as arrays over the rows of ``tables`` (each a CPU curve
+    at sizes 0..L-1, as :class:`TabulatedCurve` holds it): :class:`PolicyModel`'s and
+    :func:`dse.serve.load.saturation_qps`'s numbers, for deterministic service with neither
+    offload nor co-location, sizes and ``b`` below L (see :func:`_bulk_models`). With them what a
+    capacity search reads (:class:`SlaCdf`): each curve's fork-join laws at the time
+    ``times[j]`` (s; its SLA) and the completion time of each size of a query that waited. A
+    :class:`PolicyModel` object is built only when one is asked for (:meth:`model`)."""
+
+    def __init__(self, policy: Policy, sp: PolicySplit, tables: np.ndarray, times: np.ndarray) -> None:
+        c, self.law, nw = sp.cpu, ServiceLaw.for_policy(policy), int(policy.cpu_workers)
+        self.policy, self.split = policy, sp
+        self.mass_cpu, self.mass_acc, self.n_cpu, self.n_acc = sp.mass_cpu, 0.0, nw, int(policy.accel_workers)
+        self.dq = policy.costs.query_overhead_s
+        d_s = policy.costs.subbatch_overhead_s
+        self.t_full = tables[:, c.batch] + d_s
+        self.t_last = tables[:, c.last] + d_s
+        self.ex, self.mean_sub, self.scv = cpu_moments(SubBatches(c.count, self.t_full[:, None], self.t_last), c,
+                                                       self.law.second_moment_factor)
+        f = np.arange(1, min(nw, c.kpmf.size - 1) + 1)[:, None]
+        self.gap = forkjoin_gap(self.mean_sub[:, None, None], nw, f[None])
+        self.si = times - self.dq
+        free, self.t1 = self._free_at(self.si)
+        #: D_f(S - dq) for f = 1..N (f >= fmax alike)
+        self.free = np.concatenate([free, np.repeat(free[:, -1:], nw - free.shape[1], axis=1)], axis=1)
+        #: mean curve work (s) and sub-batch count per arriving query
+        self.work = SubBatches(sp.full_count, tables[:, c.batch][:, None], tables[:, sp.full_last]).work_s @ sp.full_p
+        self.subbatches = float(sp.full_p @ sp.full_count)
+        self.sats = saturation_rate(self.work + self.subbatches * d_s, nw)
+
+    def _free_at(self, si: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``D_f(si)`` for f = 1..fmax and the completion time (s) of each size of a query that
+        waited (f = 1), per curve: :func:`dse.serve.queueing.forkjoin_done`'s times, compared with
+        ``si`` a block of sizes with one sub-batch count ``k`` at a time, for f = 1..k only (from
+        f = k on, every sub-batch starts at once: the block's share no longer depends on f)."""
+        c, (full0, later, last_start) = self.split.cpu, self.split.by_count
+        gap, t_full = self.gap, self.t_full[:, None, None]
+        # forkjoin_done's terms per (curve, f, count)
+        full = np.maximum(np.where(full0 >= 1, t_full, 0.0), np.where(later >= 1, later * gap + t_full, 0.0))
+        start = last_start * gap
+        index = self.split.count_index
+        t1 = np.maximum(full[:, 0, index], start[:, 0, index] + self.t_last)
+        fmax = gap.shape[1]
+        counts = np.unique(c.count)
+        bounds = np.searchsorted(index, np.arange(counts.size + 1))  # sizes ascend, so counts do
+        free = np.zeros((si.size, fmax))
+        for q, k in enumerate(counts):
+            a, b, fk = bounds[q], bounds[q + 1], min(int(k), fmax)
+            done = np.maximum(full[:, :fk, q, None], start[:, :fk, q, None] + self.t_last[:, None, a:b])
+            part = (done <= si[:, None, None]) @ c.weights[a:b]
+            free[:, :fk] += part
+            free[:, fk:] += part[:, -1:]
+        return free, t1
+
+    def load_parts(self, j: int) -> LoadParts:
+        """:func:`dse.serve.load.load_parts` of curve ``j``."""
+        return LoadParts.plain(float(self.work[j]), self.subbatches, self.split.mass_acc)
+
+    def model(self, j: int) -> PolicyModel:
+        """The :class:`PolicyModel` of curve ``j``."""
+        c = self.split.cpu
+        m = PolicyModel.__new__(PolicyModel)
+        m._setup(self.policy, self.split, self.law)
+        sub = SubBatches(c.count, float(self.t_full[j]), self.t_last[j])
+        m._init_cpu(CpuPath(c.weights, sub, float(self.ex[j]), float(self.mean_sub[j]), float(self.scv[j]), c.kpmf,
+                            c.tail, c.dispersion), self.split, self.gap[j, :, 0], None,
+                    forkjoin_done(*self.split.by_count, self.gap[j], self.t_full[j], self.t_last[j][None, :],
+                                  self.split.count_index))
+        m._fj_memo[float(self.si[j])] = self.free[j : j + 1]
+        return m
+
+
 # -- P(T <= s) for many (policy, load, time) rows -----------------------------------------------
+
+
+def exp_wait_sum(slack: np.ndarray, theta: np.ndarray, weights: np.ndarray,
+                 weight_sum: np.ndarray | None = None) -> np.ndarray:
+    """``sum_n w_n (1 - exp(-theta slack_n))`` per row: P(W + T <= s) for a wait ``W ~
+    Exp(theta)`` (1/s) and a completion time ``T(n) = s - slack_n`` of probability ``w_n``
+    (``slack >= 0`` (s), rows x sizes, overwritten; ``weights`` rows x sizes or one row;
+    ``weight_sum``: the weights' row sums when known). Written as ``sum w - sum w exp(..)``:
+    ``exp`` costs a third of ``expm1``, and the cancellation when ``theta slack`` is small costs
+    only an absolute 1e-16, which is what the comparisons with 0.95 read."""
+    np.multiply(slack, -np.asarray(theta)[:, None], out=slack)
+    np.exp(slack, out=slack)
+    if weights.ndim == 1:
+        return (weights.sum() if weight_sum is None else weight_sum) - slack @ weights
+    total = weights.sum(axis=1) if weight_sum is None else weight_sum
+    return total - np.einsum("rn,rn->r", slack, weights)
 
 #: Rows per block of the exponential-wait sums (bounds the (rows x sizes) temporaries).
 WAIT_BLOCK = 4096
@@ -436,29 +505,84 @@ def _runs(sorted_ids: np.ndarray) -> list[tuple[int, slice]]:
     return [(int(sorted_ids[a]), slice(int(a), int(b))) for a, b in zip(starts, ends)]
 
 
+def _merge_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One group's arrays from parts of it (rows one after the other; 2-D arrays zero-padded to
+    the widest part: a zero tail probability or slack adds nothing). Each part's rows carry its
+    number (``part``) and its weight vector (``wvecs``: one per part, None for the part of single
+    models, whose ``weight`` rows come first)."""
+    out: dict[str, object] = {"part": np.repeat(np.arange(len(parts)), [p["rows"].size for p in parts]),
+                              "wvecs": [p.get("wvec") for p in parts]}
+    for key in ("weight", "wsum"):
+        if key in parts[0]:
+            out[key] = parts[0][key]
+    for key, value in parts[0].items():
+        if key in ("weight", "wsum", "wvec"):
+            continue
+        arrays = [p[key] for p in parts]
+        if value.ndim == 2:
+            width = max(a.shape[1] for a in arrays)
+            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
+        out[key] = np.concatenate(arrays)
+    return out  # type: ignore[return-value]
+
+
 class SlaCdf:
     """``P(latency <= S_i)`` under ``models[i]`` at any load, for rows each with its own fixed
     time ``S_i`` (a capacity search asks for the SLA at every load it probes): what does not
     depend on the load is gathered once per row (the per-policy moments, the fork-join laws
     ``D_f(S_i)``, the accelerator's service law at ``S_i`` and, for deterministic service, the
     slack ``S_i - T(n)`` of each size a waiting query may have), so that each call computes only
-    the queue states and the exponential waits. The same numbers as :func:`cdf_indexed`."""
+    the queue states and the exponential waits. The same numbers as :func:`cdf_indexed`. A row's
+    model may be given as ``(bulk, j)`` (:class:`BulkModels`, gathered from its arrays)."""
 
-    def __init__(self, models: list[PolicyModel], s: np.ndarray) -> None:
+    def __init__(self, models: list["PolicyModel | tuple[BulkModels, int]"], s: np.ndarray) -> None:
         self.models = models
-        self.si = np.asarray(s, dtype=float) - np.array([m.dq for m in models], dtype=float)
+        objs = [m[0] if isinstance(m, tuple) else m for m in models]
+        self.si = np.asarray(s, dtype=float) - np.array([m.dq for m in objs], dtype=float)
         self.groups: list[tuple[str, int, np.ndarray, dict[str, np.ndarray]]] = []
         for side in ("cpu", "acc"):
-            live = np.array([getattr(m, "mass_" + side) > 0 for m in models], dtype=bool)
-            engines = np.array([getattr(m, "n_" + side) for m in models], dtype=int)
+            live = np.array([getattr(m, "mass_" + side) > 0 for m in objs], dtype=bool)
+            engines = np.array([getattr(m, "n_" + side) for m in objs], dtype=int)
             for n in np.unique(engines[live]):
-                rows = np.flatnonzero(live & (engines == n))
+                g = self._gather(side, int(n), np.flatnonzero(live & (engines == n)))
                 slot = np.full(len(models), -1, dtype=np.intp)
-                slot[rows] = np.arange(rows.size)
-                self.groups.append((side, int(n), slot, self._gather(side, int(n), rows)))
+                slot[g["rows"]] = np.arange(g["rows"].size)
+                self.groups.append((side, int(n), slot, g))
 
     def _gather(self, side: str, n: int, rows: np.ndarray) -> dict[str, np.ndarray]:
-        used = [self.models[i] for i in rows]
+        """The group's arrays (rows in the order of ``g["rows"]``): models one by one, bulk rows
+        per :class:`BulkModels` at once."""
+        bulk: dict[int, list[int]] = {}
+        single = []
+        for i in rows:
+            m = self.models[i]
+            if isinstance(m, tuple):
+                bulk.setdefault(id(m[0]), []).append(int(i))
+            else:
+                single.append(int(i))
+        parts = [self._gather_models(side, np.array(single, dtype=np.intp))] if single else []
+        for idx in bulk.values():
+            parts.append(self._gather_bulk(np.array(idx, dtype=np.intp)))
+        return _merge_rows(parts)
+
+    def _gather_bulk(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        bulk: BulkModels = self.models[rows[0]][0]  # type: ignore[index]
+        js = np.array([self.models[i][1] for i in rows], dtype=np.intp)  # type: ignore[index]
+        c, si = bulk.split.cpu, self.si[rows]
+        # a size whose waiting query cannot finish by S has slack 0: it adds w (1 - exp(0)) = 0
+        slack = np.maximum(si[:, None] - bulk.t1[js], 0.0)
+        keep = np.flatnonzero((slack > 0).any(axis=0))  # the sizes some row's waiting query may finish
+        k = rows.size
+        return {
+            "rows": rows, "si": si, "mass": np.full(k, bulk.mass_cpu), "mean": bulk.mean_sub[js], "scv": bulk.scv[js],
+            "disp": np.full(k, c.dispersion), "step": np.ones(k, dtype=bool),
+            "tails": np.broadcast_to(c.tail, (k, c.tail.size)), "free": bulk.free[js, ::-1],
+            "slack": slack[:, keep] if keep.size else np.zeros((k, 1)),
+            "wvec": c.weights[keep] if keep.size else np.zeros(1),
+        }
+
+    def _gather_models(self, side: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+        used: list[PolicyModel] = [self.models[i] for i in rows]  # type: ignore[misc]
         si = self.si[rows]
         cpu = side == "cpu"
         g: dict[str, np.ndarray] = {
@@ -486,6 +610,7 @@ class SlaCdf:
         g["weight"] = np.zeros((rows.size, width))
         for j, (x, w, k) in enumerate(zip(slack, weights, keep)):
             g["slack"][j, : k.sum()], g["weight"][j, : k.sum()] = x[k], w[k]
+        g["wsum"] = g["weight"].sum(axis=1)
         return g
 
     def __call__(self, idx: np.ndarray, qps: np.ndarray) -> np.ndarray:
@@ -519,15 +644,143 @@ class SlaCdf:
         out = np.empty(r.size)
         step = g["step"][r]
         det = np.flatnonzero(step)
-        for a in range(0, det.size, WAIT_BLOCK):
-            d = det[a : a + WAIT_BLOCK]
-            x = g["slack"][r[d]]
-            out[d] = np.einsum("rn,rn->r", -np.expm1(-theta[d, None] * x), g["weight"][r[d]])
+        parts = g["part"][r[det]]
+        for p, wvec in enumerate(g["wvecs"]):
+            rows = det[parts == p] if len(g["wvecs"]) > 1 else det
+            for a in range(0, rows.size, WAIT_BLOCK):
+                d = rows[a : a + WAIT_BLOCK]
+                if wvec is None:  # single models: each row its weights
+                    out[d] = exp_wait_sum(g["slack"][r[d], : g["weight"].shape[1]], theta[d], g["weight"][r[d]],
+                                          g["wsum"][r[d]])
+                else:  # one policy's bulk models: one weight vector
+                    out[d] = exp_wait_sum(g["slack"][r[d], : wvec.size], theta[d], wvec)
         for j in np.flatnonzero(~step):
             m = self.models[g["rows"][r[j]]]
             s, th = g["si"][r[j] : r[j] + 1], theta[j : j + 1]
             out[j] = (m.cpu_waited(s, th) if side == "cpu" else m.acc_waited(s, th))[0]
         return out
+
+
+def count_below(sorted_rows: np.ndarray, row: np.ndarray, t: np.ndarray, strict: bool = False) -> np.ndarray:
+    """For each probe ``j``, how many entries of ``sorted_rows[row[j]]`` (ascending) are ``<= t[j]``
+    (``< t[j]`` when ``strict``): a binary search of every probe at once."""
+    size = sorted_rows.shape[1]
+    lo = np.zeros(t.size, dtype=np.intp)
+    hi = np.full(t.size, size, dtype=np.intp)
+    for _ in range(int(size).bit_length()):
+        mid = (lo + hi) >> 1
+        v = sorted_rows[row, np.minimum(mid, size - 1)]
+        up = ((v < t) if strict else (v <= t)) & (mid < hi)
+        lo = np.where(up, mid + 1, lo)
+        hi = np.where(up, hi, mid)
+    return lo
+
+
+class TimeCdf:
+    """``P(latency <= t)`` of each row ``(policy set, policy)`` at its own fixed load ``qps[i]``,
+    for any times (what a quantile search asks). For deterministic service on the CPU alone the
+    load-dependent parts (the queue state, the wait rate theta) are computed once per row, and the
+    CDF is a table look-up: ``sum_f P(f free) D_f(t)`` is a step function (the completion times
+    of every size and f, sorted, with their cumulative probabilities) and the wait's part
+    ``sum_{T1(n) < t} w_n (1 - exp(-theta (t - T1(n))))`` is ``W(t) - exp(log E(t) - theta t)``
+    with ``E(t) = sum_{T1(n) < t} w_n exp(theta T1(n))`` accumulated in logarithms (no
+    overflow). Other rows (jitter, offload) go through :func:`cdf_indexed`. The same numbers as
+    :func:`cdf_indexed` up to the order of the sums."""
+
+    def __init__(self, rows: list[Row], qps: np.ndarray) -> None:
+        self.qps = np.asarray(qps, dtype=float)
+        #: the model of each row read through cdf_indexed (None: the row's tables are built)
+        self.models: list[PolicyModel | None] = [None] * len(rows)
+        bulk: dict[int, list[tuple[int, BulkModels, int]]] = {}
+        single: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
+        for i, ((ps, pol), q) in enumerate(zip(rows, self.qps)):
+            kept = ps.kept(pol)
+            if kept is not None:
+                bulk.setdefault(id(kept[0]), []).append((i, *kept))
+                continue
+            m = self.models[i] = ps.models_at(pol, np.array([q]))[0]
+            if m.step and m.mass_acc <= 0 < m.mass_cpu:
+                single.setdefault((id(m.w), m.n_cpu, m._done.shape), []).append(i)
+        self.slot = np.full(len(rows), -1, dtype=np.intp)
+        self.at = np.zeros(len(rows), dtype=np.intp)
+        self.parts = []
+        for part in bulk.values():
+            idx = [i for i, _, _ in part]
+            b, js = part[0][1], np.array([j for _, _, j in part], dtype=np.intp)
+            sp = b.split
+            done = forkjoin_done(*sp.by_count, b.gap[js], b.t_full[js][:, None, None], b.t_last[js][:, None, :],
+                                 sp.count_index)
+            self._add(idx, self._tables(sp.cpu, b.n_cpu, sp.mass_cpu, b.mean_sub[js], b.scv[js], np.full(js.size, b.dq),
+                                        done, self.qps[idx]))
+        for idx in single.values():
+            used: list[PolicyModel] = [self.models[i] for i in idx]  # type: ignore[misc]
+            m0 = used[0]
+            self._add(idx, self._tables(m0.cpu, m0.n_cpu, m0.mass_cpu, np.array([m.cpu.mean_sub_s for m in used]),
+                                        np.array([m.cpu.scv for m in used]), np.array([m.dq for m in used]),
+                                        np.stack([m._done for m in used]), self.qps[idx]))
+            for i in idx:
+                self.models[i] = None
+
+    def _add(self, idx: list[int], tables: dict[str, np.ndarray]) -> None:
+        self.slot[idx], self.at[idx] = len(self.parts), np.arange(len(idx))
+        self.parts.append(tables)
+
+    @staticmethod
+    def _tables(c: "CpuSplit | CpuPath", n: int, mass: float, mean: np.ndarray, scv: np.ndarray, dq: np.ndarray,
+                done: np.ndarray, qps: np.ndarray) -> dict[str, np.ndarray]:
+        """The look-up tables of rows sharing sizes, weights, engines and f range (``c``: their
+        split or CPU path): mean sub-batch time, squared coefficient of variation and query
+        overhead (s) per row, the completion times ``done`` (rows x f x sizes, s), the loads."""
+        rows, fmax, w = done.shape[0], done.shape[1], c.weights
+        busy, pw, ahead, u = queue_state(n, qps * mass * mean, np.broadcast_to(c.tail, (rows, c.tail.size)))
+        # P(f engines free), f = 1..fmax, the last also for every f beyond (D_f alike there)
+        free = busy[:, ::-1][:, :fmax].copy()
+        free[:, -1] = busy[:, : n - fmax + 1].sum(axis=1)
+        order = np.argsort(done.reshape(rows, -1), axis=1)
+        step_t = np.take_along_axis(done.reshape(rows, -1), order, axis=1)
+        step_w = np.take_along_axis((free[:, :, None] * w[None, None, :]).reshape(rows, -1), order, axis=1)
+        live = np.isfinite(pw) & (pw > 0)
+        theta = np.where(live, wait_rate(np.where(live, ahead, 1.0), mean, n, c.dispersion, scv), 0.0)
+        t1 = done[:, 0, :]
+        order1 = np.argsort(t1, axis=1)
+        wait_t = np.take_along_axis(t1, order1, axis=1)
+        w1 = w[order1]
+        with np.errstate(divide="ignore"):
+            log_e = np.logaddexp.accumulate(np.log(w1) + theta[:, None] * wait_t, axis=1)
+        zero = np.zeros((rows, 1))
+        return {
+            "dq": dq, "mass": np.full(rows, mass), "pw": np.where(live, pw, 0.0),
+            "theta": theta, "ok": np.isfinite(u) & (u < 1), "step_t": step_t,
+            "step_cum": np.concatenate([zero, np.cumsum(step_w, axis=1)], axis=1), "wait_t": wait_t,
+            "wait_cum": np.concatenate([zero, np.cumsum(w1, axis=1)], axis=1),
+            "log_e": np.concatenate([np.full((rows, 1), -np.inf), log_e], axis=1),
+        }
+
+    def __call__(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """P(latency <= t[j]) of row ``idx[j]`` at its load."""
+        idx = np.asarray(idx, dtype=np.intp)
+        t = np.asarray(t, dtype=float)
+        out = np.empty(idx.size)
+        slot = self.slot[idx]
+        for k, g in enumerate(self.parts):
+            j = np.flatnonzero(slot == k)
+            if j.size:
+                out[j] = self._look_up(g, self.at[idx[j]], t[j])
+        rest = np.flatnonzero(slot < 0)
+        if rest.size:
+            models: list[PolicyModel] = [self.models[i] for i in idx[rest]]  # type: ignore[misc]
+            out[rest] = cdf_rows(models, self.qps[idx[rest]], t[rest])
+        return out
+
+    @staticmethod
+    def _look_up(g: dict[str, np.ndarray], r: np.ndarray, t: np.ndarray) -> np.ndarray:
+        si = t - g["dq"][r]
+        val = g["step_cum"][r, count_below(g["step_t"], r, si)]
+        k = count_below(g["wait_t"], r, si, strict=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            waited = g["wait_cum"][r, k] - np.exp(g["log_e"][r, k] - g["theta"][r] * si)
+        val = val + g["pw"][r] * np.where(k > 0, waited, 0.0)
+        return g["mass"][r] * np.where(g["ok"][r] & (si > 0), val, 0.0)
 
 
 def _add_cpu_rows(out: np.ndarray, models: list[PolicyModel], which: np.ndarray, qps: np.ndarray, s: np.ndarray,
@@ -578,7 +831,7 @@ def _waited(used: list[PolicyModel], local: np.ndarray, s: np.ndarray, theta: np
         for a in range(0, det.size, WAIT_BLOCK):
             r = det[a : a + WAIT_BLOCK]
             x = np.maximum(s[r, None] - t_pad[local[r]], 0.0)
-            out[r] = np.einsum("rn,rn->r", -np.expm1(-theta[r, None] * x), w_pad[local[r]])
+            out[r] = exp_wait_sum(x, theta[r], w_pad[local[r]])
     rest = np.flatnonzero(~step[local])
     order = rest[np.argsort(local[rest], kind="stable")]
     for j, part in _runs(local[order]):
@@ -654,7 +907,9 @@ class PolicySet:
         self.cpu_curve = TabulatedCurve(cpu_curve, self.pmf.size) if cpu_curve is not None else None
         self.accel_curve = TabulatedCurve(accel_curve, self.pmf.size) if accel_curve is not None else None
         self._models: dict[tuple[Policy, float], PolicyModel] = {}
+        self._bulk: dict[Policy, tuple[BulkModels, int]] = {}
         self._sat: dict[Policy, float] = {}
+        self._parts: dict[Policy, LoadParts] = {}
 
     def model(self, policy: Policy, load: float = 0.0) -> PolicyModel:
         """The model of ``policy`` with the CPU curve at utilisation ``load`` (any load without
@@ -662,17 +917,46 @@ class PolicySet:
         key = (policy, float(load))
         m = self._models.get(key)
         if m is None:
-            curve = curve_at(self.cpu_curve, load, policy.costs.colocation)
-            m = PolicyModel(policy, self.pmf, curve, self.accel_curve, split=policy_split(self.pmf, policy, self.key))
+            bulk = self._bulk.get(policy) if key[1] == 0.0 else None
+            if bulk is not None:
+                m = bulk[0].model(bulk[1])
+            else:
+                curve = curve_at(self.cpu_curve, load, policy.costs.colocation)
+                m = PolicyModel(policy, self.pmf, curve, self.accel_curve, split=policy_split(self.pmf, policy, self.key))
             if len(self._models) > 4096:
                 self._models.clear()
             self._models[key] = m
         return m
 
-    def keep(self, policy: Policy, model: PolicyModel, saturation: float) -> None:
-        """Store a model (load-independent) and saturation rate built elsewhere (:func:`_bulk_models`)."""
-        self._models[(policy, 0.0)] = model
-        self._sat[policy] = saturation
+    def keep(self, policy: Policy, bulk: BulkModels, j: int) -> None:
+        """Take the model (load-independent) and saturation rate of ``policy`` from curve ``j`` of
+        models built elsewhere (:func:`_bulk_models`)."""
+        self._bulk[policy] = (bulk, j)
+        self._sat[policy] = float(bulk.sats[j])
+
+    def load_parts(self, policy: Policy) -> LoadParts:
+        """:func:`dse.serve.load.load_parts` of ``policy`` (memoised)."""
+        hit = self._parts.get(policy)
+        if hit is None:
+            bulk = self._bulk.get(policy)
+            if bulk is not None:
+                hit = bulk[0].load_parts(bulk[1])
+            else:
+                hit = load_parts(self.pmf, policy, self.cpu_curve, self.accel_curve)
+            self._parts[policy] = hit
+        return hit
+
+    def kept(self, policy: Policy) -> "tuple[BulkModels, int] | None":
+        """The bulk models and row ``policy``'s model is kept as (:meth:`keep`), if so."""
+        return self._bulk.get(policy)
+
+    def known(self, policy: Policy) -> bool:
+        """Whether the load-independent model of ``policy`` is built (or kept)."""
+        return policy in self._bulk or (policy, 0.0) in self._models
+
+    def source(self, policy: Policy) -> "PolicyModel | tuple[BulkModels, int]":
+        """What :class:`SlaCdf` reads for ``policy``: its bulk models and row when kept, else its model."""
+        return self.kept(policy) or self.model(policy)
 
     def saturation(self, policy: Policy) -> float:
         sat = self._sat.get(policy)
@@ -711,40 +995,22 @@ class PolicySet:
     def p95(self, policy: Policy, qps: float, upper: float, rel_tol: float = 5e-4, known: bool = False) -> float:
         """p95 latency at ``qps`` (0 < qps < saturation), searched below ``upper``: an upper bound
         such as the SLA that the load is known to meet (``known=True`` skips checking it), else
-        doubled until it is one."""
-        return self._quantile(lambda s: self.cdf([policy] * s.size, np.full(s.size, qps), s), upper, rel_tol, known)
+        doubled until it is one (:func:`joint_p95` for one row)."""
+        hi = float(upper)
+        if not known:
+            cdf = TimeCdf([(self, policy)], np.array([float(qps)]))
+            for _ in range(60):
+                if cdf(np.array([0]), np.array([hi]))[0] >= QUANTILE:
+                    break
+                hi *= 2.0
+            else:
+                return math.inf
+        return float(joint_p95([(self, policy)], np.array([float(qps)]), np.array([hi]), rel_tol)[0])
 
     def zero_load_p95(self, policy: Policy, upper: float, rel_tol: float = 5e-4) -> float:
         """p95 latency as the load goes to 0 (every engine free): the best p95 the policy reaches."""
         sat = self.saturation(policy)
         return self.p95(policy, sat * 1e-9, upper, rel_tol)
-
-    @staticmethod
-    def _quantile(
-        cdf: Callable[[np.ndarray], np.ndarray], upper: float, rel_tol: float, known: bool = False, points: int = 48
-    ) -> float:
-        """Smallest time with ``cdf >= 0.95`` to ``rel_tol`` (relative), by passes of ``points``
-        evaluations over the current bracket."""
-        hi = float(upper)
-        for _ in range(0 if known else 60):
-            if cdf(np.array([hi]))[0] >= QUANTILE:
-                break
-            hi *= 2.0
-        else:
-            if not known:
-                return math.inf
-        lo = 0.0
-        while hi - lo > rel_tol * hi:
-            pts = lo + (hi - lo) * np.arange(1, points + 1) / (points + 1)
-            ok = cdf(pts) >= QUANTILE
-            first = np.flatnonzero(ok)
-            if first.size == 0:
-                lo = pts[-1]
-            else:
-                hi = pts[first[0]]
-                if first[0] > 0:
-                    lo = pts[first[0] - 1]
-        return hi
 
 
 # -- the SLA search over many (policy set, policy) rows ---------------------------------------
@@ -924,23 +1190,24 @@ def _bracket_values(seen: np.ndarray, first: np.ndarray, g_good: np.ndarray,
 
 def joint_p95(rows: list[Row], qps: np.ndarray, upper: np.ndarray, rel_tol: float = 5e-4, points: int = 48) -> np.ndarray:
     """p95 latency (s) of every row ``(policy set, policy)`` at its load ``qps[i]`` (0 < qps <
-    saturation), each known to meet its bound ``upper[i]`` (e.g. the SLA at the row's max_qps):
-    :meth:`PolicySet.p95` with ``known=True``, the same passes of ``points`` evenly spaced times
-    per row, the first time of each pass with P(T <= t) >= 0.95 found by :func:`first_true`
-    (the CDF rises with the time), all rows at once."""
+    saturation), each known to meet its bound ``upper[i]`` (e.g. the SLA at the row's max_qps),
+    all rows at once: passes of ``points`` evenly spaced times over each row's bracket ``[0,
+    upper]``, each keeping the cell where P(T <= t) first reaches 0.95, until the bracket is
+    narrower than ``rel_tol`` (relative). Every point is evaluated (:class:`TimeCdf` makes a
+    point cost a few table look-ups), so the answer is that of a scan."""
     qps = np.asarray(qps, dtype=float)
     hi = np.array(upper, dtype=float)
     lo = np.zeros_like(hi)
-    models = [ps.models_at(pol, np.array([q]))[0] for (ps, pol), q in zip(rows, qps)]
+    cdf = TimeCdf(rows, qps)
     frac = np.arange(1, points + 1) / (points + 1)
     while True:
         todo = np.flatnonzero(hi - lo > rel_tol * hi)
         if not todo.size:
             return hi
         pts = lo[todo, None] + (hi - lo)[todo, None] * frac[None, :]
-        first = first_true(lambda r, j: cdf_indexed(models, todo[r], qps[todo[r]], pts[r, j]) >= QUANTILE,
-                           todo.size, points)
-        hit = first < points
+        ok = (cdf(np.repeat(todo, points), pts.reshape(-1)) >= QUANTILE).reshape(todo.size, points)
+        hit = ok.any(axis=1)
+        first = np.argmax(ok, axis=1)
         lo[todo[~hit]] = pts[~hit, -1]
         h = np.flatnonzero(hit)
         hi[todo[h]] = pts[h, first[h]]
@@ -970,7 +1237,7 @@ def _below_first_rung(probe: "_Prober", sats: np.ndarray, good: np.ndarray, bad:
 
 def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
     """Build the models and saturation rates of the rows in one vectorised pass per (sizes,
-    policy) over the policy sets that share them (:meth:`PolicyModel.for_tables`: the
+    policy) over the policy sets that share them (:class:`BulkModels`: the
     configurations of a sweep chunk share their policies but not their curves), for deterministic
     service without offload or co-location; the sets keep them (:meth:`PolicySet.model`,
     :meth:`PolicySet.saturation`). Other rows, and curves with a negative or non-finite time where
@@ -978,7 +1245,7 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
     groups: dict[tuple[bytes, Policy], dict[int, tuple[PolicySet, float]]] = {}
     for (ps, pol), sla in zip(rows, sla_s):
         law = ServiceLaw.for_policy(pol)
-        if ps.cpu_curve is None or pol.costs.colocation > 0 or not law.deterministic or (pol, 0.0) in ps._models:
+        if ps.cpu_curve is None or pol.costs.colocation > 0 or not law.deterministic or ps.known(pol):
             continue
         groups.setdefault((ps.key, pol), {}).setdefault(id(ps), (ps, float(sla)))
     for (key, pol), by_id in groups.items():
@@ -996,9 +1263,9 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
         if not good.size:
             continue
         times = np.array([sla for _, sla in by_id.values()])
-        models, sats = PolicyModel.for_tables(pol, sp, tables[good], times[good])
-        for j, m, sat in zip(good, models, sats):
-            sets[j].keep(pol, m, float(sat))
+        bulk = BulkModels(pol, sp, tables[good], times[good])
+        for j, at in enumerate(good):
+            sets[at].keep(pol, bulk, j)
 
 
 class _Prober:
@@ -1012,7 +1279,7 @@ class _Prober:
         at = np.flatnonzero(plain)
         self.slot = np.full(len(rows), -1, dtype=np.intp)
         self.slot[at] = np.arange(at.size)
-        self.cdf = SlaCdf([rows[i][0].model(rows[i][1]) for i in at], sla_s[at])
+        self.cdf = SlaCdf([rows[i][0].source(rows[i][1]) for i in at], sla_s[at])
 
     def __call__(self, idx: np.ndarray, loads: np.ndarray) -> np.ndarray:
         g = np.empty(idx.size)

@@ -169,17 +169,34 @@ class OfferedLoad:
         return self.cpu_utilization < 1 and self.accel_utilization < 1
 
 
-def offered_load(
-    qps: float, pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, accel_curve: Curve | None = None
-) -> OfferedLoad:
-    """Utilisations and the CPU curve at ``qps`` for size probabilities ``pmf`` (index = size)."""
+@dataclass(frozen=True)
+class LoadParts:
+    """What :func:`offered_load` owes to the sizes, the policy and the curves, not to the load:
+    the utilisations at which the CPU curve is tabulated (:func:`_knots`) and the mean curve work
+    per arriving query there (s, co-location factors applied), the mean sub-batch count per
+    arriving query on the CPU side, the accelerator's mean work per arriving query (s) and the
+    fraction of queries offloaded. Computed once per policy by callers that ask for many loads."""
+
+    knots: np.ndarray
+    work: np.ndarray
+    subbatches: float
+    accel_work: float
+    accel_fraction: float
+
+    @classmethod
+    def plain(cls, work_s: float, subbatches: float, accel_fraction: float = 0.0) -> "LoadParts":
+        """A CPU curve that does not depend on the load (no co-location) and no accelerator work:
+        ``work_s`` and ``subbatches`` per arriving query."""
+        return cls(np.array([0.0, 1.0]), np.array([work_s, work_s]), float(subbatches), 0.0, float(accel_fraction))
+
+
+def load_parts(pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, accel_curve: Curve | None = None) -> LoadParts:
+    """:class:`LoadParts` of ``policy`` for size probabilities ``pmf`` (index = size)."""
     p = np.asarray(pmf, dtype=float)
     n = np.arange(p.size)
     to_cpu, to_acc = (mask & (p > 0) for mask in routed_masks(p.size, policy))
     costs = policy.costs
-    lam = float(qps)
-    u = acc_work = sub = a_now = 0.0
-    work = np.zeros(2)
+    uk, work, sub, acc_work = np.array([0.0, 1.0]), np.zeros(2), 0.0, 0.0
     if to_cpu.any():
         if cpu_curve is None or policy.cpu_workers < 1:
             raise DseError("queries below the threshold need CPU engines and a CPU service curve")
@@ -190,22 +207,37 @@ def offered_load(
                 work_of[id(c)] = float(np.dot(p[to_cpu], sub_batches(n[to_cpu], policy.batch, c).work_s))
         work = np.array([work_of[id(c)] for c in curves]) * f
         sub = float(np.dot(p[to_cpu], split_sizes(n[to_cpu], policy.batch)[0]))
-        u = _utilisation(lam, uk, work, sub * costs.subbatch_overhead_s, policy.cpu_workers)
-        a_now = float(np.interp(min(u, 1.0), uk, work))
     if to_acc.any():
         if accel_curve is None or policy.accel_workers < 1:
             raise DseError("--threshold needs an accelerator service curve (--accel)")
         acc_work = float(np.dot(p[to_acc], curve_times(accel_curve, n[to_acc], "accelerator") + costs.accel_overhead_s))
-    ua = lam * acc_work / policy.accel_workers if policy.accel_workers else 0.0
+    return LoadParts(uk, work, sub, acc_work, float(p[to_acc].sum()))
+
+
+def offered_load(
+    qps: float, pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, accel_curve: Curve | None = None,
+    parts: LoadParts | None = None,
+) -> OfferedLoad:
+    """Utilisations and the CPU curve at ``qps`` for size probabilities ``pmf`` (index = size);
+    ``parts``: their :func:`load_parts` when the caller has them."""
+    lp = parts if parts is not None else load_parts(pmf, policy, cpu_curve, accel_curve)
+    costs = policy.costs
+    lam = float(qps)
+    u = a_now = 0.0
+    if lp.subbatches > 0:
+        u = _utilisation(lam, lp.knots, lp.work, lp.subbatches * costs.subbatch_overhead_s, policy.cpu_workers)
+        a_now = float(np.interp(min(u, 1.0), lp.knots, lp.work))
+    ua = lam * lp.accel_work / policy.accel_workers if policy.accel_workers else 0.0
+    work = lp.work
     return OfferedLoad(
         qps=lam,
-        accel_fraction=float(p[to_acc].sum()),
+        accel_fraction=lp.accel_fraction,
         cpu_utilization=float(u),
         accel_utilization=float(ua),
         slowdown=a_now / work[0] if work[0] > 0 else 1.0,
         cpu_curve_work=float(work[0]),
-        cpu_subbatches=sub,
-        accel_work=acc_work,
+        cpu_subbatches=lp.subbatches,
+        accel_work=lp.accel_work,
         cpu_busy_work=float(work[-1]),
         cpu_curve=curve_at(cpu_curve, u, costs.colocation),
     )
