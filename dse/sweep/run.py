@@ -184,8 +184,13 @@ def _ignore_sigint() -> None:
 
 
 def warm_up(ref: str) -> None:
-    """Import the evaluator in a worker (submitted once per worker when the pool starts)."""
+    """Import the evaluator in a worker (submitted once per worker when the pool starts), then
+    move what the imports built out of the garbage collector's generations: a full collection
+    over them cost about 130 ms whenever it landed on a chunk (0.65 ms per configuration)."""
+    import gc
+
     load_evaluator(ref)
+    gc.freeze()
 
 
 class LocalPool:
