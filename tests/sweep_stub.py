@@ -20,6 +20,8 @@ from typing import Any
 from dse.errors import DseError
 
 EVALUATOR_VERSION = "stub-1"
+#: The process that imported this module (a forked sweep worker inherits the parent's import).
+IMPORTED_IN_PID = os.getpid()
 #: The stub reads its hand-written hwspecs as plain data, not as platforms.
 READS_PLATFORMS = False
 
@@ -66,6 +68,11 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         "baseline_qps": max_qps / 2,
         "gain": 2.0,
     }
+
+
+def evaluate_where(config: dict[str, Any]) -> dict[str, Any]:
+    """:func:`evaluate`'s row plus where it ran: this process and the one that imported the module."""
+    return {**evaluate(config), "worker_pid": os.getpid(), "imported_in_pid": IMPORTED_IN_PID}
 
 
 # -- helpers for the sweep tests -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pandas as pd
 import pytest
@@ -32,6 +33,18 @@ def test_dask_local_gives_the_process_pool_table(tmp_path, monkeypatch):
     inline = run_sweep(study, out=tmp_path / "inline", workers=1, evaluator=REF, progress=False)
     assert inline.computed == 42
     pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "inline" / "results.parquet"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool forks its workers on Linux only")
+def test_pool_workers_are_forked_with_the_parents_evaluator(tmp_path):
+    """On Linux the local pool forks: every worker inherits the evaluator module this process
+    imported (a spawned worker would import it again, seconds of CPU each for the optimiser)."""
+    study = write_study(tmp_path, axes=SMALL_AXES)
+    summary = run_sweep(study, out=tmp_path / "out", workers=2, evaluator="sweep_stub:evaluate_where", progress=False)
+    frame = pd.read_parquet(summary.parquet)
+    assert len(frame) == 40
+    assert set(frame["imported_in_pid"]) == {os.getpid()}
+    assert os.getpid() not in set(frame["worker_pid"])
 
 
 def test_outputs(tmp_path):
