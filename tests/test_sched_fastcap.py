@@ -217,3 +217,27 @@ def test_time_cdf_equals_the_direct_cdf(wnd, pol):
             got = TimeCdf([(ps, pol)], np.array([q]))(np.zeros(t.size, dtype=int), t)
             ref = ps.cdf([pol] * t.size, np.full(t.size, q), t)
             np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
+
+
+def test_policy_split_memo_is_bounded_in_bytes(monkeypatch):
+    """The memo of splits empties itself before it holds more than its byte bound (a heavy-tailed
+    split at b = 32 is about 0.9 MB, so a bound on the count of entries alone was not enough), and
+    a split computed after it emptied equals the one before."""
+    from dse.sched import fastcap
+    from dse.serve.policy import Policy
+    from dse.serve.workload import parse_sizes
+    from dse.sched.deeprecsched import size_pmf
+
+    pmf = size_pmf(parse_sizes("heavytail"))
+    first = fastcap.policy_split(pmf, Policy(32, cpu_workers=8))
+    one = fastcap._nbytes(first)
+    assert one > 100_000
+    monkeypatch.setattr(fastcap, "SPLITS_MAX_BYTES", 3 * one)
+    monkeypatch.setattr(fastcap, "_SPLITS", {})
+    monkeypatch.setattr(fastcap, "_SPLITS_BYTES", [0])
+    for b in (32, 48, 64, 96, 128, 32):
+        fastcap.policy_split(pmf, Policy(b, cpu_workers=8))
+        assert 0 < fastcap._SPLITS_BYTES[0] <= 3 * one
+    again = fastcap.policy_split(pmf, Policy(32, cpu_workers=8))
+    np.testing.assert_array_equal(again.cpu.weights, first.cpu.weights)
+    np.testing.assert_array_equal(again.later, first.later)

@@ -117,6 +117,21 @@ class PolicySplit:
 
 
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
+#: Bytes of the arrays :data:`_SPLITS` holds, and the most it may hold before it is emptied (a
+#: heavy-tailed size distribution at b = 32 makes a split of about 0.9 MB: a bound on the count of
+#: entries alone would let the memo grow to gigabytes).
+_SPLITS_BYTES = [0]
+SPLITS_MAX_BYTES = 256 * 2**20
+
+
+def _nbytes(value: object) -> int:
+    """Bytes of the numpy arrays in ``value`` (a dataclass, tuple or array, nested)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    fields = getattr(value, "__dataclass_fields__", None)
+    return sum(_nbytes(getattr(value, f)) for f in fields) if fields else 0
 
 
 _PMF_KEYS: dict[int, tuple[np.ndarray, bytes]] = {}
@@ -159,10 +174,14 @@ def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> P
         full_k, full_r = split_sizes(every, int(policy.batch))
     if mass_acc > 0:
         acc_n, acc_w = routed_sizes(p, to_acc)
-    if len(_SPLITS) > 4096:
+    out = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
+                      full_r, None if count_index is None else count_index.reshape(-1), by_count)
+    size = _nbytes(out)
+    if _SPLITS_BYTES[0] + size > SPLITS_MAX_BYTES:
         _SPLITS.clear()
-    out = _SPLITS[memo] = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
-                                      full_r, None if count_index is None else count_index.reshape(-1), by_count)
+        _SPLITS_BYTES[0] = 0
+    _SPLITS[memo] = out
+    _SPLITS_BYTES[0] += size
     return out
 
 
