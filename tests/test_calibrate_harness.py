@@ -67,3 +67,30 @@ def test_measure_rejects_bad_options():
     assert r.exit_code == 2 and "--device" in r.output
     r = CliRunner().invoke(app, ["measure"])
     assert r.exit_code == 2 and "MODEL" in r.output
+
+
+def test_huge_pages_reads_the_mode_and_the_process_huge_pages(tmp_path, monkeypatch):
+    from dse.calibrate import harness
+
+    mode, rollup = tmp_path / "enabled", tmp_path / "smaps_rollup"
+    mode.write_text("always [madvise] never\n")
+    rollup.write_text("Rss:             4194304 kB\nAnonHugePages:    819200 kB\nShmemHugePages:        0 kB\n")
+    monkeypatch.setattr(harness, "THP_MODE", mode)
+    monkeypatch.setattr(harness, "SMAPS_ROLLUP", rollup)
+    assert harness.huge_pages() == {"thp": "madvise", "huge_pages_mib": 800.0}
+    monkeypatch.setattr(harness, "THP_MODE", tmp_path / "missing")
+    monkeypatch.setattr(harness, "SMAPS_ROLLUP", tmp_path / "missing")
+    assert harness.huge_pages() == {"thp": "", "huge_pages_mib": None}
+
+
+def test_model_rows_record_the_page_size_state(tmp_path):
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(app, ["measure", "ncf", "--batch", "2", "--reps", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    row = pd.read_csv(out).iloc[0]
+    assert {"thp", "huge_pages_mib"} <= set(row.index)
+    from dse.calibrate.data import load_measurements
+
+    assert len(load_measurements([out]).models) == 1  # the extra columns do not disturb the loader

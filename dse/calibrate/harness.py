@@ -12,7 +12,10 @@ inputs to the device and of the outputs back as part of the pass.
 ``d2h``) and, on a CPU, the allocator pair ``alloc_fresh`` (allocate a tensor of ``m`` bytes and
 fill it: the first touch of freshly mapped pages when the allocator maps it fresh) and
 ``alloc_reuse`` (fill a preallocated tensor of the same size). Both write the CSV formats of FACTS.md section 5 with two more columns,
-``framework`` and ``framework_version``, so every measurement says what took it.
+``framework`` and ``framework_version``, so every measurement says what took it. Model rows on a
+CPU also carry the page size the tables got (``thp``, ``huge_pages_mib``, :func:`huge_pages`):
+the cost of the page walks of gathers interleaved across large tables depends on it
+(docs/calibration.md, "Leave-one-model-out").
 """
 
 from __future__ import annotations
@@ -73,6 +76,30 @@ def _stats(samples: list[float]) -> tuple[float, float, float]:
 
 def _provenance(torch: Any) -> dict[str, str]:
     return {"framework": "torch", "framework_version": str(torch.__version__)}
+
+
+THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+SMAPS_ROLLUP = Path("/proc/self/smaps_rollup")
+
+
+def huge_pages() -> dict[str, Any]:
+    """The kernel's transparent-huge-page mode (the bracketed word of ``THP_MODE``: always,
+    madvise or never) and the MiB of this process's anonymous memory on huge pages
+    (``AnonHugePages`` of ``SMAPS_ROLLUP``); empty string / None where the files are unreadable
+    (not Linux). With ``madvise`` PyTorch's tensors get 4 KiB pages unless ``THP_MEM_ALLOC_ENABLE=1``."""
+    try:
+        text = THP_MODE.read_text()
+        mode = text[text.index("[") + 1 : text.index("]")]
+    except (OSError, ValueError):
+        mode = ""
+    mib = None
+    try:
+        for line in SMAPS_ROLLUP.read_text().splitlines():
+            if line.startswith("AnonHugePages:"):
+                mib = int(line.split()[1]) / 1024.0  # the file gives kB
+    except (OSError, ValueError, IndexError):
+        mib = None
+    return {"thp": mode, "huge_pages_mib": mib}
 
 
 def _check_model_options(torch: Any, device: str, threads: int, transfer: bool, reps: int, warmup: int) -> str:
@@ -190,6 +217,7 @@ def measure_model(
                     "p90_ms": p90 * 1e3,
                     "reps": reps,
                     **_provenance(torch),
+                    **(huge_pages() if device == "cpu" else {}),
                 }
             )
             if progress:

@@ -1,0 +1,113 @@
+"""Probes of measurement conditions behind the leave-one-model-out residuals (docs/calibration.md,
+"What the worst ci_cpu folds miss"). Needs torch; one thread; prints p10 and median in ms / us.
+
+    python benchmarks/probe_conditions.py coldwarm ncf 1,4,16,64 200
+    python benchmarks/probe_conditions.py walks 512,128 64,256 30
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/probe_conditions.py walks 512,128 64,256 30
+
+``coldwarm MODEL BATCHES REPS``: one process, one module; each repetition times three forward
+passes in turn: ``warm`` (the same inputs every time), ``gap`` (the same inputs, after fresh ones
+were drawn and dropped, as the cold harness does between passes) and ``cold`` (fresh inputs, the
+harness's cold=1). Interleaving makes the three see the same machine load, so their ratio is a
+property of the indices, not of the moment.
+
+``walks SIZES_MIB MS REPS``: ``F.embedding_bag`` over 8 tables of SIZE MiB (rows of 32 floats),
+m samples x 80 lookups, fresh uniform indices every call, called round-robin (``inter``: the
+other seven tables run between two calls on one table) against one table called over and over
+(``single``). ``inter - single`` is what the cost model's per-call page-walk term
+(``gather.walk_line_ns``) stands for; ``P(1-e^-R/P)`` is the number of page-table lines the term
+charges (4 KiB pages). ``THP_MEM_ALLOC_ENABLE=1`` makes PyTorch put tensors >= 2 MiB on huge pages
+where the kernel's THP mode is ``madvise``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+
+
+def _q(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[int(p * (len(xs) - 1))]
+
+
+def coldwarm(model: str, batches: list[int], reps: int) -> None:
+    """Interleaved warm / gap / cold forward passes of ``model`` (ms, median and p10)."""
+    import torch
+
+    from dse.calibrate.torch_model import build_module, make_inputs
+    from dse.paths import MODELSPECS_DIR, resolve_spec
+    from dse.specs.model import load_model_spec
+
+    torch.set_num_threads(1)
+    spec = load_model_spec(resolve_spec(model, MODELSPECS_DIR, "model"))
+    module = build_module(spec)
+    gen = torch.Generator().manual_seed(1)
+    with torch.inference_mode():
+        for b in batches:
+            fixed = make_inputs(spec, b, "cpu", gen)
+            for _ in range(3):
+                module(*fixed)
+            times: dict[str, list[float]] = {"warm": [], "gap": [], "cold": []}
+            for _ in range(reps):
+                for mode in times:
+                    inputs = fixed
+                    if mode != "warm":
+                        fresh = make_inputs(spec, b, "cpu", gen)
+                        inputs = fresh if mode == "cold" else fixed
+                    t0 = time.perf_counter()
+                    module(*inputs)
+                    times[mode].append((time.perf_counter() - t0) * 1e3)
+            cells = "  ".join(f"{m} {statistics.median(v):8.3f} (p10 {_q(v, 0.1):8.3f})" for m, v in times.items())
+            print(f"{model} b={b:5d}  {cells}", flush=True)
+
+
+def walks(sizes_mib: list[int], ms: list[int], reps: int) -> None:
+    """Per-call time of 8 interleaved tables against one table (us, p10 and median)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    for size in sizes_mib:
+        rows = size * 2**20 // 128
+        tables = [torch.empty(rows, 32).uniform_(-0.05, 0.05) for _ in range(8)]
+        for m in ms:
+            res = {}
+            for mode in ("single", "inter"):
+                idx = [torch.randint(0, rows, (m, 80), generator=gen) for _ in range(8 * reps)]
+                ts = []
+                with torch.inference_mode():
+                    for i, ix in enumerate(idx):
+                        w = tables[0] if mode == "single" else tables[i % 8]
+                        t0 = time.perf_counter()
+                        F.embedding_bag(ix, w, mode="sum")
+                        ts.append((time.perf_counter() - t0) * 1e6)
+                res[mode] = (_q(ts[8:], 0.1), statistics.median(ts[8:]))
+            r, p = m * 80, size * 2**20 / 4096 / 8
+            print(
+                f"table {size:4d} MiB  rows/call {r:6d}  single {res['single'][0]:8.1f} / {res['single'][1]:8.1f}  "
+                f"inter {res['inter'][0]:8.1f} / {res['inter'][1]:8.1f}  extra {res['inter'][0] - res['single'][0]:7.1f} / "
+                f"{res['inter'][1] - res['single'][1]:7.1f} us (p10 / median)  P(1-e^-R/P) {p * -math.expm1(-r / p):7.0f} lines",
+                flush=True,
+            )
+        del tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 4 or args[0] not in ("coldwarm", "walks"):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    if args[0] == "coldwarm":
+        coldwarm(args[1], ints(args[2]), int(args[3]))
+    else:
+        walks(ints(args[1]), ints(args[2]), int(args[3]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
