@@ -25,9 +25,8 @@ import json
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -46,6 +45,9 @@ from dse.settings import DEFAULT_LOCALITY
 from dse.graph.lower import ordered_ops
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
+
+if TYPE_CHECKING:  # annotations only: networkx costs ~0.3 s to import and no cost formula needs it
+    import networkx as nx
 
 #: Operator kinds whose rows are gathered at data-dependent addresses.
 GATHER_KINDS = {OpKind.EMBEDDING_BAG, OpKind.EMBEDDING}

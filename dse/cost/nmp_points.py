@@ -14,9 +14,7 @@ Used by ``dse nmp`` (dse/commands/nmp.py) and the ``nmp`` group of ``dse validat
 
 from __future__ import annotations
 
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from dse.cost.model import predict_latency
 from dse.cost.nmp import sls_speedup
@@ -26,6 +24,9 @@ from dse.settings import RECNMP_LOCALITY
 from dse.graph import load_graph, ordered_ops
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform, load_platform
+
+if TYPE_CHECKING:  # annotations only: networkx costs ~0.3 s to import and no cost formula needs it
+    import networkx as nx
 
 #: Ranks working in parallel per channel, and RankCache KB per rank, when none are given.
 DEFAULT_RANKS = (1, 2, 4, 8)

@@ -40,9 +40,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import networkx as nx
 import numpy as np
 
 from dse.cost.curve import ServiceCurve
@@ -58,6 +57,9 @@ from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, parse_sizes
 from dse.settings import DEFAULT_LOCALITY, CurveGrid, OptimizerSettings, WorkloadSettings
 from dse.specs.hardware import Platform, load_platform
+
+if TYPE_CHECKING:  # annotations only: networkx costs ~0.3 s to import and no cost formula needs it
+    import networkx as nx
 
 Key = tuple[int, int | None]
 

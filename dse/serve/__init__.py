@@ -8,7 +8,8 @@
   split, per-policy moments, M^X/M/c queue state, wait scaling, fork-join schedule, service law);
 - :mod:`~dse.serve.load`: offered load, utilisation, the load-dependent CPU curve (:class:`LoadedCurve`)
   and the co-location fixed point;
-- :mod:`~dse.serve.des`: exact fork-join discrete-event simulation (numba);
+- :mod:`~dse.serve.des`: exact fork-join discrete-event simulation (numba, imported by the first
+  simulation from :mod:`~dse.serve.fifo_numba`, so that importing the model does not load it);
 - :mod:`~dse.serve.analytic`: analytical approximation of the same quantities;
 - :mod:`~dse.serve.sla_search`: the monotone SLA search over any ``evaluate(qps) -> p95``;
 - :mod:`~dse.serve.api`: one load point or latency-bounded throughput, by either method.

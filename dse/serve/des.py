@@ -10,8 +10,9 @@ Why it is exact and fast: with identical servers and FIFO order, jobs start in a
 job ``k`` starts at ``max(arrival_k, earliest server-free time)`` (Kiefer-Wolfowitz recursion).
 Everything but that recursion is vectorised with numpy (routing, splitting, service times, jitter,
 fork-join maximum via ``np.maximum.reduceat``, quantiles); the recursion is a numba-compiled loop
-over a preallocated array with a binary heap of server-free times, or a ``heapq`` loop when numba
-is missing. No Python object per event.
+over a preallocated array with a binary heap of server-free times (:mod:`dse.serve.fifo_numba`,
+imported on first use: numba costs about 0.5 s to import), or a ``heapq`` loop when numba is
+missing. No Python object per event.
 
 Statistics: the first ``warmup`` fraction of queries (by count, so the measured set is the same at
 every rate) or those arriving before ``warmup_s`` are dropped; p95/p99 carry 95% confidence
@@ -28,20 +29,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from dse.errors import DseError
 from dse.serve.load import CpuCurve, OfferedLoad, offered_load, sizes_pmf
 from dse.serve.policy import Policy
 from dse.serve.queueing import curve_times, split_sizes
 from dse.serve.workload import Workload
-
-try:  # pragma: no cover - exercised implicitly
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -66,30 +60,26 @@ def _fifo_python(arrive: np.ndarray, service: np.ndarray, servers: int, finish: 
     finish[:] = out
 
 
-if HAVE_NUMBA:
+_KERNEL: list = []  # [the numba kernel or None], filled on first use
 
-    @njit(cache=True, nogil=True)
-    def _fifo_numba(arrive, service, servers, finish):  # pragma: no cover - compiled
-        free = np.full(servers, -np.inf)
-        for k in range(arrive.size):
-            t0 = free[0]
-            ak = arrive[k]
-            f = (ak if ak > t0 else t0) + service[k]
-            finish[k] = f
-            # replace the root of the min-heap with f and sift down
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= servers:
-                    break
-                if c + 1 < servers and free[c + 1] < free[c]:
-                    c += 1
-                if free[c] < f:
-                    free[i] = free[c]
-                    i = c
-                else:
-                    break
-            free[i] = f
+
+def _numba_kernel() -> Callable | None:
+    """The compiled FIFO kernel (:mod:`dse.serve.fifo_numba`), or None without numba. Loaded on
+    first use so that importing the serving model does not load numba (about 0.5 s)."""
+    if not _KERNEL:
+        try:
+            from dse.serve.fifo_numba import fifo_numba
+        except ImportError:  # pragma: no cover - numba missing
+            fifo_numba = None
+        _KERNEL.append(fifo_numba)
+    return _KERNEL[0]
+
+
+def __getattr__(name: str) -> object:
+    # ``HAVE_NUMBA`` is answered by trying the import, when someone asks
+    if name == "HAVE_NUMBA":
+        return _numba_kernel() is not None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fifo_finish_times(arrive: np.ndarray, service: np.ndarray, servers: int, use_numba: bool | None = None) -> np.ndarray:
@@ -106,8 +96,11 @@ def fifo_finish_times(arrive: np.ndarray, service: np.ndarray, servers: int, use
         c = np.cumsum(service)
         return c + np.maximum.accumulate(arrive - (c - service))
     finish = np.empty_like(arrive)
-    if (HAVE_NUMBA if use_numba is None else use_numba):
-        _fifo_numba(arrive, service, int(servers), finish)
+    kernel = _numba_kernel() if use_numba is None or use_numba else None
+    if use_numba and kernel is None:
+        raise DseError("use_numba=True needs numba (pip install numba)")
+    if kernel is not None:
+        kernel(arrive, service, int(servers), finish)
     else:
         _fifo_python(arrive, service, int(servers), finish)
     return finish
@@ -309,7 +302,9 @@ def batch_quantile_ci(x: np.ndarray, q: float, batches: int = CI_BATCHES) -> tup
         return (float("nan"), float("nan"))
     usable = x[: (x.size // batches) * batches].reshape(batches, -1)
     per = np.percentile(usable, q, axis=1)
-    half = stats.t.ppf(0.975, batches - 1) * per.std(ddof=1) / np.sqrt(batches)
+    # Student's t quantile: special.stdtrit is what scipy.stats.t.ppf evaluates (scipy.stats
+    # itself costs about 0.5 s to import)
+    half = special.stdtrit(batches - 1, 0.975) * per.std(ddof=1) / np.sqrt(batches)
     centre = float(np.percentile(x, q))
     return (centre - float(half), centre + float(half))
 

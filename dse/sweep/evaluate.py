@@ -13,8 +13,8 @@ When no (b, Q) meets the SLA: ``feasible`` False, ``max_qps`` 0, ``batch``/``thr
 name the policy with the best p95 achievable (at vanishing load), ``qps_per_watt`` 0 and
 ``energy_per_query_j``/``gain`` None (undefined).
 
-Per worker process, loaded graphs, platforms and service curves are cached (graphs by model
-file, platforms by file and overrides, the CPU curve by model × platform × overrides × engines
+Per worker process, loaded graphs (:class:`~dse.graph.OpGraph`: no networkx), platforms and
+service curves are cached (graphs by model file, platforms by file and overrides, the CPU curve by model × platform × overrides × engines
 × batch list, the accelerator curve by model × accelerator × overrides), so neighbouring
 configurations that share a model and a platform (the expansion order keeps them together), or
 vary only the accelerator, reuse them.
@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from dse.errors import DseError
 from dse.cost.locality import parse_locality
 from dse.cost.model import plan_dense
-from dse.graph import load_graph
+from dse.graph import load_ops
 from dse.sched.deeprecsched import Curves, OptimizeResult, accel_curve, cpu_curve, optimize, optimize_many
 from dse.serve.workload import parse_sizes
 from dse.settings import OptimizerSettings
@@ -90,7 +90,9 @@ def check_configs(configs: list[dict[str, Any]]) -> None:
 
 @lru_cache(maxsize=32)
 def _graph(model_file: str, digest: str | None):  # noqa: ANN202
-    return load_graph(model_file)
+    # the plain OpGraph: the cost model reads only its operators and attributes, and networkx
+    # (the DiGraph of load_graph) costs each worker about 0.3 s to import
+    return load_ops(model_file)
 
 
 @lru_cache(maxsize=16)
