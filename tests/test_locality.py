@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from dse.cost.locality import brentq, cache_rows, knee, lru_hit_rate, parse_locality
+from dse.cost.locality import cache_rows, knee, lru_hit_rate, parse_locality
 from dse.errors import DseError
 
 RMC1_ROWS = 4_000_000  # one DLRM-RMC1 table (FACTS.md section 1)
@@ -254,24 +254,3 @@ def test_stack_distance_profile_file(tmp_path):
     # distinct(n) inverts T(C) = integral of dC / (1 - h): about the distinct rows in n requests
     n = 2000
     assert stream.distinct(n) == pytest.approx(len(set(trace[:n].tolist())), rel=0.15)
-
-
-def test_brentq_is_scipys_step_for_step():
-    # the scalar LRU root without scipy.optimize (issue #17): the same root to the last bit as
-    # scipy.optimize.brentq (imported here only), on the Che occupancy it solves and on others
-    optimize = pytest.importorskip("scipy.optimize")
-    p = np.arange(1, 5001, dtype=float) ** -0.9
-    p /= p.sum()
-    cases = [(lambda lt, c=c: float(np.sum(-np.expm1(-p * np.exp(lt)))) - c, 0.0, 40.0) for c in (3.0, 300.0, 4000.0)]
-    cases += [(lambda x: x**3 - 2.0, -3.0, 5.0), (lambda x: np.tanh(x - 0.3), -10.0, 12.0), (lambda x: (x - 1.0) ** 5, -4.0, 9.0)]
-    for f, lo, hi in cases:
-        for xtol, rtol in ((1e-10, 1e-12), (2e-12, 4 * np.finfo(float).eps), (1e-3, 1e-6)):
-            try:
-                expected = optimize.brentq(f, lo, hi, xtol=xtol, rtol=rtol)
-            except RuntimeError:  # (x - 1)^5 at the tightest tolerance: 100 iterations are not enough
-                with pytest.raises(DseError, match="no convergence"):
-                    brentq(f, lo, hi, xtol, rtol)
-                continue
-            assert brentq(f, lo, hi, xtol, rtol) == expected
-    with pytest.raises(DseError, match="different signs"):
-        brentq(lambda x: x * x + 1, -1.0, 1.0, 1e-10, 1e-12)

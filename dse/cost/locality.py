@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import gammainc
 
 from dse.errors import DseError
@@ -344,51 +345,6 @@ def _run_terms(stream: "PopularityStream", run_length: float, t: int) -> _RunTer
     all_held = float(min(max(float(np.sum(hit_weights * np.ones_like(p))) / run_length, 0.0), 1.0))
     return _RunTerms(weights, hit_weights, float(np.sum(stream.counts * in_batch)), hi, occupied_hi, all_held,
                      float(np.sum(weights * p)))
-
-
-def brentq(f, lo: float, hi: float, xtol: float, rtol: float, maxiter: int = 100) -> float:  # noqa: ANN001
-    """Root of ``f`` in ``[lo, hi]`` (``f(lo)``, ``f(hi)`` of opposite signs) by Brent's method:
-    ``scipy.optimize.brentq``'s algorithm step for step (its C loop, in the same floating-point
-    operations, so the same iterates and root), written here because importing scipy.optimize
-    costs each sweep worker about 0.3-0.6 s for this one scalar root. Tolerance: the bracket's
-    half-width below ``(xtol + rtol |x|) / 2``."""
-    xpre, xcur = float(lo), float(hi)
-    fpre, fcur = float(f(xpre)), float(f(xcur))
-    if fpre == 0:
-        return xpre
-    if fcur == 0:
-        return xcur
-    if math.copysign(1.0, fpre) == math.copysign(1.0, fcur):
-        raise DseError("brentq: f(lo) and f(hi) must have different signs")
-    xblk = fblk = spre = scur = 0.0
-    for _ in range(maxiter):
-        if fpre != 0 and fcur != 0 and math.copysign(1.0, fpre) != math.copysign(1.0, fcur):
-            xblk, fblk = xpre, fpre
-            spre = scur = xcur - xpre
-        if abs(fblk) < abs(fcur):
-            xpre, xcur, xblk = xcur, xblk, xcur
-            fpre, fcur, fblk = fcur, fblk, fcur
-        delta = (xtol + rtol * abs(xcur)) / 2
-        sbis = (xblk - xcur) / 2
-        if fcur == 0 or abs(sbis) < delta:
-            return xcur
-        if abs(spre) > delta and abs(fcur) < abs(fpre):
-            if xpre == xblk:  # interpolate
-                stry = -fcur * (xcur - xpre) / (fcur - fpre)
-            else:  # extrapolate (inverse quadratic)
-                dpre = (fpre - fcur) / (xpre - xcur)
-                dblk = (fblk - fcur) / (xblk - xcur)
-                stry = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
-            if 2 * abs(stry) < min(abs(spre), 3 * abs(sbis) - delta):  # good short step
-                spre, scur = scur, stry
-            else:  # bisect
-                spre = scur = sbis
-        else:  # bisect
-            spre = scur = sbis
-        xpre, fpre = xcur, fcur
-        xcur += scur if abs(scur) > delta else (delta if sbis > 0 else -delta)
-        fcur = float(f(xcur))
-    raise DseError(f"brentq: no convergence in {maxiter} iterations")
 
 
 #: Bins merged into one for the starting point of :func:`_occupancy_roots`.
