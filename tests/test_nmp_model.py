@@ -161,3 +161,51 @@ def test_impossible_configurations_are_clear_errors():
         N.nmp_sls_time(fc, _memory(8), NmpSpec(), BATCH, locality=RECNMP_LOCALITY)
     with pytest.raises(DseError, match="batch"):
         N.nmp_sls_time(op, _memory(8), NmpSpec(), 0, locality=RECNMP_LOCALITY)
+
+
+def _expected_max_poisson_scalar(mu: float, n: int) -> float:
+    """The scalar formula the vectorised :func:`dse.cost.nmp.expected_max_poissons` replaced, kept
+    as its reference: E[max of n Poisson(mu)] as Σ_{k < top} (1 - F(k)^n), Blom above mu = 2000."""
+    import math
+
+    import numpy as np
+    from scipy.special import gammaln, ndtri
+
+    if n <= 1 or mu <= 0:
+        return max(mu, 0.0)
+    if mu > 2000:
+        return mu + math.sqrt(mu) * float(ndtri((n - 0.375) / (n + 0.25)))
+    top = int(mu + 12.0 * math.sqrt(mu) + 30.0)
+    k = np.arange(top)
+    cdf = np.minimum(np.cumsum(np.exp(k * math.log(mu) - mu - gammaln(np.arange(1.0, top + 1.0)))), 1.0)
+    return float(np.sum(1.0 - cdf**n))
+
+
+def test_vectorised_expected_max_poisson_equals_the_scalar_formula():
+    # one call over many means (both branches, the edge at 2000, tiny and zero means) must give
+    # the scalar formula's values within 1e-12 relative, whatever the memo already holds
+    import numpy as np
+
+    mus = np.concatenate([[0.0, 1e-6, 0.3, 1.0, 2.0, 1999.9, 2000.0, 2000.5, 6.1e4],
+                          np.geomspace(0.05, 1990.0, 57), np.random.default_rng(7).uniform(1, 1500, 40)])
+    for n in (1, 2, 3, 4, 8, 13, 32, 128, 4096):
+        N._MAX_POISSON.clear()
+        got = N.expected_max_poissons(np.concatenate([mus[:20], mus]), n)[20:]  # repeats inside one call
+        again = N.expected_max_poissons(mus[::-1], n)[::-1]  # from the memo
+        want = np.array([_expected_max_poisson_scalar(float(m), n) for m in mus])
+        assert np.allclose(got, want, rtol=1e-12, atol=0.0), (n, np.max(np.abs(got / np.where(want > 0, want, 1) - 1)))
+        assert np.array_equal(got, again)
+        assert N.expected_max_poisson(float(mus[30]), n) == pytest.approx(want[30], rel=1e-12, abs=0.0)
+
+
+def test_balance_efficiencies_equal_the_scalar_formula():
+    import numpy as np
+
+    windows = np.array([[0.0, 3.0, 80.0, 1280.0], [20480.0, 5.5, 80.0, 16000.0]])
+    for ranks in (1, 2, 8, 32):
+        got = N._balance_efficiencies(windows, ranks)
+        want = [[1.0 if ranks <= 1 or w <= 0 else min(1.0, (w / ranks) / max(_expected_max_poisson_scalar(w / ranks, ranks), 1e-300))
+                 for w in row] for row in windows]
+        assert got.shape == windows.shape
+        assert np.allclose(got, want, rtol=1e-12, atol=0.0)
+        assert N.balance_efficiency(float(windows[1, 3]), ranks) == pytest.approx(want[1][3], rel=1e-12, abs=0.0)

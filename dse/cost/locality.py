@@ -208,8 +208,10 @@ class PopularityStream(Stream):
             starts = np.array([math.log(capacity / run.start) for run in terms])
             roots = _occupancy_roots(self.probs, np.stack([run.occupancy_weights for run in terms]), capacity, starts,
                                      np.array([run.hi for run in terms]))
-            held = -np.expm1(-self.probs[None, :] * np.exp(roots)[:, None])
-            hits = np.sum(np.stack([run.hit_weights for run in terms]) * held, axis=1)
+            gone = np.multiply(-self.probs[None, :], np.exp(roots)[:, None])
+            np.expm1(gone, out=gone)  # minus the share of each bin held (negations are exact)
+            weighted = np.stack([run.hit_weights for run in terms])
+            hits = -np.sum(np.multiply(weighted, gone, out=weighted), axis=1)
             out[idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
         return out
 
@@ -343,7 +345,7 @@ def _run_terms(stream: "PopularityStream", run_length: float, t: int) -> _RunTer
     hit_weights = stream.counts * reuse
     hi = math.log(run_length) + 1.0
     occupied_hi = float(np.sum(weights * -np.expm1(-p * math.exp(hi))))
-    all_held = float(min(max(float(np.sum(hit_weights * np.ones_like(p))) / run_length, 0.0), 1.0))
+    all_held = float(min(max(float(np.sum(hit_weights)) / run_length, 0.0), 1.0))
     return _RunTerms(weights, hit_weights, float(np.sum(stream.counts * in_batch)), hi, occupied_hi, all_held,
                      float(np.sum(weights * p)))
 
@@ -373,15 +375,28 @@ def _occupancy_roots(p: np.ndarray, weights: np.ndarray, capacity: float, start:
         lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi), lt), hi)
     out = lt.copy()
     live = np.arange(lt.size)
+    # the passes work on -x = -p·T in buffers of their own (negations are exact, so the sums are
+    # those of the plain formulas to the bit; no temporaries of (rows, bins) per pass)
+    minus_p = -p
+    neg_x = np.empty(weights.shape)
+    gone = np.empty(weights.shape)
+    prod = np.empty(weights.shape)
     for _ in range(200):
         if live.size == 0:
             break
         now = lt[live]
-        x = (p[None, :] if p.ndim == 1 else p[live]) * np.exp(now)[:, None]
-        gone = np.expm1(-x)  # exp(-x) - 1
-        w = weights[live]
-        f = np.sum(w * -gone, axis=1) - capacity
-        slope = np.sum(w * x * (1.0 + gone), axis=1)  # d occupancy / d log T
+        n = live.size
+        every = n == lt.size
+        w = weights if every else weights[live]
+        x, g, wx = neg_x[:n], gone[:n], prod[:n]
+        np.multiply(minus_p[None, :] if p.ndim == 1 else (minus_p if every else minus_p[live]), np.exp(now)[:, None], out=x)
+        np.expm1(x, out=g)  # exp(-x) - 1
+        np.multiply(w, g, out=wx)
+        f = -np.sum(wx, axis=1) - capacity  # Σ w·(1 - exp(-x)) - capacity
+        np.add(g, 1.0, out=g)
+        np.multiply(w, x, out=wx)
+        np.multiply(wx, g, out=wx)
+        slope = -np.sum(wx, axis=1)  # d occupancy / d log T = Σ w·x·exp(-x)
         above = f > 0
         hi[live] = np.where(above, now, hi[live])
         lo[live] = np.where(above, lo[live], now)

@@ -153,25 +153,46 @@ def op_times(
     (:func:`dse.cost.share.cache_capacities`); the times are then (platforms, batch sizes).
     """
     b = np.asarray(batches, dtype=float)
-    zero = np.zeros_like(b)
     if op.kind is OpKind.INPUT:
         return _input_times(op, platform, b, transfer)
+    terms, speedup = _host_terms(op, platform, b, engines, capacities)
+    if runs_in_memory(op, platform):
+        terms["compute"] = np.zeros_like(b)
+    if op.kind in GATHER_KINDS:
+        terms["gather"] = _gather(op, platform, b, engines, table_footprint, locality, working_set) / speedup
+    return _combine(op, platform, terms)
+
+
+def _host_terms(
+    op: Op, platform: Platform, b: np.ndarray, engines: int, capacities: list | None = None
+) -> tuple[dict[str, np.ndarray], float]:
+    """The terms of :func:`op_times` but the gather (zero here), with ``compute`` as the host's
+    cores would take it (:func:`op_times` zeroes it where RecNMP pools in the DIMMs), and the
+    thread speedup that divides them. Reads neither ``platform.nmp`` nor ``platform.memory``."""
+    zero = np.zeros_like(b)
     threads = call_threads(op, platform, engines)
     speedup = thread_speedup(platform, threads)
     overhead = np.full_like(b, dispatch_time(op, platform) + fork_join_seconds(platform, threads))
     terms = {
         "overhead": overhead,
-        "compute": zero if runs_in_memory(op, platform) else compute_time(op, platform, b, engines) / speedup,
+        "compute": compute_time(op, platform, b, engines) / speedup,
         "stream": stream_time(op, platform, b, engines, capacities) / speedup,
-        "gather": _gather(op, platform, b, engines, table_footprint, locality, working_set) / speedup if op.kind in GATHER_KINDS else zero,
+        "gather": zero,
         "transfer": zero,
         "alloc": alloc_time(op, platform, b),
         "feed": zero,
     }
+    return terms, speedup
+
+
+def _combine(op: Op, platform: Platform, terms: dict[str, np.ndarray]) -> OpTimes:
+    """An operator's time from its terms: the device terms overlap (or add up, for a composite
+    node), then the dispatch overlaps or precedes them, then the first touch of fresh pages."""
     if composite(op):
         device = terms["compute"] + terms["stream"] + terms["gather"]
     else:
         device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
+    overhead = terms["overhead"]
     time = np.maximum(overhead, device) if require_dispatch(platform).overlap else overhead + device
     time = time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
     return OpTimes(op.name, op.kind.value, time, terms)
@@ -324,16 +345,20 @@ def total_curve(
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     ws = _working_set(graph, platform, b)
-    total = _dense_total(graph, platform, b, int(engines), transfer).copy()
-    for op, count in op_groups(graph):
-        if op.kind in GATHER_KINDS:
-            total += count * op_times(op, platform, b, int(engines), transfer, footprint, locality, ws).time
+    dense, gathers = _dense_total(graph, platform, b, int(engines), transfer)
+    total = dense.copy()
+    for (op, count), (host, speedup) in zip(_gather_groups(graph), gathers):
+        terms = dict(host)
+        if runs_in_memory(op, platform):
+            terms["compute"] = np.zeros_like(b)  # RecNMP pools in the DIMMs
+        terms["gather"] = _gather(op, platform, b, int(engines), footprint, locality, ws) / speedup
+        total += count * _combine(op, platform, terms).time
     return ServiceCurve(
         model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b, seconds=total, engines=int(engines)
     )
 
 
-_DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
+_DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[np.ndarray, GatherParts]]]" = weakref.WeakKeyDictionary()
 #: Platforms expected soon per graph (:func:`plan_dense`), grouped by :func:`_dense_keys`.
 _PLANNED: "weakref.WeakKeyDictionary[nx.DiGraph, dict[str, dict[str, Platform]]]" = weakref.WeakKeyDictionary()
 #: What the dense operators never read: NMP runs gathers only and the DDR topology serves the
@@ -370,11 +395,24 @@ def plan_dense(graph: nx.DiGraph, platforms: list[Platform]) -> None:
     _PLANNED[graph] = groups
 
 
-def dense_totals(graph: nx.DiGraph, platforms: list[Platform], b: np.ndarray, engines: int, transfer: bool) -> np.ndarray:
+def _gather_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:
+    """The gathering groups of :func:`op_groups`, in order."""
+    return [(op, count) for op, count in op_groups(graph) if op.kind in GATHER_KINDS]
+
+
+#: Per gathering operator of a graph: its terms but the gather (``compute`` as on the host), and
+#: its thread speedup (:func:`_host_terms`).
+GatherParts = list[tuple[dict[str, np.ndarray], float]]
+
+
+def dense_totals(
+    graph: nx.DiGraph, platforms: list[Platform], b: np.ndarray, engines: int, transfer: bool
+) -> tuple[np.ndarray, list[GatherParts]]:
     """Seconds of everything but the gathers, shape (platforms, batch sizes), for platforms that
     differ at most in their cache sizes and the fields in ``_NOT_DENSE``: :func:`op_times` with
     the cache capacities as arrays over the platforms (the same operations, element by element,
-    as one platform at a time)."""
+    as one platform at a time); and per platform the gathering operators' other terms
+    (:func:`_host_terms`, which read no field of ``_NOT_DENSE`` either)."""
     first = platforms[0]
     sizes = [np.array([[p.caches[i].size_mib] for p in platforms]) for i in range(len(first.caches))]
     caps = cache_capacities(first, engines, sizes)
@@ -384,14 +422,20 @@ def dense_totals(graph: nx.DiGraph, platforms: list[Platform], b: np.ndarray, en
             total += count * op_times(op, first, b, engines, transfer, capacities=caps).time
     for part in _per_inference(graph, first, b, transfer):
         total += part.time
-    return total
+    hosts = [_host_terms(op, first, b, engines, caps) for op, _ in _gather_groups(graph)]
+    parts = [[({t: (v[i] if v.ndim == 2 else v) for t, v in terms.items()}, speedup) for terms, speedup in hosts]
+             for i in range(len(platforms))]
+    return total, parts
 
 
-def _dense_total(graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool) -> np.ndarray:
+def _dense_total(
+    graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool
+) -> tuple[np.ndarray, GatherParts]:
     """Seconds at each batch size of everything but the gathers (the other operators, the inputs,
-    the per-inference costs), memoised per graph on the platform without the fields those never
-    read (``_NOT_DENSE``), so a sweep over RankCache sizes, DIMMs and localities computes these
-    once; platforms announced by :func:`plan_dense` are computed together. Read-only."""
+    the per-inference costs) and the gathering operators' other terms, memoised per graph on the
+    platform without the fields those never read (``_NOT_DENSE``), so a sweep over RankCache
+    sizes, DIMMs and localities computes these once; platforms announced by :func:`plan_dense`
+    are computed together. Read-only."""
     dense_key, dense_group = _dense_keys(platform)
     key = (dense_key, b.tobytes(), engines, transfer)
     memo = _DENSE.setdefault(graph, {})
@@ -403,6 +447,7 @@ def _dense_total(graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: 
     group = _PLANNED.get(graph, {}).get(dense_group, {})
     todo = {k: p for k, p in group.items() if (k, *key[1:]) not in memo}
     todo[key[0]] = platform
-    for k, row in zip(todo, dense_totals(graph, list(todo.values()), b, engines, transfer)):
-        memo[(k, *key[1:])] = row
+    totals, parts = dense_totals(graph, list(todo.values()), b, engines, transfer)
+    for k, row, part in zip(todo, totals, parts):
+        memo[(k, *key[1:])] = (row, part)
     return memo[key]

@@ -11,6 +11,7 @@ the per-operator breakdown, each distinct operator evaluated once).
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable
 
 import numpy as np
@@ -24,11 +25,16 @@ def curve_batches(upto: int, exact: Iterable[int] = (), grid: CurveGrid = CurveG
     upto = int(upto)
     if upto < 1:
         raise DseError(f"largest batch size {upto} must be >= 1")
-    dense, ratio = grid.dense, grid.ratio
+    extra = tuple(float(x) for x in exact if 1 <= x <= upto)
+    return _grid(upto, extra, int(grid.dense), float(grid.ratio)).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _grid(upto: int, extra: tuple[float, ...], dense: int, ratio: float) -> np.ndarray:
+    """:func:`curve_batches`, memoised (a sweep's configurations share a few grids). Read-only."""
     if ratio <= 1.0 or dense >= upto:
         pts = np.arange(1, upto + 1, dtype=float)
     else:
         geo = np.geomspace(dense, upto, max(2, int(np.ceil(np.log(upto / dense) / np.log(ratio))) + 1))
         pts = np.concatenate([np.arange(1, dense + 1), np.round(geo), [upto]])
-    extra = [float(x) for x in exact if 1 <= x <= upto]
     return np.unique(np.concatenate([pts, extra])).astype(float)
