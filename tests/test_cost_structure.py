@@ -115,3 +115,25 @@ def test_h200_bandwidth_beats_h100_only_where_memory_matters():
     small100 = predict_latency(g, platform("h100"), 1).latency_s
     small200 = predict_latency(g, platform("h200"), 1).latency_s
     assert small200 == pytest.approx(small100, rel=0.02)  # launch-bound: same software, same SMs
+
+
+def test_packing_passes_ramp_in_between_one_row_and_pack_rows():
+    """An FC's extra weight passes: none as a GEMV (b = 1), all of them from ``pack_rows`` rows
+    on, linear in between; ``pack_rows`` = 1 is the old step at b > 1."""
+    import numpy as np
+
+    from dse.cost.roofline import pack_share, weight_passes
+    from dse.graph.lower import ordered_ops
+
+    fc = next(op for op in ordered_ops(load_graph("dlrm_rmc3")) if op.kind.value == "fc")
+    host = load_platform("h200_host")
+    b = np.array([1.0, 2.0, 4.0, 8.0, 64.0])
+    gemm = host.compute.gemm
+    assert 1.0 < gemm.pack_rows < 8.0
+    share = pack_share(gemm, b)
+    assert share[0] == 0.0 and share[-1] == 1.0 and np.all(np.diff(share) >= 0) and 0.0 < share[2] < 1.0
+    assert np.allclose(weight_passes(fc, host, b), 1.0 + gemm.pack_passes * share)
+    step = host.model_copy(update={"compute": host.compute.model_copy(update={"gemm": gemm.model_copy(update={"pack_rows": 1.0})})})
+    assert np.allclose(weight_passes(fc, step, b), np.where(b > 1, 1.0 + gemm.pack_passes, 1.0))
+    # the ramp only ever lowers the stream: b = 4 of RMC3 on the host is cheaper than with the step
+    assert predict_latency(load_graph("dlrm_rmc3"), host, 4).latency_s < predict_latency(load_graph("dlrm_rmc3"), step, 4).latency_s

@@ -79,6 +79,7 @@ CPU_PARAMS: tuple[Param, ...] = (
     Param("compute.gemm.peak_fraction", 0.2, 1.0, "gemm"),
     Param("compute.gemm.m_half", 0.05, 500.0, "gemm"),
     Param("compute.gemm.pack_passes", 0.0, 6.0, "gemm"),
+    Param("compute.gemm.pack_rows", 1.0, 64.0, "gemm"),
     Param("compute.vector_efficiency", 0.02, 1.0, "gemm"),
     Param("caches[1].bandwidth_gbs", 5.0, 400.0, "stream"),
     Param("caches[2].bandwidth_gbs", 2.0, 200.0, "stream"),

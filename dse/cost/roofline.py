@@ -56,10 +56,20 @@ def compute_time(op: Op, platform: Platform, batch: ArrayLike, engines: int = 1)
     return flops / (peak * eff)
 
 
+def pack_share(gemm: GemmEfficiency, m: ArrayLike) -> np.ndarray:
+    """Share (0..1) of the packing passes a GEMM with ``m`` activation rows pays: none as a GEMV
+    (m = 1), rising linearly to all of them at ``pack_rows`` rows. Why a ramp and not a step: on
+    both measured CPUs an FC-heavy model at b = 2 costs barely more than at b = 1, at b = 4 about
+    half and at b = 8 all of the step the b = 8 GEMM microbenchmarks show (docs/cost_model.md)."""
+    m = np.asarray(m, dtype=float)
+    return np.clip((m - 1.0) / max(gemm.pack_rows - 1.0, 1e-9), 0.0, 1.0)
+
+
 def weight_passes(op: Op, platform: Platform, batch: np.ndarray) -> np.ndarray:
     """How many times a GEMM reads its weights: once as a GEMV (b = 1), more when BLAS packs them."""
     if op.kind is OpKind.FC:
-        return np.where(batch > 1, 1.0 + platform.compute.gemm.pack_passes, 1.0)
+        gemm = platform.compute.gemm
+        return 1.0 + gemm.pack_passes * pack_share(gemm, batch)
     return np.ones_like(batch)
 
 

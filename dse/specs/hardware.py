@@ -55,13 +55,15 @@ class GemmEfficiency(_Strict):
     FLOPs of one call. ``m_half`` captures register-tile under-use of skinny GEMMs (CPU);
     ``flops_half`` the work needed to fill every SM with tiles (GPU). ``pack_passes``: extra passes
     over the weights that a BLAS GEMM makes when m > 1 (it packs the weight panels; a GEMV at
-    m = 1 reads them once).
+    m = 1 reads them once). ``pack_rows``: the rows m at which those passes are paid in full; they
+    grow linearly from none at m = 1 (1: in full at every m > 1).
     """
 
     peak_fraction: float = Field(1.0, gt=0.0, le=1.0)
     m_half: NonNegativeFloat = 0.0
     flops_half: NonNegativeFloat = 0.0
     pack_passes: NonNegativeFloat = 0.0
+    pack_rows: float = Field(1.0, ge=1.0, le=4096.0, description="activation rows (m) from which the packing passes are paid in full")
 
 
 class Compute(_Strict):
