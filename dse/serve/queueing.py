@@ -202,7 +202,9 @@ def first_order_recursion(drive: np.ndarray, alpha: float) -> np.ndarray:
     In blocks of :data:`RECURSION_BLOCK`: inside a block ``y = sum_k alpha^(i-k) drive[k]`` is a
     product with a triangular matrix of powers; the block's last value carries into the next one
     with the factor ``alpha^(i+1)``. Powers of ``alpha`` in ``[0, 1]`` never overflow (the closed
-    form ``alpha^n cumsum(drive alpha^-k)`` would).
+    form ``alpha^n cumsum(drive alpha^-k)`` would). Equal to the filter to about 1e-13 relative
+    to the largest value; for finite drives only: a NaN or infinity spoils its whole block (the
+    product multiplies it by 0 for the values before it), where the filter spoils only what follows.
     """
     d = np.asarray(drive, dtype=float)
     n = d.size
@@ -385,24 +387,25 @@ def level_recursion(head: np.ndarray, weights: np.ndarray, length: int) -> np.nd
     (the tail recurrence of :func:`batch_queue`; states below 0 weigh 0).
 
     Linear, so a block of ``B`` new states is a fixed ``B x K`` matrix times the ``K`` states
-    before it (``K = weights.size``): the matrix is the recurrence run once on the unit states,
-    then each block is one product. Every term is non-negative (no cancellation). Without
-    scipy.signal (about 0.4 s to import), which ran it as an IIR filter.
+    before it (``K = weights.size``): row ``i`` holds the weights that reach state ``i`` of the
+    block directly from the states before it, plus those that reach it through the block's earlier
+    states (``B^2 K`` to build, then each block is one product). Every term is non-negative (no
+    cancellation). Without scipy.signal (about 0.4 s to import), which ran it as an IIR filter.
     """
     head = np.asarray(head, dtype=float)
     w = np.asarray(weights, dtype=float)
     k = w.size
     out = np.zeros(k + max(length, head.size))  # k zero states below state 0
     out[k : k + head.size] = head
-    # about sqrt(length) states per block (as many products as rows of the matrix to build), fewer
-    # when K is large (building the matrix costs block x K^2)
-    block = max(32, min(int(np.sqrt(length)), 4096 // max(k, 1)))
-    unit = np.zeros((k + block, k))  # unit[k + i, j]: weight of the j-th state before a block in its i-th
-    unit[:k] = np.eye(k)
-    w_rev = w[::-1]
+    # about sqrt(length) states per block (building the matrix then costs about what the products
+    # do), and a matrix within about 512 KiB (each product streams it: out of cache it costs more)
+    block = max(8, min(int(np.sqrt(length)), 65536 // max(k, 1)))
+    step = np.zeros((block, k))
     for i in range(block):
-        unit[k + i] = w_rev @ unit[i : i + k]
-    step = unit[k:]
+        step[i, i:] = w[i:][::-1]  # directly: weight w[k-1-j+i] on the j-th state before, j >= i
+        reach = min(i, k)
+        if reach:
+            step[i] += w[:reach][::-1] @ step[i - reach : i]
     start = k + head.size
     while start < k + length:
         stop = min(start + block, k + length)
