@@ -94,3 +94,26 @@ def test_model_rows_record_the_page_size_state(tmp_path):
     from dse.calibrate.data import load_measurements
 
     assert len(load_measurements([out]).models) == 1  # the extra columns do not disturb the loader
+
+
+def test_model_rows_with_page_state_append_to_files_without_it(tmp_path):
+    """CPU model rows carry ``thp``/``huge_pages_mib``; GPU rows and files written before do not:
+    appending either way keeps every row (empty where unknown); other column differences are refused."""
+    import pandas as pd
+
+    from dse.calibrate.harness import write_csv
+    from dse.errors import DseError
+
+    out = tmp_path / "models.csv"
+    gpu = pd.DataFrame({"model": ["ncf"], "device": ["cuda"], "batch": [4], "median_ms": [0.2]})
+    cpu = pd.DataFrame({"model": ["ncf"], "device": ["cpu"], "batch": [4], "median_ms": [0.3], "thp": ["madvise"],
+                        "huge_pages_mib": [0.0]})
+    write_csv(gpu, out)
+    write_csv(cpu, out, append=True)
+    write_csv(gpu, out, append=True)
+    table = pd.read_csv(out)
+    assert list(table["device"]) == ["cuda", "cpu", "cuda"]
+    assert list(table.columns) == ["model", "device", "batch", "median_ms", "thp", "huge_pages_mib"]
+    assert table["thp"].isna().tolist() == [True, False, True]
+    with pytest.raises(DseError, match="other columns"):
+        write_csv(gpu.assign(extra=1), out, append=True)

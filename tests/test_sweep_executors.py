@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 
 import pandas as pd
@@ -35,16 +37,46 @@ def test_dask_local_gives_the_process_pool_table(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "inline" / "results.parquet"))
 
 
+#: Run a sweep of the toy study with the stand-in that reports where it ran (fresh interpreter:
+#: no thread another test left running); ``{before}`` runs first. Prints the table's pids.
+WHERE = """
+import json, os, sys, threading
+sys.path.insert(0, {tests!r})
+from dse.sweep.run import run_sweep
+{before}
+s = run_sweep({study!r}, out={out!r}, workers=2, evaluator="sweep_stub:evaluate_where", progress=False)
+import pandas as pd
+f = pd.read_parquet(s.parquet)
+print(json.dumps({{"parent": os.getpid(), "rows": len(f), "imported": sorted(set(f.imported_in_pid.tolist())),
+                  "workers": sorted(set(f.worker_pid.tolist()))}}))
+"""
+
+
+def _where(tmp_path, before: str = "") -> dict:
+    study = write_study(tmp_path, axes=SMALL_AXES)
+    code = WHERE.format(tests=str(TESTS_DIR), before=before, study=str(study), out=str(tmp_path / "out"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool forks its workers on Linux only")
 def test_pool_workers_are_forked_with_the_parents_evaluator(tmp_path):
-    """On Linux the local pool forks: every worker inherits the evaluator module this process
+    """On Linux the local pool forks: every worker inherits the evaluator module the parent
     imported (a spawned worker would import it again, seconds of CPU each for the optimiser)."""
-    study = write_study(tmp_path, axes=SMALL_AXES)
-    summary = run_sweep(study, out=tmp_path / "out", workers=2, evaluator="sweep_stub:evaluate_where", progress=False)
-    frame = pd.read_parquet(summary.parquet)
-    assert len(frame) == 40
-    assert set(frame["imported_in_pid"]) == {os.getpid()}
-    assert os.getpid() not in set(frame["worker_pid"])
+    where = _where(tmp_path)
+    assert where["rows"] == 40
+    assert where["imported"] == [where["parent"]]
+    assert where["parent"] not in where["workers"]
+
+
+def test_pool_spawns_while_another_thread_runs(tmp_path):
+    """A fork would copy a lock another thread may hold: with one running, the workers are
+    spawned and import the evaluator themselves."""
+    where = _where(tmp_path, before="threading.Thread(target=threading.Event().wait, daemon=True).start()")
+    assert where["rows"] == 40
+    assert where["parent"] not in where["imported"]
+    assert set(where["imported"]) <= set(where["workers"])
 
 
 def test_outputs(tmp_path):

@@ -488,14 +488,21 @@ def measure_micro(
     return pd.DataFrame(bench.rows)
 
 
+#: Columns that only some rows carry (a CPU model row's page state, :func:`huge_pages`): rows
+#: appended to a file with or without them leave them empty where unknown.
+OPTIONAL_COLUMNS = frozenset({"thp", "huge_pages_mib"})
+
+
 def write_csv(df: pd.DataFrame, out: Path | str, append: bool = False) -> Path:
-    """Write harness rows; ``append`` adds them to an existing file of the same format."""
+    """Write harness rows; ``append`` adds them to an existing file of the same format (up to
+    :data:`OPTIONAL_COLUMNS`, which either side may lack)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if append and out.is_file() and out.stat().st_size > 0:
         old = pd.read_csv(out)
-        if set(old.columns) != set(df.columns):
+        if (set(old.columns) ^ set(df.columns)) - OPTIONAL_COLUMNS:
             raise DseError(f"{out}: exists with other columns; cannot append (use another --out)")
-        df = pd.concat([old, df[old.columns]], ignore_index=True)
+        columns = [*old.columns, *(c for c in df.columns if c not in old.columns)]
+        df = pd.concat([old, df], ignore_index=True)[columns]
     df.to_csv(out, index=False)
     return out

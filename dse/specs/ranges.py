@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from dse.settings import StrictModel
 
@@ -45,7 +45,11 @@ def magnitude_problem(value: float) -> str | None:
 
 
 class Bounded(StrictModel):
-    """A strict spec section whose numbers are finite and within the magnitude range."""
+    """A strict spec section whose numbers are finite and within the magnitude range. Frozen: the
+    cost model memoises results per section object (and platforms built by overrides share the
+    sections they do not change), so a section edited in place would give stale answers."""
+
+    model_config = ConfigDict(frozen=True)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -194,9 +194,25 @@ def warm_up(ref: str) -> None:
 
 
 #: How the local pool starts its workers: forked on Linux, so that each inherits the evaluator the
-#: parent has already imported (a spawned worker re-imports it: about 2.5 s of CPU each, as long as
-#: evaluating a thousand rows); spawned elsewhere (macOS's system libraries do not survive a fork).
+#: parent has already imported (a spawned worker re-imports it: about 1.5-2.5 s of CPU each, as long
+#: as evaluating a thousand rows); spawned elsewhere (macOS's system libraries do not survive a
+#: fork), and wherever another thread is running in the parent (:func:`start_method`).
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def start_method(preferred: str = START_METHOD) -> str:
+    """``preferred``, but ``spawn`` instead of ``fork`` while any other thread runs in this process
+    (a forked child would inherit a lock, e.g. an import's, held by a thread it does not have; a
+    library user may have started one, e.g. a Dask client's). Our own table-import thread of an
+    earlier sweep in this process (:func:`_import_in_background`) is waited for first."""
+    import threading
+
+    if preferred != "fork":
+        return preferred
+    for thread in _BACKGROUND:
+        thread.join()
+    _BACKGROUND.clear()
+    return "fork" if threading.active_count() == 1 else "spawn"
 
 
 class LocalPool:
@@ -206,23 +222,24 @@ class LocalPool:
     result has been received), instead of waiting seconds for each interpreter to tear down its
     caches.
 
-    Forking is safe here because the parent forks before it starts any thread of its own (the
-    executor forks every worker at the first submission, before its management thread; the
-    progress bar comes later), and what the workers run touches no lock another thread could hold
-    (numpy's BLAS threads are re-created by their own fork handlers). The parent's objects are
-    moved out of the collector's generations first (``gc.freeze``), so that no collection in a
-    worker walks, and so copies, the pages it shares with the parent.
+    It forks (:func:`start_method`) only while no other thread runs; the executor forks every
+    worker at the first submission, before its management thread starts, and the parent's own
+    threads (the progress bar, :func:`_import_in_background`) start after that. numpy's BLAS
+    threads are re-created by their own fork handlers. The parent's objects are moved out of the
+    collector's generations first (``gc.freeze``), so that no collection in a worker walks, and so
+    copies, the pages it shares with the parent.
     """
 
-    def __init__(self, workers: int, ref: str, start_method: str = START_METHOD):
+    def __init__(self, workers: int, ref: str, method: str | None = None):
         import gc
 
         self.workers = workers
-        forked = start_method == "fork"
+        self.method = method or start_method()
+        forked = self.method == "fork"
         if forked:
             gc.freeze()
         try:
-            self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(start_method),
+            self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(self.method),
                                                 initializer=_ignore_sigint)
             for _ in range(workers):
                 self.executor.submit(warm_up, ref)
@@ -270,6 +287,10 @@ class LocalPool:
 TABLE_MODULES = ("pandas", "pyarrow.parquet")
 
 
+#: Threads :func:`_import_in_background` started (joined before the next fork, :func:`start_method`).
+_BACKGROUND: list[Any] = []
+
+
 def _import_in_background(modules: tuple[str, ...]) -> None:
     """Import ``modules`` in a daemon thread while this process waits on its workers (a later
     import of the same module waits for this one to finish; a failure is left for that import to
@@ -283,7 +304,9 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
             except Exception:  # noqa: BLE001 - the table's own import says what is wrong
                 return
 
-    threading.Thread(target=run, name="dse-table-imports", daemon=True).start()
+    thread = threading.Thread(target=run, name="dse-table-imports", daemon=True)
+    thread.start()
+    _BACKGROUND.append(thread)
 
 
 class DaskSession:
