@@ -199,6 +199,8 @@ class PopularityStream(Stream):
         out[some] = table.all_held
         evict = np.flatnonzero((table.admitted_rows > capacity) & ~(table.occupied_hi < capacity))
         if evict.size:
+            if evict[-1] - evict[0] + 1 == evict.size:  # the usual case, longer runs evict: views, no copies
+                evict = slice(int(evict[0]), int(evict[-1]) + 1)
             starts = np.array([math.log(capacity / start) for start in table.start[evict].tolist()])
             _, hits = _occupancy_roots(self.probs, table.occupancy_weights[evict], capacity, starts,
                                        table.hi[evict], table.hit_weights[evict])
@@ -321,29 +323,32 @@ def _run_terms(stream: "PopularityStream", runs: tuple[float, ...], t: int) -> _
     for the same (stream, runs, threshold) for every configuration that shares a model, a
     locality and a batch grid (about 30 KB per run length for a 10^6-row Zipf table). All the run
     lengths are computed as one (runs, bins) array, element by element as for one run at a time."""
-    p = stream.probs
+    p, n = stream.probs, stream.counts
     r = np.array(runs, dtype=float)
     lam = p[None, :] * r[:, None]
+    # the (runs, bins) temporaries are reused in place (fresh ones cost more in page faults than
+    # the arithmetic); the operations are those of the plain formulas, to the bit
     if t <= 1:
         reuse = _reuse(lam)
-        in_batch = -np.expm1(-lam)  # P(K >= 1): distinct rows of the batch
+        in_batch = np.negative(np.expm1(np.negative(lam), out=lam), out=lam)  # P(K >= 1): distinct rows
         admit = np.ones_like(lam)  # a row requested in the last T requests is cached
     else:
-        at_least_t_1 = poisson_at_least(t - 1, lam)
-        at_least_t = poisson_at_least(t, lam)
-        reuse = lam * at_least_t_1 - at_least_t  # E[(K-1)·1{K>=t}]
-        in_batch = at_least_t  # P(K >= t): rows the batch admits
-        admit = at_least_t_1  # P(K >= t | requested in the last T requests)
-    reuse = np.maximum(reuse, 0.0)
-    weights = stream.counts * admit
-    hit_weights = stream.counts * reuse
+        admit = poisson_at_least(t - 1, lam)  # P(K >= t | requested in the last T requests)
+        in_batch = poisson_at_least(t, lam)  # P(K >= t): rows the batch admits
+        reuse = np.multiply(lam, admit, out=lam)
+        reuse -= in_batch  # E[(K-1)·1{K>=t}]
+    weights = np.multiply(n, admit, out=admit)
+    hit_weights = np.multiply(n, np.maximum(reuse, 0.0, out=reuse), out=reuse)
+    admitted_rows = np.sum(np.multiply(n, in_batch, out=in_batch), axis=1)
     # per run by math.log / math.exp, as one run at a time had them (numpy's may differ in the last bit)
     hi = np.array([math.log(run) + 1.0 for run in runs])
     longest = np.array([math.exp(h) for h in hi.tolist()])
-    occupied_hi = np.sum(weights * -np.expm1(-p[None, :] * longest[:, None]), axis=1)
+    held = np.multiply(-p[None, :], longest[:, None], out=in_batch)
+    np.negative(np.expm1(held, out=held), out=held)
+    occupied_hi = np.sum(np.multiply(weights, held, out=held), axis=1)
     all_held = np.minimum(np.maximum(np.sum(hit_weights, axis=1) / r, 0.0), 1.0)
-    return _RunTerms(weights, hit_weights, np.sum(stream.counts * in_batch, axis=1), hi, occupied_hi, all_held,
-                     np.sum(weights * p, axis=1))
+    start = np.sum(np.multiply(weights, p, out=held), axis=1)
+    return _RunTerms(weights, hit_weights, admitted_rows, hi, occupied_hi, all_held, start)
 
 
 #: Bins merged into one for the starting point of :func:`_occupancy_roots`.
