@@ -34,9 +34,10 @@ model asks of a cache of C rows:
 Numerics: rows are grouped by popularity rank: the first ``HEAD_RANKS`` ranks exactly, the rest in
 geometric bins of ratio ``BIN_RATIO`` with the bin's exact (Euler–Maclaurin) mass averaged over its
 rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation is solved for log T with Brent's
-method, the batch's occupancy equation with a bracketed Newton search (same tolerance, fewer
-passes; the capacity-independent per-bin terms of a (stream, run, threshold) are memoised, so a
-sweep over cache sizes pays only the root); 1 - exp(-x) is evaluated with ``expm1``.
+method, the batch's occupancy equation with a bracketed Halley search (to 1e-10 in log T or
+better, in about two passes over the bins, the batch's hits carried to the root from the last pass;
+the capacity-independent per-bin terms of a (stream, batch sizes, threshold) are memoised, so a
+sweep over cache sizes pays only the roots); 1 - exp(-x) is evaluated with ``expm1``.
 """
 
 from __future__ import annotations
@@ -368,8 +369,8 @@ def _occupancy_roots(
     1e-8 of log T (the error left after a step is of the order of the step cubed) or the bracket
     is narrower than 1e-11. The rows iterate together (one pass over a (rows, bins) array per
     step), each stopping on its own test; the sums at a root are those at the last point of the
-    search plus their first-order change over the last step (which is at most 1e-8: the neglected
-    second-order term is below 1e-16), so the root costs no pass of its own.
+    search carried over the last step by their first two derivatives (the step being at most 1e-8
+    of log T, what is left is of the order of its cube), so the root costs no pass of its own.
     ``p``: per bin, or per row and bin. Over many bins the search starts from the root of the
     bins merged ``_COARSE`` to one (weights summed, rates weight-averaged: by the concavity of
     1 - exp(-pT) in p that occupancy is not lower, so its root is still a lower bound, and
@@ -462,7 +463,7 @@ class _OccupancyPasses:
 
     def held(self, hit_weights: np.ndarray, live: np.ndarray, done: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """Σ hit_weights·(1 - exp(-x)) for the rows ``live[done]`` of the last pass, moved by
-        ``shift`` in log T to first order (its derivative: Σ hit_weights·x·exp(-x))."""
+        ``shift`` in log T to second order (derivatives as in :meth:`run`)."""
         n = live.size
         x, g, e, hx = self.neg_x[:n], self.gone[:n], self.kept[:n], self.prod[:n]
         h = self._rows(hit_weights, live)
@@ -471,7 +472,9 @@ class _OccupancyPasses:
         np.multiply(h, x, out=hx)
         np.multiply(hx, e, out=hx)
         rate = -np.sum(hx, axis=1)
-        return (at + rate * shift)[done]
+        np.multiply(hx, x, out=hx)
+        bend = rate - np.sum(hx, axis=1)
+        return (at + shift * (rate + 0.5 * shift * bend))[done]
 
 
 # --------------------------------------------------------------------------------------------
