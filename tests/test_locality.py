@@ -254,3 +254,75 @@ def test_stack_distance_profile_file(tmp_path):
     # distinct(n) inverts T(C) = integral of dC / (1 - h): about the distinct rows in n requests
     n = 2000
     assert stream.distinct(n) == pytest.approx(len(set(trace[:n].tolist())), rel=0.15)
+
+
+def _run_hit_rate_reference(stream, capacity: float, run: float, t: int) -> float:
+    """The batch hit rate of docs/nmp.md one run at a time, straight from its formulas: per-bin
+    terms by scipy (E[(K-1)^+] by the module's series where lam is tiny), the occupancy root by
+    brentq on log T (to 1e-15), the hits summed at it."""
+    import math
+
+    from dse.cost.locality import _reuse
+
+    from scipy.optimize import brentq
+    from scipy.special import gammainc
+
+    p, n = stream.probs, stream.counts
+    lam = p * run
+    admit = gammainc(t - 1, lam) if t > 1 else np.ones_like(p)
+    at_least_t = gammainc(t, lam) if t > 1 else -np.expm1(-lam)
+    reuse = np.maximum(lam * admit - at_least_t if t > 1 else _reuse(lam), 0.0)
+    held = lambda lt: np.sum(n * admit * -np.expm1(-p * math.exp(lt)))  # noqa: E731
+    hi = math.log(run) + 1.0
+    if np.sum(n * at_least_t) <= capacity or held(hi) < capacity:
+        lt = math.inf
+    else:
+        lt = brentq(lambda x: held(x) - capacity, math.log(capacity / np.sum(n * admit * p)) - 1.0, hi,
+                    xtol=1e-15, rtol=1e-15)
+    kept = np.ones_like(p) if math.isinf(lt) else -np.expm1(-p * math.exp(lt))
+    return float(min(max(np.sum(n * reuse * kept) / run, 0.0), 1.0))
+
+
+@pytest.mark.parametrize("locality,rows", [("zipf:1.05", 4_000_000), ("zipf:0.5", 500_000), ("uniform", 10**6),
+                                           ("zipf:1.2", 2_000)])
+def test_run_hit_rates_equal_the_scalar_reference(locality, rows):
+    # the runs of one call share their per-bin terms (one (runs, bins) table) and their roots
+    # (Halley passes, the hits carried to the root to first order): each run's rate must equal the
+    # formulas evaluated one run at a time, whatever else the call holds
+    from dse.cost import locality as L
+
+    stream = parse_locality(locality).stream(rows)
+    runs = np.array([0.0, 40.0, 800.0, 5e3, 4e4, 3e5])
+    for t in (1, 2, 3):
+        for capacity in (64.0, 1024.0, 2e4):
+            got = stream.run_hit_rates(capacity, runs, t)
+            want = [0.0] + [_run_hit_rate_reference(stream, capacity, r, t) for r in runs[1:]]
+            assert np.allclose(got, want, rtol=1e-13, atol=1e-300), (t, capacity, got / np.where(want, want, 1.0) - 1.0)
+            one = [stream.run_hit_rate(capacity, r, t) for r in runs]
+            assert np.allclose(got, one, rtol=1e-14, atol=1e-300)
+        table = L._run_terms(stream, tuple(runs[1:].tolist()), t)
+        alone = L._run_terms(stream, (float(runs[3]),), t)
+        assert np.array_equal(table.hit_weights[2], alone.hit_weights[0])  # element by element: the same bits
+        assert np.array_equal(table.occupancy_weights[2], alone.occupancy_weights[0])
+
+
+def test_occupancy_roots_and_held_sums_equal_brentq():
+    import math
+
+    from scipy.optimize import brentq
+
+    from dse.cost.locality import _occupancy_roots
+
+    rng = np.random.default_rng(3)
+    for bins in (40, 2000):  # without and with the coarse start
+        p = np.sort(rng.pareto(1.0, bins) + 1e-3)[::-1]
+        p /= p.sum() * 50.0
+        w = rng.uniform(0.5, 3.0, (7, bins))
+        h = rng.uniform(0.0, 2.0, (7, bins))
+        capacity = 0.3 * float(w.sum(axis=1).min())
+        roots, held = _occupancy_roots(p, w, capacity, np.full(7, math.log(capacity)), np.full(7, 40.0), h)
+        for j in range(7):
+            occ = lambda lt: float(np.sum(w[j] * -np.expm1(-p * math.exp(lt)))) - capacity  # noqa: E731
+            want = brentq(occ, -20.0, 40.0, xtol=1e-15, rtol=1e-15)
+            assert roots[j] == pytest.approx(want, rel=1e-14, abs=1e-14)
+            assert held[j] == pytest.approx(float(np.sum(h[j] * -np.expm1(-p * math.exp(want)))), rel=1e-14)

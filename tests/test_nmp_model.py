@@ -209,3 +209,15 @@ def test_balance_efficiencies_equal_the_scalar_formula():
         assert got.shape == windows.shape
         assert np.allclose(got, want, rtol=1e-12, atol=0.0)
         assert N.balance_efficiency(float(windows[1, 3]), ranks) == pytest.approx(want[1][3], rel=1e-12, abs=0.0)
+
+
+def test_integer_power_within_n_ulps_of_pow():
+    import numpy as np
+
+    x = np.random.default_rng(5).uniform(0.0, 1.0, (3, 301))
+    for n in (1, 2, 3, 4, 7, 8, 13, 32, 4096):
+        got = N.integer_power(x.copy(), n, np.empty_like(x))
+        want = np.power(x, n)
+        assert np.all(np.abs(got - want) <= 1.2 * n * np.spacing(np.maximum(want, np.finfo(float).tiny))), n
+    with pytest.raises(ValueError):
+        N.integer_power(x.copy(), 0, np.empty_like(x))

@@ -34,9 +34,10 @@ model asks of a cache of C rows:
 Numerics: rows are grouped by popularity rank: the first ``HEAD_RANKS`` ranks exactly, the rest in
 geometric bins of ratio ``BIN_RATIO`` with the bin's exact (Euler–Maclaurin) mass averaged over its
 rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation is solved for log T with Brent's
-method, the batch's occupancy equation with a bracketed Newton search (same tolerance, fewer
-passes; the capacity-independent per-bin terms of a (stream, run, threshold) are memoised, so a
-sweep over cache sizes pays only the root); 1 - exp(-x) is evaluated with ``expm1``.
+method, the batch's occupancy equation with a bracketed Halley search (to 1e-10 in log T or
+better, in about two passes over the bins, the batch's hits carried to the root from the last pass;
+the capacity-independent per-bin terms of a (stream, batch sizes, threshold) are memoised, so a
+sweep over cache sizes pays only the roots); 1 - exp(-x) is evaluated with ``expm1``.
 """
 
 from __future__ import annotations
@@ -191,27 +192,20 @@ class PopularityStream(Stream):
             return out
         if self.admit is not None:
             raise DseError("run_hit_rate: apply the admission threshold here, not through admitted()")
-        t = max(1, int(threshold))
-        evict: list[tuple[int, _RunTerms]] = []
-        for i, run_length in enumerate(runs.tolist()):
-            if run_length <= 0:
-                continue
-            run = _run_terms(self, run_length, t)
-            if run.admitted_rows <= capacity or run.occupied_hi < capacity:
-                # everything the batch admits fits, or fits within the batch: nothing is evicted
-                out[i] = run.all_held
-            else:
-                evict.append((i, run))
-        if evict:
-            idx = np.array([i for i, _ in evict])
-            terms = [run for _, run in evict]
-            starts = np.array([math.log(capacity / run.start) for run in terms])
-            roots = _occupancy_roots(self.probs, np.stack([run.occupancy_weights for run in terms]), capacity, starts,
-                                     np.array([run.hi for run in terms]))
-            gone = np.multiply(-self.probs[None, :], np.exp(roots)[:, None])
-            np.expm1(gone, out=gone)  # minus the share of each bin held (negations are exact)
-            weighted = np.stack([run.hit_weights for run in terms])
-            hits = -np.sum(np.multiply(weighted, gone, out=weighted), axis=1)
+        some = np.flatnonzero(runs > 0)
+        if some.size == 0:
+            return out
+        table = _run_terms(self, tuple(runs[some].tolist()), max(1, int(threshold)))
+        # everything the batch admits fits, or fits within the batch: nothing is evicted
+        out[some] = table.all_held
+        evict = np.flatnonzero((table.admitted_rows > capacity) & ~(table.occupied_hi < capacity))
+        if evict.size:
+            if evict[-1] - evict[0] + 1 == evict.size:  # the usual case, longer runs evict: views, no copies
+                evict = slice(int(evict[0]), int(evict[-1]) + 1)
+            starts = np.array([math.log(capacity / start) for start in table.start[evict].tolist()])
+            _, hits = _occupancy_roots(self.probs, table.occupancy_weights[evict], capacity, starts,
+                                       table.hi[evict], table.hit_weights[evict])
+            idx = some[evict]
             out[idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
         return out
 
@@ -305,66 +299,82 @@ def _reuse(lam: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _RunTerms:
-    """What :meth:`PopularityStream.run_hit_rate` needs of one (stream, run length, threshold),
-    whatever the cache's capacity: per popularity bin, the rows the cache may hold
-    (``occupancy_weights``: counts · P(admitted | requested in the last T requests)) and their
-    requests that can hit (``hit_weights``: counts · E[(K-1)·1{K>=t}]); the rows the batch admits
-    (``admitted_rows``); ``hi``, log of the longest characteristic time searched (e · run), with
-    ``occupied_hi`` the rows held at it; ``all_held``: the hit rate when nothing is evicted;
-    ``start``: Σ weights·p, the share of requests that may be held (occupancy grows at most that
-    fast with T, so capacity / start is a lower bound on T and the root search starts there)."""
+    """What :meth:`PopularityStream.run_hit_rates` needs of one (stream, run lengths, threshold),
+    whatever the cache's capacity; one row per run length. Per popularity bin, the rows the cache
+    may hold (``occupancy_weights``: counts · P(admitted | requested in the last T requests)) and
+    their requests that can hit (``hit_weights``: counts · E[(K-1)·1{K>=t}]); per run: the rows
+    the batch admits (``admitted_rows``); ``hi``, log of the longest characteristic time searched
+    (e · run), with ``occupied_hi`` the rows held at it; ``all_held``: the hit rate when nothing
+    is evicted; ``start``: Σ weights·p, the share of requests that may be held (occupancy grows at
+    most that fast with T, so capacity / start is a lower bound on T and the root search starts
+    there)."""
 
     occupancy_weights: np.ndarray
     hit_weights: np.ndarray
-    admitted_rows: float
-    hi: float
-    occupied_hi: float
-    all_held: float
-    start: float
+    admitted_rows: np.ndarray
+    hi: np.ndarray
+    occupied_hi: np.ndarray
+    all_held: np.ndarray
+    start: np.ndarray
 
 
-@functools.lru_cache(maxsize=2048)
-def _run_terms(stream: "PopularityStream", run_length: float, t: int) -> _RunTerms:
-    """The capacity-independent part of the run hit rate, memoised: a sweep over cache sizes asks
-    for the same (stream, run, threshold) for every configuration that shares a model, a locality
-    and a batch size (about 30 KB each for a 10^6-row Zipf table)."""
-    p = stream.probs
-    lam = p * run_length
+@functools.lru_cache(maxsize=64)
+def _run_terms(stream: "PopularityStream", runs: tuple[float, ...], t: int) -> _RunTerms:
+    """The capacity-independent part of the run hit rates, memoised: a sweep over cache sizes asks
+    for the same (stream, runs, threshold) for every configuration that shares a model, a
+    locality and a batch grid (about 30 KB per run length for a 10^6-row Zipf table). All the run
+    lengths are computed as one (runs, bins) array, element by element as for one run at a time."""
+    p, n = stream.probs, stream.counts
+    r = np.array(runs, dtype=float)
+    lam = p[None, :] * r[:, None]
+    # the (runs, bins) temporaries are reused in place (fresh ones cost more in page faults than
+    # the arithmetic); the operations are those of the plain formulas, to the bit
     if t <= 1:
         reuse = _reuse(lam)
-        in_batch = -np.expm1(-lam)  # P(K >= 1): distinct rows of the batch
-        admit = np.ones_like(p)  # a row requested in the last T requests is cached
+        in_batch = np.negative(np.expm1(np.negative(lam), out=lam), out=lam)  # P(K >= 1): distinct rows
+        admit = np.ones_like(lam)  # a row requested in the last T requests is cached
     else:
-        at_least_t_1 = poisson_at_least(t - 1, lam)
-        at_least_t = poisson_at_least(t, lam)
-        reuse = lam * at_least_t_1 - at_least_t  # E[(K-1)·1{K>=t}]
-        in_batch = at_least_t  # P(K >= t): rows the batch admits
-        admit = at_least_t_1  # P(K >= t | requested in the last T requests)
-    reuse = np.maximum(reuse, 0.0)
-    weights = stream.counts * admit
-    hit_weights = stream.counts * reuse
-    hi = math.log(run_length) + 1.0
-    occupied_hi = float(np.sum(weights * -np.expm1(-p * math.exp(hi))))
-    all_held = float(min(max(float(np.sum(hit_weights)) / run_length, 0.0), 1.0))
-    return _RunTerms(weights, hit_weights, float(np.sum(stream.counts * in_batch)), hi, occupied_hi, all_held,
-                     float(np.sum(weights * p)))
+        admit = poisson_at_least(t - 1, lam)  # P(K >= t | requested in the last T requests)
+        in_batch = poisson_at_least(t, lam)  # P(K >= t): rows the batch admits
+        reuse = np.multiply(lam, admit, out=lam)
+        reuse -= in_batch  # E[(K-1)·1{K>=t}]
+    weights = np.multiply(n, admit, out=admit)
+    hit_weights = np.multiply(n, np.maximum(reuse, 0.0, out=reuse), out=reuse)
+    admitted_rows = np.sum(np.multiply(n, in_batch, out=in_batch), axis=1)
+    # per run by math.log / math.exp, as one run at a time had them (numpy's may differ in the last bit)
+    hi = np.array([math.log(run) + 1.0 for run in runs])
+    longest = np.array([math.exp(h) for h in hi.tolist()])
+    held = np.multiply(-p[None, :], longest[:, None], out=in_batch)
+    np.negative(np.expm1(held, out=held), out=held)
+    occupied_hi = np.sum(np.multiply(weights, held, out=held), axis=1)
+    all_held = np.minimum(np.maximum(np.sum(hit_weights, axis=1) / r, 0.0), 1.0)
+    start = np.sum(np.multiply(weights, p, out=held), axis=1)
+    return _RunTerms(weights, hit_weights, admitted_rows, hi, occupied_hi, all_held, start)
 
 
 #: Bins merged into one for the starting point of :func:`_occupancy_roots`.
 _COARSE = 16
 
 
-def _occupancy_roots(p: np.ndarray, weights: np.ndarray, capacity: float, start: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _occupancy_roots(
+    p: np.ndarray, weights: np.ndarray, capacity: float, start: np.ndarray, hi: np.ndarray,
+    hit_weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``,
-    given that it holds at or below ``hi[j]``, searched from ``start[j]``:
-    Newton's method on log T (the derivative comes with the same exponentials), kept inside the
-    bracket known so far (bisection when a step leaves it); to 1e-10 in log T or better, as the
-    brentq search it replaces (in about half the passes over the bins). The rows iterate
-    together (one pass over a (rows, bins) array per step), each stopping on its own test.
+    given that it holds at or below ``hi[j]``, searched from ``start[j]``; and, with
+    ``hit_weights``, Σ hit_weights[j]·(1 - exp(-p·T_j)) at each root (else None).
+
+    Halley's method on log T (the two derivatives come with the same exponentials), kept inside
+    the bracket known so far (bisection when a step leaves it); a row stops when its step is below
+    1e-8 of log T (the error left after a step is of the order of the step cubed) or the bracket
+    is narrower than 1e-11. The rows iterate together (one pass over a (rows, bins) array per
+    step), each stopping on its own test; the sums at a root are those at the last point of the
+    search carried over the last step by their first two derivatives (the step being at most 1e-8
+    of log T, what is left is of the order of its cube), so the root costs no pass of its own.
     ``p``: per bin, or per row and bin. Over many bins the search starts from the root of the
     bins merged ``_COARSE`` to one (weights summed, rates weight-averaged: by the concavity of
     1 - exp(-pT) in p that occupancy is not lower, so its root is still a lower bound, and
-    within ~1e-3 of the answer, which Newton's method then reaches in two or three passes)."""
+    within ~1e-3 of the answer, which the search then reaches in two passes)."""
     hi = np.array(hi, dtype=float)
     lo = np.full(hi.shape, -math.inf)  # occupancy below capacity here (growing as steps land below the root)
     lt = np.minimum(np.asarray(start, dtype=float), hi)
@@ -372,49 +382,99 @@ def _occupancy_roots(p: np.ndarray, weights: np.ndarray, capacity: float, start:
         cuts = np.arange(0, p.shape[-1], _COARSE)
         merged = np.add.reduceat(weights, cuts, axis=1)
         rates = np.add.reduceat(weights * p, cuts, axis=1) / np.where(merged > 0, merged, 1.0)
-        lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi), lt), hi)
+        lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi)[0], lt), hi)
     out = lt.copy()
+    held = None if hit_weights is None else np.zeros(lt.shape)
     live = np.arange(lt.size)
-    # the passes work on -x = -p·T in buffers of their own (negations are exact, so the sums are
-    # those of the plain formulas to the bit; no temporaries of (rows, bins) per pass)
-    minus_p = -p
-    neg_x = np.empty(weights.shape)
-    gone = np.empty(weights.shape)
-    prod = np.empty(weights.shape)
+    passes = _OccupancyPasses(p, weights, capacity)
     for _ in range(200):
         if live.size == 0:
             break
         now = lt[live]
-        n = live.size
-        every = n == lt.size
-        w = weights if every else weights[live]
-        x, g, wx = neg_x[:n], gone[:n], prod[:n]
-        np.multiply(minus_p[None, :] if p.ndim == 1 else (minus_p if every else minus_p[live]), np.exp(now)[:, None], out=x)
-        np.expm1(x, out=g)  # exp(-x) - 1
-        np.multiply(w, g, out=wx)
-        f = -np.sum(wx, axis=1) - capacity  # Σ w·(1 - exp(-x)) - capacity
-        np.add(g, 1.0, out=g)
-        np.multiply(w, x, out=wx)
-        np.multiply(wx, g, out=wx)
-        slope = -np.sum(wx, axis=1)  # d occupancy / d log T = Σ w·x·exp(-x)
+        f, slope, bend = passes.run(live, now)
         above = f > 0
         hi[live] = np.where(above, now, hi[live])
         lo[live] = np.where(above, lo[live], now)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), math.inf)
+        step = _halley_step(f, slope, bend)
         scale = np.maximum(1.0, np.abs(now))
-        converged = np.abs(step) <= 1e-11 * scale  # the next step would be ~1e-22
-        newton = now - np.where(np.isfinite(step), step, 0.0)
-        nxt = newton
+        converged = np.abs(step) <= 1e-8 * scale
         a, b = lo[live], hi[live]
+        nxt = now - np.where(np.isfinite(step), step, 0.0)
         outside = ~((a < nxt) & (nxt < b)) | ~np.isfinite(step)
         nxt = np.where(outside, np.where(np.isinf(a), b - 4.0, 0.5 * (a + b)), nxt)
         narrow = outside & (b - a <= 1e-11 * np.maximum(1.0, np.abs(nxt)))
         exact = f == 0.0
-        out[live] = np.where(exact, now, np.where(converged, newton, nxt))
+        root = np.where(exact, now, np.where(converged, now - step, nxt))
+        out[live] = root
+        done = exact | converged | narrow
+        if held is not None and np.any(done):
+            held[live[done]] = passes.held(hit_weights, live, done, root - now)
         lt[live] = nxt
-        live = live[~(exact | converged | narrow)]
-    return out
+        live = live[~done]
+    return out, held
+
+
+def _halley_step(f: np.ndarray, slope: np.ndarray, bend: np.ndarray) -> np.ndarray:
+    """Halley's step -Δ for the roots of f (first and second derivatives ``slope``, ``bend``);
+    ``inf`` where the slope is not positive (the caller bisects). The correction factor is
+    kept within [0.5, 2] so that far from the root the step stays within a factor 2 of Newton's."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), math.inf)
+        factor = np.clip(1.0 - 0.5 * newton * bend / np.where(slope > 0, slope, 1.0), 0.5, 2.0)
+    return np.where(np.isfinite(newton), newton / factor, newton)
+
+
+class _OccupancyPasses:
+    """The passes of :func:`_occupancy_roots` over the bins, in buffers of their own: a fresh
+    (rows, bins) array per operation costs more in page faults than the arithmetic. They work on
+    -x = -p·T (negations are exact, so the sums are those of the plain formulas to the bit) and
+    keep the last pass's -x, exp(-x) - 1 and exp(-x) for :meth:`held`."""
+
+    def __init__(self, p: np.ndarray, weights: np.ndarray, capacity: float):
+        self.minus_p = -p
+        self.weights = weights
+        self.capacity = capacity
+        self.neg_x, self.gone, self.kept, self.prod, self.rows = (np.empty(weights.shape) for _ in range(5))
+
+    def _rows(self, table: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """``table[live]``, in the buffer ``rows`` unless every row is live."""
+        if live.size == table.shape[0]:
+            return table
+        return np.take(table, live, axis=0, out=self.rows[: live.size])
+
+    def run(self, live: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Occupancy minus capacity at log T = ``now`` for the rows ``live``, and its first and
+        second derivatives in log T."""
+        n = live.size
+        x, g, e, wx = self.neg_x[:n], self.gone[:n], self.kept[:n], self.prod[:n]
+        mp = self.minus_p
+        np.multiply(mp[None, :] if mp.ndim == 1 else self._rows(mp, live), np.exp(now)[:, None], out=x)
+        w = self._rows(self.weights, live)
+        np.expm1(x, out=g)  # exp(-x) - 1
+        np.multiply(w, g, out=wx)
+        f = -np.sum(wx, axis=1) - self.capacity  # Σ w·(1 - exp(-x)) - capacity
+        np.add(g, 1.0, out=e)
+        np.multiply(w, x, out=wx)
+        np.multiply(wx, e, out=wx)
+        slope = -np.sum(wx, axis=1)  # d occupancy / d log T = Σ w·x·exp(-x)
+        np.multiply(wx, x, out=wx)
+        bend = slope - np.sum(wx, axis=1)  # its derivative: Σ w·x·(1 - x)·exp(-x)
+        return f, slope, bend
+
+    def held(self, hit_weights: np.ndarray, live: np.ndarray, done: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """Σ hit_weights·(1 - exp(-x)) for the rows ``live[done]`` of the last pass, moved by
+        ``shift`` in log T to second order (derivatives as in :meth:`run`)."""
+        n = live.size
+        x, g, e, hx = self.neg_x[:n], self.gone[:n], self.kept[:n], self.prod[:n]
+        h = self._rows(hit_weights, live)
+        np.multiply(h, g, out=hx)
+        at = -np.sum(hx, axis=1)
+        np.multiply(h, x, out=hx)
+        np.multiply(hx, e, out=hx)
+        rate = -np.sum(hx, axis=1)
+        np.multiply(hx, x, out=hx)
+        bend = rate - np.sum(hx, axis=1)
+        return (at + shift * (rate + 0.5 * shift * bend))[done]
 
 
 # --------------------------------------------------------------------------------------------

@@ -176,10 +176,40 @@ def _poisson_max_sums(mu: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
     grid -= _log_factorials(width)[None, :]
     cdf = np.cumsum(np.exp(grid, out=grid), axis=1)
     np.minimum(cdf, 1.0, out=cdf)
-    power = np.power(cdf, n, out=cdf)
+    # repeated squaring puts F^n within about n ulps of pow's; over the `width` terms, whose sum
+    # is at least mu, that stays below 1.1e-14 relative when n·width <= 100·mu (else pow: to the
+    # ulp, which a tiny mean needs, its 1 - F^n cancelling to about n·mu)
+    if n * width <= 100.0 * float(mu.min()):
+        power = integer_power(cdf, n, grid)
+    else:
+        power = np.power(cdf, n, out=cdf)
     np.subtract(1.0, power, out=power)
     power[k[None, :] >= tops[:, None]] = 0.0  # the terms beyond each mean's own sum
     return np.sum(power, axis=1)
+
+
+def integer_power(x: np.ndarray, n: int, spare: np.ndarray) -> np.ndarray:
+    """x**n for an integer n >= 1 by repeated squaring, in place in ``x`` (``spare``: a buffer of
+    x's shape, overwritten): about 2·log2(n) multiplications instead of ``np.power``'s ``pow``
+    per element (a fifth of the time); each squaring doubles the relative rounding error, so the
+    result is within about n ulps of ``np.power``'s (x**n itself amplifies an error of x n times)."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"integer_power: n = {n} must be >= 1")
+    started = False  # whether spare holds the product of the squares taken so far
+    while True:
+        if n & 1:
+            if started:
+                np.multiply(spare, x, out=spare)
+            else:
+                np.copyto(spare, x)
+                started = True
+        n >>= 1
+        if n == 0:
+            break
+        np.multiply(x, x, out=x)
+    np.copyto(x, spare)
+    return x
 
 
 _LOG_FACTORIALS = np.zeros(0)
