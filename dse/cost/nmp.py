@@ -610,8 +610,8 @@ _DUMPS: dict[int, tuple[object, str]] = {}
 
 
 def _dump(spec: MemorySpec | NmpSpec) -> str:
-    """The spec's JSON dump, remembered per object (specs are not changed once built; the entry
-    holds the object, so its id stays its own)."""
+    """The spec's JSON dump, remembered per object (spec sections are frozen,
+    :class:`dse.specs.ranges.Bounded`; the entry holds the object, so its id stays its own)."""
     hit = _DUMPS.get(id(spec))
     if hit is not None and hit[0] is spec:
         return hit[1]
