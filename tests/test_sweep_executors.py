@@ -108,3 +108,25 @@ def test_outputs(tmp_path):
     assert resolved["baseline"]["platform"].endswith("toy.yaml")
     again = run_sweep(tmp_path / "out" / "study.yaml", out=tmp_path / "out", workers=1, evaluator=REF, progress=False)
     assert again.computed == 0 and again.reused == summary.tasks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool forks its workers on Linux only")
+def test_a_sweeps_table_import_thread_is_joined_before_the_next_fork(monkeypatch):
+    """A sweep that crashed leaves its table-import thread running; the next pool waits for it
+    and then forks (a fork during an import would hand the child a lock nobody releases)."""
+    import threading
+
+    from dse.sweep import run
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_import(name):
+        started.set()
+        release.wait(5)
+
+    monkeypatch.setattr(run.importlib, "import_module", slow_import)
+    run._import_in_background(("a_module",))
+    assert started.wait(5) and threading.active_count() >= 2
+    release.set()  # the thread may still be running when the pool asks: it is joined
+    assert run.start_method("fork") == "fork"
+    assert not run._BACKGROUND
