@@ -118,15 +118,11 @@ def test_a_sweeps_table_import_thread_is_joined_before_the_next_fork(monkeypatch
 
     from dse.sweep import run
 
-    started, release = threading.Event(), threading.Event()
-
-    def slow_import(name):
-        started.set()
-        release.wait(5)
-
-    monkeypatch.setattr(run.importlib, "import_module", slow_import)
-    run._import_in_background(("a_module",))
-    assert started.wait(5) and threading.active_count() >= 2
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(5,), daemon=True)  # stands for the imports
+    monkeypatch.setattr(run, "_BACKGROUND", [thread])
+    thread.start()
+    assert threading.active_count() >= 2
     release.set()  # the thread may still be running when the pool asks: it is joined
     assert run.start_method("fork") == "fork"
-    assert not run._BACKGROUND
+    assert not run._BACKGROUND and not thread.is_alive()
