@@ -326,3 +326,24 @@ def test_occupancy_roots_and_held_sums_equal_brentq():
             want = brentq(occ, -20.0, 40.0, xtol=1e-15, rtol=1e-15)
             assert roots[j] == pytest.approx(want, rel=1e-14, abs=1e-14)
             assert held[j] == pytest.approx(float(np.sum(h[j] * -np.expm1(-p * math.exp(want)))), rel=1e-14)
+
+
+def test_characteristic_time_is_the_root_brentq_finds():
+    """Che's characteristic time by Newton's method on log T (no scipy.optimize in a sweep) is the
+    root scipy's brentq finds at its tightest tolerance, to 1e-13 in log T, over Zipf exponents,
+    table sizes and cache capacities from one row to 90% of the table."""
+    import math
+
+    from scipy.optimize import brentq
+
+    for alpha in (0.5, 0.9, 1.05, 1.2):
+        for rows in (1_000, 4_000_000, 100_000_000):
+            stream = parse_locality(f"zipf:{alpha}").stream(rows)
+            for capacity in np.geomspace(1, 0.9 * rows, 7):
+                t = stream.characteristic_time(capacity)
+                lo = math.log(capacity / stream.admitted_share()) - 1e-9
+                hi = lo + 1.0
+                while stream.distinct(math.exp(hi)) < capacity:
+                    hi += 4.0
+                want = brentq(lambda lt: stream.distinct(math.exp(lt)) - capacity, lo, hi, xtol=1e-15, rtol=1e-15)
+                assert math.log(t) == pytest.approx(want, rel=1e-13, abs=1e-13)

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.special import gammaln, ndtri
 
 from dse.cost import dram
-from dse.cost.locality import PopularityStream, Stream, cache_rows, parse_locality
+from dse.cost.locality import PopularityStream, Stream, cache_rows, occupancy_log_time, parse_locality
 from dse.errors import DseError
 from dse.settings import DEFAULT_LOCALITY
 from dse.graph.ops import Op, OpKind
@@ -520,8 +520,6 @@ def cpu_cache_hit_rates(ops: Iterable[Op], cache_bytes: float, locality: str) ->
 
 def _union_time(counts: np.ndarray, probs: np.ndarray, row_bytes: np.ndarray, cache_bytes: float) -> float:
     """Characteristic time of a byte-capacity LRU over rows of different sizes."""
-    from scipy.optimize import brentq
-
     total = float(np.sum(counts * row_bytes))
     if cache_bytes >= total * (1 - 1e-12):
         return math.inf
@@ -536,7 +534,7 @@ def _union_time(counts: np.ndarray, probs: np.ndarray, row_bytes: np.ndarray, ca
         hi += 4.0
         if hi > 700:
             return math.inf
-    return math.exp(brentq(occupied, lo, hi, xtol=1e-10, rtol=1e-12))
+    return math.exp(occupancy_log_time(counts * row_bytes, probs, cache_bytes, lo, hi))
 
 
 def sls_speedup(
