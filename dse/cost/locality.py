@@ -287,12 +287,13 @@ def occupancy_log_time(weights: np.ndarray, rates: np.ndarray, capacity: float, 
     lt = 0.5 * (lo + hi)
     for _ in range(400):
         n = math.exp(lt)
-        decay = np.exp(-rates * n)
-        excess = float(np.sum(weights * -np.expm1(-rates * n))) - capacity
+        missed = np.expm1(-rates * n)  # -(share of each bin's rows in the cache)
+        excess = -float(weights @ missed) - capacity
         if excess == 0.0:
             return lt
         lo, hi = (lo, lt) if excess > 0 else (lt, hi)
-        slope = float(np.sum(weights * rates * decay)) * n  # d(filled)/d(lt)
+        missed += 1.0  # exp(-rates n): the slope needs it only to absolute precision
+        slope = float((weights * rates) @ missed) * n  # d(filled)/d(lt)
         new = lt - excess / slope if slope > 0 else math.nan
         if not lo < new < hi:
             new = 0.5 * (lo + hi)
