@@ -111,18 +111,21 @@ def test_outputs(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool forks its workers on Linux only")
-def test_a_sweeps_table_import_thread_is_joined_before_the_next_fork(monkeypatch):
+def test_a_sweeps_table_import_thread_is_joined_before_the_next_fork():
     """A sweep that crashed leaves its table-import thread running; the next pool waits for it
-    and then forks (a fork during an import would hand the child a lock nobody releases)."""
-    import threading
-
-    from dse.sweep import run
-
-    release = threading.Event()
-    thread = threading.Thread(target=release.wait, args=(5,), daemon=True)  # stands for the imports
-    monkeypatch.setattr(run, "_BACKGROUND", [thread])
-    thread.start()
-    assert threading.active_count() >= 2
-    release.set()  # the thread may still be running when the pool asks: it is joined
-    assert run.start_method("fork") == "fork"
-    assert not run._BACKGROUND and not thread.is_alive()
+    and then forks (a fork during an import would hand the child a lock nobody releases). In a
+    fresh interpreter: no thread another test left running."""
+    code = """
+import threading
+from dse.sweep import run
+release = threading.Event()
+thread = threading.Thread(target=release.wait, args=(5,), daemon=True)  # stands for the imports
+run._BACKGROUND.append(thread)
+thread.start()
+assert threading.active_count() == 2
+release.set()  # the thread may still be running when the pool asks: it is joined
+print(run.start_method("fork"), bool(run._BACKGROUND), thread.is_alive())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["fork", "False", "False"]
