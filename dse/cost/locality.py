@@ -33,9 +33,9 @@ model asks of a cache of C rows:
 
 Numerics: rows are grouped by popularity rank: the first ``HEAD_RANKS`` ranks exactly, the rest in
 geometric bins of ratio ``BIN_RATIO`` with the bin's exact (Euler–Maclaurin) mass averaged over its
-rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation is solved for log T with Brent's
-method, the batch's occupancy equation with a bracketed Halley search (to 1e-10 in log T or
-better, in about two passes over the bins, the batch's hits carried to the root from the last pass;
+rows, so a table of 10^8 rows costs ~2,000 bins; Che's equation and the batch's occupancy equation
+are solved for log T by one bracketed Halley search (:func:`_occupancy_roots`: to 1e-10 in log T or
+better, in about two passes over the bins; the batch's hits carried to the root from the last pass;
 the capacity-independent per-bin terms of a (stream, batch sizes, threshold) are memoised, so a
 sweep over cache sizes pays only the roots); 1 - exp(-x) is evaluated with ``expm1``.
 """
@@ -272,35 +272,15 @@ class StackDistanceStream(Stream):
         return self.rows
 
 
-#: Relative step (in log T) at which :func:`occupancy_log_time` stops: a few ulps of log T.
-LOG_TIME_TOL = 1e-13
-
-
 def occupancy_log_time(weights: np.ndarray, rates: np.ndarray, capacity: float, lo: float, hi: float) -> float:
     """The ``lt`` in ``[lo, hi]`` where an LRU of ``capacity`` fills: ``sum(weights (1 -
     exp(-rates e^lt))) = capacity`` (Che's characteristic time T = e^lt; ``weights``: rows, or
-    bytes, per bin; ``rates``: requests per row per request). The left side grows with ``lt``, and
-    ``[lo, hi]`` brackets the root. Newton's method on ``lt``, kept inside the bracket (a step
-    that would leave it bisects instead), to :data:`LOG_TIME_TOL`: converged in a handful of
-    passes over the bins, without importing scipy.optimize (0.3-0.7 s with the modules it pulls
-    in, paid by every sweep worker that meets a Zipf stream)."""
-    lt = 0.5 * (lo + hi)
-    for _ in range(400):
-        n = math.exp(lt)
-        missed = np.expm1(-rates * n)  # -(share of each bin's rows in the cache)
-        excess = -float(weights @ missed) - capacity
-        if excess == 0.0:
-            return lt
-        lo, hi = (lo, lt) if excess > 0 else (lt, hi)
-        missed += 1.0  # exp(-rates n): the slope needs it only to absolute precision
-        slope = float((weights * rates) @ missed) * n  # d(filled)/d(lt)
-        new = lt - excess / slope if slope > 0 else math.nan
-        if not lo < new < hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - lt) <= LOG_TIME_TOL * max(1.0, abs(lt)) or hi - lo <= LOG_TIME_TOL * max(1.0, abs(lt)):
-            return new
-        lt = new
-    raise DseError(f"characteristic time: no root found for a cache of {capacity:g} (bracket {lo:g} .. {hi:g})")
+    bytes, per bin; ``rates``: requests per row per request; ``lo`` a lower bound of the root,
+    ``hi`` an upper one): :func:`_occupancy_roots` for one row, so that no sweep worker imports
+    scipy.optimize for it (0.3-0.7 s with the modules it pulls in)."""
+    roots, _ = _occupancy_roots(np.asarray(rates, dtype=float), np.asarray(weights, dtype=float)[None, :], capacity,
+                                np.array([float(lo)]), np.array([float(hi)]))
+    return float(roots[0])
 
 
 def poisson_at_least(t: int, lam: np.ndarray) -> np.ndarray:
