@@ -65,6 +65,7 @@ from dse.serve.queueing import (
     exp_convolve,
     forkjoin_done,
     forkjoin_gap,
+    forkjoin_terms,
     forkjoin_schedule,
     queue_state,
     routed_masks,
@@ -406,9 +407,7 @@ class BulkModels:
         f = k on, every sub-batch starts at once: the block's share no longer depends on f)."""
         c, (full0, later, last_start) = self.split.cpu, self.split.by_count
         gap, t_full = self.gap, self.t_full[:, None, None]
-        # forkjoin_done's terms per (curve, f, count)
-        full = np.maximum(np.where(full0 >= 1, t_full, 0.0), np.where(later >= 1, later * gap + t_full, 0.0))
-        start = last_start * gap
+        full, start = forkjoin_terms(full0, later, last_start, gap, t_full)  # per (curve, f, count)
         index = self.split.count_index
         t1 = np.maximum(full[:, 0, index], start[:, 0, index] + self.t_last)
         fmax = gap.shape[1]

@@ -528,12 +528,18 @@ def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s, in
     :func:`forkjoin_schedule`, ``gap`` of :func:`forkjoin_gap` (broadcasting arrays). ``index``:
     the schedule is given per distinct sub-batch count (last axis) and ``index`` maps each size
     of ``last_s`` to its count (the schedule's terms are then computed once per count)."""
-    at_start = np.where(full_at_start >= 1, full_s, 0.0)
-    later = np.where(full_later >= 1, full_later * gap + full_s, 0.0)
-    full, start = np.maximum(at_start, later), last_start * gap
+    full, start = forkjoin_terms(full_at_start, full_later, last_start, gap, full_s)
     if index is not None:
         full, start = np.take(full, index, axis=-1), np.take(start, index, axis=-1)
     return np.maximum(full, start + last_s)
+
+
+def forkjoin_terms(full_at_start, full_later, last_start, gap, full_s):
+    """The two terms of :func:`forkjoin_done` before the last sub-batch's time is added: when the
+    query's full sub-batches are done (s) and when its last one starts (s)."""
+    at_start = np.where(full_at_start >= 1, full_s, 0.0)
+    later = np.where(full_later >= 1, full_later * gap + full_s, 0.0)
+    return np.maximum(at_start, later), last_start * gap
 
 
 def forkjoin_schedule(k, free):
