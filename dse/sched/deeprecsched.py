@@ -192,8 +192,9 @@ class OptimizeResult:
         }
 
 
-def _sizes(spec: str) -> SizeDistribution:
-    """``parse_sizes(spec)``, memoised except for size files (which may change on disk)."""
+def size_distribution(spec: str) -> SizeDistribution:
+    """``parse_sizes(spec)``, memoised except for size files (which may change on disk): a
+    sweep's configurations and the optimiser's calls share a few size laws."""
     if str(spec).strip().lower().startswith("file:"):
         return parse_sizes(spec)
     return _parsed_sizes(spec)
@@ -524,7 +525,7 @@ def _prepare(graph: nx.DiGraph | str, platform: Platform | str, accel: Platform 
     """Inputs loaded and checked, curves built, an empty capacity table."""
     _check_sla(sla_s)
     g, p, a = _load_inputs(graph, platform, accel)
-    dist = _sizes(workload.sizes)
+    dist = size_distribution(workload.sizes)
     n = p.compute.engine_slots if workers is None else int(workers)
     if n < 1:
         raise DseError(f"--workers: {n} must be >= 1")

@@ -32,7 +32,8 @@ from dse.errors import DseError
 from dse.cost.locality import parse_locality
 from dse.cost.model import plan_dense
 from dse.graph import load_ops
-from dse.sched.deeprecsched import Curves, OptimizeResult, accel_curve, cpu_curve, optimize, optimize_many
+from dse.sched.deeprecsched import (Curves, OptimizeResult, accel_curve, cpu_curve, optimize, optimize_many,
+                                    size_distribution)
 from dse.serve.workload import parse_sizes
 from dse.settings import OptimizerSettings
 from dse.specs.hardware import load_platform, override_platform
@@ -125,11 +126,6 @@ def _same_software(accel_key: tuple, platform) -> tuple:  # noqa: ANN001
     return path, digest, (*overrides, f"stack={platform.stack}")
 
 
-@lru_cache(maxsize=64)
-def _dist(spec: str):  # noqa: ANN202
-    return parse_sizes(spec)
-
-
 @lru_cache(maxsize=256)
 def _cpu_curve(model: tuple[str, str | None], platform: tuple[str, str | None, tuple[str, ...]], workers: int,
                batches: tuple[int, ...], max_size: int, locality: str):  # noqa: ANN202
@@ -206,7 +202,7 @@ def _problem(config: dict[str, Any]) -> dict[str, Any]:
     if accel_name is not None:
         accel_key = (str(config.get("accelerator_file") or accel_name), specs.get("accelerator"),
                      tuple(config.get("accel_overrides") or ()))
-    dist = _dist(workload.sizes)
+    dist = size_distribution(workload.sizes)
     platform = _platform(*plat_key)
     if accel_key is not None:
         accel_key = _same_software(accel_key, platform)
