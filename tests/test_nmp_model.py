@@ -221,3 +221,36 @@ def test_integer_power_within_n_ulps_of_pow():
         assert np.all(np.abs(got - want) <= 1.2 * n * np.spacing(np.maximum(want, np.finfo(float).tiny))), n
     with pytest.raises(ValueError):
         N.integer_power(x.copy(), 0, np.empty_like(x))
+
+
+def test_nmp_gather_times_many_equal_each_case_alone():
+    # the sweep's chunk path (dse.cost.gather.remember_gather_times): many RecNMP settings as one
+    # (cases, batch sizes) evaluation, each row equal to its case costed alone (the same
+    # operations element by element: within 1e-12, the shared E[max] memo aside the same bits),
+    # and to nmp_sls_time at single batch sizes (the per-operator reference with energy)
+    import numpy as np
+
+    op = _bags("dlrm_rmc1")[0]
+    b = np.array([1.0, 16.0, 100.0, 256.0, 1000.0])
+    cases = []
+    for ranks, dimms, kb, loc, tas, prof in [(1, 1, 0, "uniform", True, True), (2, 2, 8, "zipf:1.05", True, True),
+                                             (4, 3, 64, "zipf:0.8", False, True), (8, 4, 512, "zipf:1.2", True, False),
+                                             (2, 1, 128, "zipf:1.05", False, False)]:
+        memory = MemorySpec(channels=4, dimms_per_channel=dimms, ranks_per_dimm=ranks, dimm_capacity_gb=16)
+        spec = NmpSpec(sls_in_flight=8, rank_cache_kb=kb, table_aware_scheduling=tas, hot_entry_profiling=prof)
+        cases.append((memory, spec, ENGINES, 2e-9, loc))
+    N._NMP_TIMES.clear()
+    N._rank_cache_hit.cache_clear()
+    many = N.nmp_gather_times_many(op, cases, b)
+    assert many.shape == (len(cases), b.size)
+    for row, (memory, spec, engines, per_lookup, loc) in zip(many, cases):
+        alone = N.nmp_gather_times(op, memory, spec, b, engines, per_lookup, loc)
+        assert np.allclose(row, alone, rtol=1e-12, atol=0.0)
+        for j in (0, 3):
+            ref = N.nmp_sls_time(op, memory, spec, b[j], engines, per_lookup, loc).seconds
+            assert row[j] == pytest.approx(ref, rel=1e-12, abs=0.0)
+    # remembered rows are what nmp_gather_time then returns
+    N._NMP_TIMES.clear()
+    N.remember_nmp_gather_times(op, cases, b)
+    for row, (memory, spec, engines, per_lookup, loc) in zip(many, cases):
+        assert np.allclose(N.nmp_gather_time(op, memory, spec, b, engines, per_lookup, loc), row, rtol=1e-12, atol=0.0)

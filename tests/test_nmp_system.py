@@ -177,3 +177,30 @@ def test_dse_predict_cli_on_the_nmp_platform():
     )
     assert result.exit_code == 0, result.output
     assert "embedding_bag" in result.output
+
+
+def test_planned_chunk_curves_equal_each_configuration_alone():
+    # a sweep's chunk announces its (platform, locality) pairs (plan_dense with localities): the
+    # first total_curve then computes every RecNMP gather of the chunk at once; each curve must be
+    # what costing its configuration alone gives, and what service_curve's operator sum gives
+    from dse.cost import nmp as N
+    from dse.cost.model import plan_dense, total_curve
+
+    graph = load_graph("dlrm_rmc1")
+    sets = [["memory.ranks_per_dimm=1", "nmp.rank_cache_kb=0"], ["memory.ranks_per_dimm=2", "nmp.rank_cache_kb=64"],
+            ["memory.dimms_per_channel=3", "nmp.rank_cache_kb=256"], ["nmp.enabled=false"]]
+    platforms = [load_platform("skylake_recnmp", s) for s in sets]
+    localities = ["uniform", "zipf:1.05", "zipf:0.7", "zipf:1.05"]
+    b = np.array([1.0, 8.0, 64.0, 256.0, 1024.0])
+    alone = []
+    for platform, loc in zip(platforms, localities):
+        N._NMP_TIMES.clear()
+        alone.append(total_curve(graph, platform, b, engines=ENGINES, locality=loc).seconds)
+    N._NMP_TIMES.clear()
+    plan_dense(graph, platforms, localities)
+    for platform, loc, want in zip(platforms, localities, alone):
+        got = total_curve(graph, platform, b, engines=ENGINES, locality=loc).seconds
+        assert np.allclose(got, want, rtol=1e-12, atol=0.0)
+        ref = service_curve(graph, platform, b, engines=ENGINES, locality=loc).seconds
+        assert np.allclose(got, ref, rtol=1e-12, atol=0.0)
+    assert len(N._NMP_TIMES) == 3  # the three RecNMP configurations' gathers, computed together

@@ -230,7 +230,27 @@ def gather_time(
     from dse.cost.nmp import nmp_gather_time, runs_in_memory
 
     if runs_in_memory(op, platform):
-        per_lookup = platform.gather.row_overhead_ns * 1e-9  # the core writes one instruction per lookup
-        return nmp_gather_time(op, platform.memory, platform.nmp, batch, engines_per_socket(platform, engines), per_lookup,
-                               locality)
+        memory, nmp, nmp_engines, per_lookup, _ = _nmp_case(platform, engines, locality)
+        return nmp_gather_time(op, memory, nmp, batch, nmp_engines, per_lookup, locality)
     return host_gather_time(op, platform, batch, engines, footprint_bytes, locality, working_set)
+
+
+def remember_gather_times(op: Op, cases: list[tuple[Platform, str]], batch: ArrayLike, engines: int = 1) -> None:
+    """Compute together, and remember, the gather times of ``op`` at ``batch`` on every
+    (platform, locality) of ``cases`` whose platform runs it in RecNMP DIMMs
+    (:func:`dse.cost.nmp.remember_nmp_gather_times`): a sweep's chunk announces its
+    configurations, and each :func:`gather_time` that follows finds its row. Other platforms'
+    gathers are left to :func:`gather_time`."""
+    from dse.cost.nmp import remember_nmp_gather_times, runs_in_memory
+
+    near = [_nmp_case(platform, engines, locality) for platform, locality in cases if runs_in_memory(op, platform)]
+    if near:
+        remember_nmp_gather_times(op, near, np.asarray(batch, dtype=float))
+
+
+def _nmp_case(platform: Platform, engines: int, locality: str) -> tuple:
+    """The RecNMP setting of an NMP platform's gathers (a :data:`dse.cost.nmp.NmpCase`): its
+    memory and NMP sections, the engines on one socket, and the seconds the core spends writing
+    one instruction per lookup (its per-row gather overhead)."""
+    per_lookup = platform.gather.row_overhead_ns * 1e-9
+    return platform.memory, platform.nmp, engines_per_socket(platform, engines), per_lookup, locality

@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike
 from dse.cost.alloc import alloc_time
 from dse.cost.curve import DEFAULT_BATCH_GRID, ServiceCurve
 from dse.cost.cycled import working_set_bytes
-from dse.cost.gather import gather_time
+from dse.cost.gather import gather_time, remember_gather_times
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
 from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
 from dse.cost.roofline import compute_time, stream_time
@@ -351,6 +351,7 @@ def total_curve(
         terms = dict(host)
         if runs_in_memory(op, platform):
             terms["compute"] = np.zeros_like(b)  # RecNMP pools in the DIMMs
+            _planned_gathers(graph, op, b, int(engines))
         terms["gather"] = _gather(op, platform, b, int(engines), footprint, locality, ws) / speedup
         total += count * _combine(op, platform, terms).time
     return ServiceCurve(
@@ -384,15 +385,43 @@ def _dense_keys(platform: Platform) -> tuple[str, str]:
     return key, group
 
 
-def plan_dense(graph: nx.DiGraph, platforms: list[Platform]) -> None:
+def plan_dense(graph: nx.DiGraph, platforms: list[Platform], localities: list[str] | None = None) -> None:
     """Announce the platforms ``graph`` will be costed on next (a sweep's chunk): the first
     :func:`total_curve` that needs one of them computes the non-gather total of all those alike
-    but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`)."""
+    but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`).
+    With ``localities`` (one per platform: each configuration's index stream), the first
+    :func:`total_curve` that gathers in RecNMP DIMMs also computes the gather times of every
+    announced (platform, locality) at once (:func:`dse.cost.gather.remember_gather_times`)."""
     groups: dict[str, dict[str, Platform]] = {}
     for platform in platforms:
         key, group = _dense_keys(platform)
         groups.setdefault(group, {})[key] = platform
     _PLANNED[graph] = groups
+    cases = list({(id(p), loc): (p, loc) for p, loc in zip(platforms, localities)}.values()) if localities else []
+    _PLANNED_GATHERS[graph] = (cases, set())
+
+
+#: The (platform, locality) pairs announced per graph (:func:`plan_dense`), and the (operator,
+#: batch sizes, engines) whose gathers were computed for all of them already.
+_PLANNED_GATHERS: "weakref.WeakKeyDictionary[nx.DiGraph, tuple[list[tuple[Platform, str]], set]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def _planned_gathers(graph: nx.DiGraph, op: Op, b: np.ndarray, engines: int) -> None:
+    """Once per announced chunk, operator, batch sizes and engines: the gather times of ``op`` on
+    every announced (platform, locality) at once (those of platforms with RecNMP; the engines
+    of this call, which a sweep's configurations of one study share)."""
+    planned = _PLANNED_GATHERS.get(graph)
+    if not planned or not planned[0]:
+        return
+    cases, done = planned
+    key = (id(op), b.tobytes(), engines)
+    if key not in done:
+        done.add(key)
+        try:
+            remember_gather_times(op, cases, b, engines)
+        except DseError:
+            pass  # each configuration's own gather_time reports its error, not the chunk's first
 
 
 def _gather_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:

@@ -114,25 +114,25 @@ def expected_max_poissons(mu: np.ndarray, n: int) -> np.ndarray:
     asks for the same means for every table of a model and every configuration that shares a
     batch grid and a hit rate; the means not seen yet are computed together."""
     mu = np.asarray(mu, dtype=float)
-    flat = mu.reshape(-1)
     if n <= 1:
         return np.maximum(mu, 0.0)
-    out = np.empty(flat.shape)
-    todo: dict[float, list[int]] = {}
-    for i, m in enumerate(flat.tolist()):
+    # each distinct mean once (the rows of a sweep's chunk repeat most of theirs)
+    means, where = np.unique(mu.reshape(-1), return_inverse=True)
+    values = np.empty(means.shape)
+    todo: list[int] = []
+    for i, m in enumerate(means.tolist()):
         hit = _MAX_POISSON.get((m, n))
         if hit is None:
-            todo.setdefault(m, []).append(i)
+            todo.append(i)
         else:
-            out[i] = hit
+            values[i] = hit
     if todo:
         if len(_MAX_POISSON) >= 65536:
             _MAX_POISSON.clear()
-        means = np.array(list(todo))
-        for m, value in zip(todo, _max_poissons(means, n).tolist()):
+        values[todo] = _max_poissons(means[todo], n)
+        for m, value in zip(means[todo].tolist(), values[todo].tolist()):
             _MAX_POISSON[(m, n)] = value
-            out[todo[m]] = value
-    return out.reshape(mu.shape)
+    return values[where].reshape(mu.shape)
 
 
 _MAX_POISSON: dict[tuple[float, int], float] = {}
@@ -230,28 +230,17 @@ def balance_efficiency(window_lookups: float, ranks: int) -> float:
 
 
 def _balance_efficiencies(windows: np.ndarray, ranks: int) -> np.ndarray:
-    """Mean over expected-maximum rank load for each window of ``windows`` (lookups) over
-    ``ranks``, memoised per array (configurations that share a batch grid, a table and a hit
-    rate ask for the same windows). Read-only."""
-    if ranks <= 1:
-        return np.ones(np.shape(windows))
+    """Mean over expected-maximum rank load (dimensionless, <= 1) for each window of ``windows``
+    (lookups, any shape; the result has the same shape) spread over ``ranks``; the expected maxima
+    are memoised per (mean, ranks) (:func:`expected_max_poissons`)."""
     w = np.asarray(windows, dtype=float)
-    key = (w.tobytes(), w.shape, ranks)
-    hit = _BALANCE.get(key)
-    if hit is not None:
-        return hit
+    if ranks <= 1:
+        return np.ones(w.shape)
     eff = np.ones(w.shape)
     some = w > 0
     mu = w[some] / ranks
     eff[some] = np.minimum(1.0, mu / np.maximum(expected_max_poissons(mu, ranks), 1e-300))
-    if len(_BALANCE) >= 4096:
-        _BALANCE.clear()
-    eff.flags.writeable = False
-    _BALANCE[key] = eff
     return eff
-
-
-_BALANCE: dict[tuple, np.ndarray] = {}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -347,57 +336,107 @@ def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality:
 NMP_RESOURCES = ("host packets", "rank DRAM", "rank pooling", "channel bus")
 
 
+#: One RecNMP setting an operator is timed under: (memory, nmp, engines, host seconds per lookup,
+#: locality), the arguments of :func:`nmp_gather_times` after the batch sizes.
+NmpCase = tuple[MemorySpec, NmpSpec, int, float, str]
+
+
+def _case_columns(op: Op, cases: list[NmpCase]) -> tuple[list[Layout], dict[str, np.ndarray]]:
+    """The layouts of ``op`` under each case and the per-case constants of :func:`_nmp_work_many`,
+    each a column of shape (cases, 1): ranks per group ``g`` (ranks), balancing window cap
+    (lookups; inf with table-aware scheduling), a rank's random-row rate (rows/s), pooling cycles
+    per row, NMP clock (Hz), returns per pooling, NMP-Insts per clock, clocks per return, psum
+    tags, turnaround clocks, channel share, tCK (s), 1/sls_in_flight, group and channel loads,
+    host seconds per lookup, latency (s) and profiling overhead (fraction)."""
+    lays, rows = [], []
+    for memory, nmp, engines, host_seconds_per_lookup, _ in cases:
+        t = memory.timing
+        tck = t.tCK_ns * 1e-9
+        k = dram.bursts_per_row(memory, op.row_bytes)
+        lay = layout(op, memory, nmp, engines)
+        f_nmp = nmp.clock_mhz * 1e6
+        lays.append(lay)
+        rows.append((
+            lay.group_ranks, math.inf if nmp.table_aware_scheduling else nmp.psum_tags * op.rows_per_item,
+            dram.rank_random_read(memory, op.row_bytes).lookups_per_s,
+            math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes)), f_nmp, lay.returns_per_pooling,
+            nmp.instructions_per_clock, k * t.tBL + t.tRTRS, nmp.psum_tags, dram.write_read_round_trip_clocks(memory),
+            lay.channel_share, tck, 1.0 / nmp.sls_in_flight, lay.group_load, lay.channel_load, host_seconds_per_lookup,
+            (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp,
+            nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0,
+        ))
+    table = np.array(rows, dtype=float).reshape(len(cases), len(_COLUMNS))
+    return lays, {name: table[:, i, None] for i, name in enumerate(_COLUMNS)}
+
+
+_COLUMNS = ("g", "window_cap", "rank_rate", "cycles_per_row", "f_nmp", "returns_per_pooling", "ipc", "return_clocks",
+            "psum_tags", "turnaround", "channel_share", "tck", "per_op", "group_load", "channel_load",
+            "host_seconds_per_lookup", "latency", "overhead")
+
+
+def _nmp_work_many(
+    op: Op, cases: list[NmpCase], b: np.ndarray
+) -> tuple[list[Layout], np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The RecNMP timing of ``op`` under every case of ``cases`` over the batch sizes ``b`` (1-D,
+    all > 0): the layouts, the RankCache hit rates, each resource's seconds per operator (already
+    in the wave, see :func:`nmp_sls_time`), all of shape (cases, batch sizes), and the fixed
+    latency (s) and profiling overhead factor, shape (cases, 1). Each element is computed by the
+    same operations as for one case alone."""
+    lays, c = _case_columns(op, cases)
+    lookups = b * op.rows_per_item
+
+    # hit rates come from the memoised scalar model (one per distinct batch size)
+    hit = np.stack([_rank_cache_hits(op, nmp, b, lay, locality) for (_, nmp, _, _, locality), lay in zip(cases, lays)])
+    misses = lookups * (1.0 - hit)
+
+    # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
+    # per table (then the whole operator is the balancing window: the cap is inf)
+    window = np.minimum(lookups, c["window_cap"])
+    eta_dram = _balance_rows(window * (1.0 - hit), c["g"])
+    eta_pool = _balance_rows(window, c["g"])
+
+    # one operator alone on its ranks ...
+    t_rank = (misses / c["g"]) / c["rank_rate"] / eta_dram
+    t_pool = (lookups / c["g"]) * c["cycles_per_row"] / c["f_nmp"] / eta_pool
+    # the channel: one NMP-Inst per command clock over C/A + DQ, partial sums read back (k bursts
+    # and a rank switch each), and a write -> read -> write turnaround every psum_tags poolings
+    # (a DIMM holds that many partial sums, so the host must read them back at least that often)
+    returns = b * c["returns_per_pooling"]
+    instruction_clocks = lookups / c["ipc"]
+    return_clocks = returns * c["return_clocks"]
+    turnaround_clocks = returns / c["psum_tags"] * c["turnaround"]
+    t_bus = (instruction_clocks + return_clocks + turnaround_clocks) * c["channel_share"] * c["tck"]
+
+    # ... and with the operators in flight: an engine's wave of sls_in_flight operators ends when
+    # the busiest group / channel is done; each operator is charged its share of the wave
+    work = {
+        "host packets": lookups * c["host_seconds_per_lookup"],
+        "rank DRAM": c["group_load"] * t_rank * c["per_op"],
+        "rank pooling": c["group_load"] * t_pool * c["per_op"],
+        "channel bus": c["channel_load"] * t_bus * c["per_op"],
+    }
+    return lays, hit, work, c["latency"], c["overhead"]
+
+
+def _balance_rows(windows: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """:func:`_balance_efficiencies` of each row of ``windows`` (cases, batch sizes) over its
+    ``ranks`` (column, cases × 1), the rows with the same number of ranks together."""
+    out = np.empty(windows.shape)
+    flat = ranks[:, 0]
+    for g in np.unique(flat).tolist():
+        rows = flat == g
+        out[rows] = _balance_efficiencies(windows[rows], int(g))
+    return out
+
+
 def _nmp_work(
     op: Op, memory: MemorySpec, nmp: NmpSpec, b: np.ndarray, engines: int, host_seconds_per_lookup: float,
     locality: str,
 ) -> tuple[Layout, np.ndarray, dict[str, np.ndarray], float, float]:
-    """The RecNMP timing of ``op`` over an array of batch sizes ``b`` (all > 0): the layout, the
-    RankCache hit rate per batch, each resource's seconds per operator (already in the wave, see
-    :func:`nmp_sls_time`), the fixed latency and the profiling overhead factor."""
-    t = memory.timing
-    tck = t.tCK_ns * 1e-9
-    k = dram.bursts_per_row(memory, op.row_bytes)
-    lay = layout(op, memory, nmp, engines)
-    g = lay.group_ranks
-    lookups = b * op.rows_per_item
-
-    # hit rates come from the memoised scalar model (one per distinct batch size)
-    hit = _rank_cache_hits(op, nmp, b, lay, locality)
-    misses = lookups * (1.0 - hit)
-
-    # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
-    # per table (then the whole operator is the balancing window)
-    window = lookups if nmp.table_aware_scheduling else np.minimum(lookups, nmp.psum_tags * op.rows_per_item)
-    eta_dram = _balance_efficiencies(window * (1.0 - hit), g)
-    eta_pool = _balance_efficiencies(window, g)
-
-    # one operator alone on its ranks ...
-    rank = dram.rank_random_read(memory, op.row_bytes)
-    t_rank = (misses / g) / rank.lookups_per_s / eta_dram
-    f_nmp = nmp.clock_mhz * 1e6
-    cycles_per_row = math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes))
-    t_pool = (lookups / g) * cycles_per_row / f_nmp / eta_pool
-    # the channel: one NMP-Inst per command clock over C/A + DQ, partial sums read back (k bursts
-    # and a rank switch each), and a write -> read -> write turnaround every psum_tags poolings
-    # (a DIMM holds that many partial sums, so the host must read them back at least that often)
-    returns = b * lay.returns_per_pooling
-    instruction_clocks = lookups / nmp.instructions_per_clock
-    return_clocks = returns * (k * t.tBL + t.tRTRS)
-    turnaround_clocks = returns / nmp.psum_tags * dram.write_read_round_trip_clocks(memory)
-    t_bus = (instruction_clocks + return_clocks + turnaround_clocks) * lay.channel_share * tck
-
-    # ... and with the operators in flight: an engine's wave of sls_in_flight operators ends when
-    # the busiest group / channel is done; each operator is charged its share of the wave
-    per_op = 1.0 / nmp.sls_in_flight
-    work = {
-        "host packets": lookups * host_seconds_per_lookup,
-        "rank DRAM": lay.group_load * t_rank * per_op,
-        "rank pooling": lay.group_load * t_pool * per_op,
-        "channel bus": lay.channel_load * t_bus * per_op,
-    }
-    overhead = nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0
-    latency = (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp
-    return lay, hit, work, latency, overhead
+    """:func:`_nmp_work_many` for one case: the layout, the RankCache hit rate per batch size,
+    each resource's seconds per operator, the fixed latency (s) and the profiling overhead factor."""
+    lays, hit, work, latency, overhead = _nmp_work_many(op, [(memory, nmp, engines, host_seconds_per_lookup, locality)], b)
+    return lays[0], hit[0], {name: value[0] for name, value in work.items()}, float(latency[0, 0]), float(overhead[0, 0])
 
 
 def nmp_sls_time(
@@ -587,20 +626,54 @@ def nmp_gather_time(
     """:func:`nmp_sls_time` seconds over an array of batch sizes (for the cost model).
 
     Tables of one model are often identical (RMC2 has 32 alike), so results are memoised on
-    what the time depends on: the operator's sizes, the memory and NMP specs, batches, engines."""
+    what the time depends on: the operator's sizes, the memory and NMP specs, batches, engines
+    (:func:`remember_nmp_gather_times` fills the memo for many settings at once)."""
     b = np.atleast_1d(np.asarray(batch, dtype=float))
-    key = (
+    key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
+    out = _NMP_TIMES.get(key)
+    if out is None:
+        out = nmp_gather_times(op, memory, nmp, b.reshape(-1), engines, host_seconds_per_lookup, locality)
+        _remember(key, out)
+    return out.reshape(b.shape)
+
+
+def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -> None:
+    """Compute :func:`nmp_gather_time` of ``op`` at the batch sizes ``batch`` for every case of
+    ``cases`` not remembered yet, as one (cases, batch sizes) evaluation
+    (:func:`nmp_gather_times_many`), and remember them, so that the calls for those cases that
+    follow (a sweep's chunk) find them. A case that fails its checks is left out (its own call
+    reports the error)."""
+    b = np.atleast_1d(np.asarray(batch, dtype=float))
+    todo: dict[tuple, NmpCase] = {}
+    for memory, nmp, engines, host_seconds_per_lookup, locality in cases:
+        key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
+        if key in _NMP_TIMES or key in todo:
+            continue
+        try:
+            nmp.check_against(memory)
+        except DseError:
+            continue
+        todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
+    if todo:
+        for key, row in zip(todo, nmp_gather_times_many(op, list(todo.values()), b.reshape(-1))):
+            _remember(key, row)
+
+
+def _times_key(
+    op: Op, memory: MemorySpec, nmp: NmpSpec, b: np.ndarray, engines: int, host_seconds_per_lookup: float, locality: str
+) -> tuple:
+    """The memo key of :func:`nmp_gather_time`: everything the time depends on."""
+    return (
         op.kind, op.row_bytes, op.rows_per_item, op.table_bytes, _table_rows(op), op.shape.get("dim"),
         _dump(memory), _dump(nmp), b.tobytes(), b.shape, int(engines),
         float(host_seconds_per_lookup), locality,
     )
-    out = _NMP_TIMES.get(key)
-    if out is None:
-        out = nmp_gather_times(op, memory, nmp, b.reshape(-1), engines, host_seconds_per_lookup, locality)
-        if len(_NMP_TIMES) > 4096:
-            _NMP_TIMES.clear()
-        _NMP_TIMES[key] = out
-    return out.reshape(b.shape)
+
+
+def _remember(key: tuple, seconds: np.ndarray) -> None:
+    if len(_NMP_TIMES) > 4096:
+        _NMP_TIMES.clear()
+    _NMP_TIMES[key] = seconds
 
 
 _NMP_TIMES: dict[tuple, np.ndarray] = {}
@@ -633,12 +706,21 @@ def nmp_gather_times(
     same model as :func:`nmp_sls_time`, evaluated for the whole array at once (no energy)."""
     _check_op(op)
     nmp.check_against(memory)
+    case = (memory, nmp, max(1, int(engines)), host_seconds_per_lookup, locality)
+    return nmp_gather_times_many(op, [case], np.asarray(batches, dtype=float).reshape(-1))[0]
+
+
+def nmp_gather_times_many(op: Op, cases: list[NmpCase], batches: np.ndarray) -> np.ndarray:
+    """:func:`nmp_gather_times` for each case of ``cases`` (checked against its memory already),
+    shape (cases, batch sizes), seconds: one array evaluation for all of them, each element by
+    the same operations as for its case alone."""
+    _check_op(op)
     b = np.asarray(batches, dtype=float).reshape(-1)
     if b.size == 0:
-        return b
+        return np.zeros((len(cases), 0))
     if not np.all(b > 0):
         raise DseError("batch sizes must be positive")
-    _, _, work, latency, overhead = _nmp_work(op, memory, nmp, b, max(1, int(engines)), host_seconds_per_lookup, locality)
+    _, _, work, latency, overhead = _nmp_work_many(op, cases, b)
     busy = np.max(np.stack([work[name] for name in NMP_RESOURCES]), axis=0)
     return latency + busy * (1.0 + overhead)
 

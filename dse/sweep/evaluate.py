@@ -169,22 +169,26 @@ def evaluate_batch(configs: list[dict[str, Any]]) -> list[dict[str, Any] | DseEr
 
 
 def _plan(configs: list[dict[str, Any]]) -> None:
-    """Announce the chunk's CPU platforms per model graph (:func:`dse.cost.model.plan_dense`), so
-    that the non-gather part of their curves is computed for all of them at once. A
-    configuration whose platform fails is left out here (:func:`_problem` reports it)."""
-    by_model: dict[tuple, list] = {}
+    """Announce the chunk's CPU platforms and index streams per model graph
+    (:func:`dse.cost.model.plan_dense`), so that the non-gather part of their curves, and the
+    gathers of those with RecNMP, are computed for all of them at once. A configuration whose
+    platform or workload fails is left out here (:func:`_problem` reports it)."""
+    by_model: dict[tuple, tuple[list, list]] = {}
     for config in configs:
         specs = config.get("specs") or {}
         model_key = (str(config.get("model_file") or config["model"]), specs.get("model"))
         try:
             platform = _platform(str(config.get("platform_file") or config["platform"]), specs.get("platform"),
                                  tuple(config.get("platform_overrides") or ()))
+            locality = _settings(config)[0].locality
         except DseError:
             continue
-        by_model.setdefault(model_key, []).append(platform)
-    for model_key, platforms in by_model.items():
+        platforms, localities = by_model.setdefault(model_key, ([], []))
+        platforms.append(platform)
+        localities.append(locality)
+    for model_key, (platforms, localities) in by_model.items():
         try:
-            plan_dense(_graph(*model_key), platforms)
+            plan_dense(_graph(*model_key), platforms, localities)
         except DseError:
             continue
 
