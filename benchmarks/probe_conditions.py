@@ -2,14 +2,19 @@
 "What the worst ci_cpu folds miss"). Needs torch; one thread; prints p10 and median in ms / us.
 
     python benchmarks/probe_conditions.py coldwarm ncf 1,4,16,64 200
+    python benchmarks/probe_conditions.py coldwarm dlrm_rmc3 256,1024,2048,4096 40 cuda
     python benchmarks/probe_conditions.py walks 512,128 64,256 30
     THP_MEM_ALLOC_ENABLE=1 python benchmarks/probe_conditions.py walks 512,128 64,256 30
 
-``coldwarm MODEL BATCHES REPS``: one process, one module; each repetition times three forward
-passes in turn: ``warm`` (the same inputs every time), ``gap`` (the same inputs, after fresh ones
-were drawn and dropped, as the cold harness does between passes) and ``cold`` (fresh inputs, the
-harness's cold=1). Interleaving makes the three see the same machine load, so their ratio is a
-property of the indices, not of the moment.
+``coldwarm MODEL BATCHES REPS [DEVICE]``: one process, one module; each repetition times three
+forward passes in turn: ``warm`` (the same inputs every time), ``gap`` (the same inputs, after
+fresh ones were drawn, copied to the device and dropped, as the cold harness does between passes)
+and ``cold`` (fresh inputs, the harness's cold=1, copied before the clock starts). Interleaving
+makes the three see the same machine load, so their ratio is a property of the indices, not of the
+moment. ``DEVICE`` (default ``cpu``): with ``cuda`` every pass is synchronised before and after,
+as in ``dse measure``; ``gap`` against ``warm`` then says whether the GPU's cold extra (docs/
+cost_model.md, "RMC2 and RMC3 on the GPU at batch >= 1024") comes from the idle gap before a pass
+or from the fresh indices.
 
 ``walks SIZES_MIB MS REPS``: ``F.embedding_bag`` over 8 tables of SIZE MiB (rows of 32 floats),
 m samples x 80 lookups, fresh uniform indices every call, called round-robin (``inter``: the
@@ -33,21 +38,22 @@ def _q(xs: list[float], p: float) -> float:
     return xs[int(p * (len(xs) - 1))]
 
 
-def coldwarm(model: str, batches: list[int], reps: int) -> None:
-    """Interleaved warm / gap / cold forward passes of ``model`` (ms, median and p10)."""
+def coldwarm(model: str, batches: list[int], reps: int, device: str = "cpu") -> None:
+    """Interleaved warm / gap / cold forward passes of ``model`` on ``device`` (ms, median and p10)."""
     import torch
 
+    from dse.calibrate.harness import _sync, _to_device
     from dse.calibrate.torch_model import build_module, make_inputs
     from dse.paths import MODELSPECS_DIR, resolve_spec
     from dse.specs.model import load_model_spec
 
     torch.set_num_threads(1)
     spec = load_model_spec(resolve_spec(model, MODELSPECS_DIR, "model"))
-    module = build_module(spec)
+    module = build_module(spec).to(device)
     gen = torch.Generator().manual_seed(1)
     with torch.inference_mode():
         for b in batches:
-            fixed = make_inputs(spec, b, "cpu", gen)
+            fixed = _to_device(make_inputs(spec, b, "cpu", gen), device)
             for _ in range(3):
                 module(*fixed)
             times: dict[str, list[float]] = {"warm": [], "gap": [], "cold": []}
@@ -55,10 +61,12 @@ def coldwarm(model: str, batches: list[int], reps: int) -> None:
                 for mode in times:
                     inputs = fixed
                     if mode != "warm":
-                        fresh = make_inputs(spec, b, "cpu", gen)
+                        fresh = _to_device(make_inputs(spec, b, "cpu", gen), device)
                         inputs = fresh if mode == "cold" else fixed
+                    _sync(torch, device)
                     t0 = time.perf_counter()
                     module(*inputs)
+                    _sync(torch, device)
                     times[mode].append((time.perf_counter() - t0) * 1e3)
             cells = "  ".join(f"{m} {statistics.median(v):8.3f} (p10 {_q(v, 0.1):8.3f})" for m, v in times.items())
             print(f"{model} b={b:5d}  {cells}", flush=True)
@@ -98,12 +106,12 @@ def walks(sizes_mib: list[int], ms: list[int], reps: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 4 or args[0] not in ("coldwarm", "walks"):
+    if not (len(args) == 4 or (len(args) == 5 and args[0] == "coldwarm")) or args[0] not in ("coldwarm", "walks"):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
     if args[0] == "coldwarm":
-        coldwarm(args[1], ints(args[2]), int(args[3]))
+        coldwarm(args[1], ints(args[2]), int(args[3]), args[4] if len(args) == 5 else "cpu")
     else:
         walks(ints(args[1]), ints(args[2]), int(args[3]))
     return 0

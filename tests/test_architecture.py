@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dse"
 
 #: Layers from the bottom up; modules of one layer may import each other only within a package.
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "special"},
     {"paths"},
     {"settings"},
     {"specs"},

@@ -169,7 +169,7 @@ def _expected_max_poisson_scalar(mu: float, n: int) -> float:
     import math
 
     import numpy as np
-    from scipy.special import gammaln, ndtri
+    from scipy.special import ndtri
 
     if n <= 1 or mu <= 0:
         return max(mu, 0.0)
@@ -177,7 +177,10 @@ def _expected_max_poisson_scalar(mu: float, n: int) -> float:
         return mu + math.sqrt(mu) * float(ndtri((n - 0.375) / (n + 0.25)))
     top = int(mu + 12.0 * math.sqrt(mu) + 30.0)
     k = np.arange(top)
-    cdf = np.minimum(np.cumsum(np.exp(k * math.log(mu) - mu - gammaln(np.arange(1.0, top + 1.0)))), 1.0)
+    # ln k! from math.lgamma, as the model takes them (scipy's gammaln differs by an ulp, which
+    # 1 - F^n magnifies up to ~1e-10 at n = 4096; both are within 6e-16 of the exact values)
+    log_fact = np.array([math.lgamma(j + 1.0) for j in range(top)])
+    cdf = np.minimum(np.cumsum(np.exp(k * math.log(mu) - mu - log_fact)), 1.0)
     return float(np.sum(1.0 - cdf**n))
 
 

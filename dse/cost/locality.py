@@ -48,9 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import gammainc
 
 from dse.errors import DseError
+from dse.special import poisson_at_least
 
 #: Popularity ranks kept exactly before geometric binning starts.
 HEAD_RANKS = 1024
@@ -281,17 +281,6 @@ def occupancy_log_time(weights: np.ndarray, rates: np.ndarray, capacity: float, 
     roots, _ = _occupancy_roots(np.asarray(rates, dtype=float), np.asarray(weights, dtype=float)[None, :], capacity,
                                 np.array([float(lo)]), np.array([float(hi)]))
     return float(roots[0])
-
-
-def poisson_at_least(t: int, lam: np.ndarray) -> np.ndarray:
-    """P(K >= t) for K ~ Poisson(lam): the regularised lower incomplete gamma P(t, lam) (1 for
-    t <= 0)."""
-    lam = np.asarray(lam, dtype=float)
-    if t <= 0:
-        return np.ones_like(lam)
-    if t == 1:
-        return -np.expm1(-lam)
-    return gammainc(t, lam)
 
 
 def _reuse(lam: np.ndarray) -> np.ndarray:

@@ -54,11 +54,11 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
-from scipy.special import gammaln, ndtri
 
 from dse.cost import dram
 from dse.cost.locality import PopularityStream, Stream, cache_rows, occupancy_log_time, parse_locality
 from dse.errors import DseError
+from dse.special import log_factorials, normal_quantile
 from dse.settings import DEFAULT_LOCALITY
 from dse.graph.ops import Op, OpKind
 from dse.specs.memory import MemorySpec, NmpSpec
@@ -143,7 +143,7 @@ def _max_poissons(mu: np.ndarray, n: int) -> np.ndarray:
     out = np.maximum(mu, 0.0)
     gauss = mu > 2000
     if np.any(gauss):  # Gaussian limit; Blom's approximation of the expected maximum of n normals
-        z = float(ndtri((n - 0.375) / (n + 0.25)))
+        z = normal_quantile((n - 0.375) / (n + 0.25))
         out[gauss] = mu[gauss] + np.sqrt(mu[gauss]) * z
     exact = np.flatnonzero((mu > 0) & ~gauss)
     if exact.size == 0:
@@ -219,7 +219,7 @@ def _log_factorials(n: int) -> np.ndarray:
     """ln k! for k = 0..n-1 (a table grown on demand)."""
     global _LOG_FACTORIALS
     if _LOG_FACTORIALS.size < n:
-        _LOG_FACTORIALS = gammaln(np.arange(1.0, max(n, 2 * _LOG_FACTORIALS.size) + 1.0))
+        _LOG_FACTORIALS = log_factorials(max(n, 2 * _LOG_FACTORIALS.size))
     return _LOG_FACTORIALS[:n]
 
 

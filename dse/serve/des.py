@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 from dse.errors import DseError
 from dse.serve.load import CpuCurve, OfferedLoad, offered_load, sizes_pmf
@@ -303,7 +302,9 @@ def batch_quantile_ci(x: np.ndarray, q: float, batches: int = CI_BATCHES) -> tup
     usable = x[: (x.size // batches) * batches].reshape(batches, -1)
     per = np.percentile(usable, q, axis=1)
     # Student's t quantile: special.stdtrit is what scipy.stats.t.ppf evaluates (scipy.stats
-    # itself costs about 0.5 s to import)
+    # itself costs about 0.5 s to import; scipy.special 0.45 s, so only a simulation loads it)
+    from scipy import special
+
     half = special.stdtrit(batches - 1, 0.975) * per.std(ddof=1) / np.sqrt(batches)
     centre = float(np.percentile(x, q))
     return (centre - float(half), centre + float(half))

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 from dse.errors import DseError
+from dse.special import normal_cdf
 from dse.serve.policy import Policy
 
 Curve = Callable[[np.ndarray], np.ndarray]
@@ -143,7 +143,7 @@ class ServiceLaw:
             return (t >= m).astype(float)
         s = self.sigma
         z = np.log(np.maximum(t, 1e-300)) * (1 / s) - (np.log(np.maximum(m, 1e-300)) * (1 / s) - s / 2)
-        return special.ndtr(z)
+        return normal_cdf(z)
 
     def mixture(self, t: np.ndarray, means: np.ndarray, weights: np.ndarray, log_points: int = 256) -> np.ndarray:
         """``sum_i weights_i * cdf(t, means_i)`` on the grid ``t``, without a (classes x grid) array:
@@ -162,7 +162,7 @@ class ServiceLaw:
         hi = np.log(max(means.max(), 1e-300)) + 7 * s
         u = np.linspace(lo, hi, log_points)
         z = (u[None, :] - np.log(np.maximum(means, 1e-300))[:, None]) / s + s / 2
-        vals = weights @ special.ndtr(z)
+        vals = weights @ normal_cdf(z)
         with np.errstate(divide="ignore"):
             lt = np.log(t)
         return np.interp(lt, u, vals, left=0.0, right=float(weights.sum()))

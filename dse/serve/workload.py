@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import special
 
 from dse.errors import DseError
+from dse.special import normal_cdf
 from dse.settings import MAX_QUERIES
 
 #: Largest query size of the DeepRecSys scripts.
@@ -85,12 +85,10 @@ class SizeDistribution:
         out = np.zeros(m + 1)
         if self.kind in ("lognormal", "normal"):
             edges = np.arange(1, m) + 0.5  # boundaries between n and n+1 for n = 1..m-1
-            # special.ndtr is the standard normal CDF (what scipy.stats.norm.cdf evaluates, without
-            # importing scipy.stats: about 0.5 s)
             if self.kind == "lognormal":
-                cdf = special.ndtr((np.log(edges) - self.params[0]) / self.params[1])
+                cdf = normal_cdf((np.log(edges) - self.params[0]) / self.params[1])
             else:
-                cdf = special.ndtr((edges - self.params[0]) / self.params[1])
+                cdf = normal_cdf((edges - self.params[0]) / self.params[1])
             cdf = np.concatenate([[0.0], cdf, [1.0]])
             out[1:] = np.diff(cdf)
         else:
