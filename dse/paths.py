@@ -27,9 +27,14 @@ def default_measured_dir() -> Path:
     return SHARED_MEASURED_DIR if SHARED_MEASURED_DIR.is_dir() else BUNDLED_MEASURED_DIR
 
 
+def spec_files(directory: Path) -> list[Path]:
+    """The YAML spec files in ``directory``, sorted by name."""
+    return sorted(directory.glob("*.yaml"), key=lambda p: p.stem)
+
+
 def list_specs(directory: Path) -> list[str]:
     """Names (file stems) of the YAML specs in ``directory``, sorted."""
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+    return [p.stem for p in spec_files(directory)]
 
 
 def resolve_spec(name_or_path: str, directory: Path, what: str) -> Path:

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dse"
 LAYERS: list[set[str]] = [
     {"errors", "special"},
     {"paths"},
+    {"cache"},
     {"settings"},
     {"specs"},
     {"graph"},

@@ -3,12 +3,16 @@ pays before parsing its arguments) must not load the heavy numerical stack, pyda
 command imports what it needs when it runs (issue #17: ``dse models``/``hardware``/``graph``/``--help``
 should answer at once). ``dse models`` and ``dse graph`` list operators and sum their formulas
 without numpy or networkx, ``dse hardware`` validates platforms without the model-spec schemas.
+Once their results are cached (dse/cache.py) and the spec files unchanged, they validate nothing:
+no pydantic, no YAML, no spec schemas.
 
-Checked in a fresh interpreter, so modules other tests imported do not count.
+Checked in a fresh interpreter, so modules other tests imported do not count; each test has its
+own cache directory, so whether a command finds its result cached does not depend on test order.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -32,6 +36,18 @@ PROBE = "import json, sys; import dse.cli; print(json.dumps(sorted(sys.modules))
 #: What a command loaded by the time it exited (printed at exit, after the command's own output).
 RUN = ("import atexit, json, sys; atexit.register(lambda: print('\\nMODULES', json.dumps(sorted(sys.modules))));"
        "sys.argv = {argv!r}; from dse.cli import main; main()")
+
+
+#: What a command must not load when its result is cached (what validating a spec costs and what
+#: the numbers were computed with).
+NOT_WHEN_CACHED = ("pydantic", "numpy", "networkx", "pandas", "plotly", "numba", "scipy", "yaml",
+                   "dse.specs.model", "dse.specs.hardware", "dse.graph.blocks", "dse.cost")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DSE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def _run(code: str) -> str:
@@ -76,3 +92,24 @@ def test_listing_hardware_needs_no_model_schemas() -> None:
     loaded = _modules_of_command("hardware")
     assert "dse.specs.hardware" in loaded
     assert not {"dse.specs.model", "dse.graph", "numpy", "networkx", "dse.cost"} & loaded
+
+
+#: typer 0.29 converts every command parameter through a pydantic ``TypeAdapter`` (its module
+#: ``typer._adapters``), the ``--help`` flag's unset value included: about 0.25 s of any command.
+TYPER_IMPORTS_PYDANTIC = importlib.util.find_spec("typer._adapters") is not None
+
+
+def test_typer_converts_options_without_pydantic() -> None:
+    """pyproject.toml pins typer below 0.29 for this; an environment with a newer typer fails here
+    (``pip install 'typer<0.29'``), and the test below then leaves pydantic out of its check."""
+    assert not TYPER_IMPORTS_PYDANTIC, "typer >= 0.29 is installed: every command imports pydantic"
+
+
+@pytest.mark.parametrize("args", [("models",), ("graph", "dlrm_rmc1"), ("graph", "din", "--json", "-b", "4"),
+                                  ("hardware",), ("hardware", "--json")])
+def test_a_cached_result_loads_no_schemas_and_no_numerical_stack(args: tuple[str, ...]) -> None:
+    cold = _modules_of_command(*args)
+    assert {"pydantic", "yaml"} <= cold  # the first run validated the specs: the check below can fail
+    warm = _modules_of_command(*args)
+    absent = [m for m in NOT_WHEN_CACHED if not (TYPER_IMPORTS_PYDANTIC and m == "pydantic")]
+    assert not [m for m in absent if m in warm]

@@ -11,6 +11,7 @@ from dse.commands import (MAX_PREDICT_BATCH, check_range, handle_errors, parse_i
                           rich_console, rich_table)
 from dse.commands.serve import LOCALITY_OPTION, check_locality
 from dse.errors import DseError
+from dse.paths import HWSPECS_DIR, STACKS_DIR, spec_files
 from dse.settings import MAX_ENGINES
 
 # The cost model, the graph and the specs load inside the commands that use them (start-up time).
@@ -40,6 +41,17 @@ def platform_summary(p: Platform) -> dict[str, Any]:
         "tdp_w": p.tdp_w,
         "idle_w": p.idle_w,
     }
+
+
+def _summaries(files: list[Path]) -> tuple[list[dict[str, Any]], bool]:
+    """:func:`platform_summary` of every shipped platform, and whether every stack file they bound
+    is among ``files`` (a hwspec may name a stack file elsewhere: then the list is not cached)."""
+    from dse.specs.hardware import list_platforms, load_platform
+    from dse.specs.stack import stack_path
+
+    platforms = [load_platform(n) for n in list_platforms()]
+    stacks = {stack_path(p.stack, HWSPECS_DIR).resolve() for p in platforms}
+    return [platform_summary(p) for p in platforms], stacks <= {f.resolve() for f in files}
 
 
 def _print_prediction_table(preds: list[Prediction], top: int) -> None:
@@ -77,25 +89,28 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List the hardware specs in hwspecs/, or show one with the source of every number."""
-        from dse.specs.fieldpath import is_number, leaves
-        from dse.specs.hardware import list_platforms, load_platform
-
         if name is None:
             if overrides:
                 raise DseError("--set needs a hardware spec name")
-            platforms = [load_platform(n) for n in list_platforms()]
+            from dse.cache import cached  # hashlib and pickle: not for ``dse --help``
+
+            # every hwspec and stack file: a platform's summary includes its stack's dispatch cost
+            files = spec_files(HWSPECS_DIR) + spec_files(STACKS_DIR)
+            summaries, _ = cached("hardware", files, lambda: _summaries(files), storable=lambda found: found[1])
             if as_json:
-                print_json({"hardware": [platform_summary(p) for p in platforms]})
+                print_json({"hardware": summaries})
                 return
             table = rich_table("name", "kind", "cores/SMs", "peak GFLOP/s", "DRAM GB/s", "LLC MiB", "dispatch us", "TDP W", "description")
-            for p in platforms:
-                s = platform_summary(p)
+            for s in summaries:
                 table.add_row(
                     s["name"], s["kind"], str(s["cores"]), f"{s['peak_gflops']:,.0f}", f"{s['dram_gbs']:,.0f}",
                     f"{s['llc_mib']:.1f}", f"{s['dispatch_us']:.1f}", f"{s['tdp_w']:.0f}", s["description"],
                 )
             rich_console(160).print(table)
             return
+        from dse.specs.fieldpath import is_number, leaves
+        from dse.specs.hardware import load_platform
+
         p = load_platform(name, overrides)
         if as_json:
             print_json({"summary": platform_summary(p), "spec": p.model_dump(mode="json")})

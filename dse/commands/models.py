@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from dse.commands import MAX_PREDICT_BATCH, handle_errors, print_json, rich_console, rich_table
 from dse.errors import DseError
-from dse.paths import MODELSPECS_DIR, list_specs
+from dse.paths import MODELSPECS_DIR, resolve_spec, spec_files
 
 # The graph layer loads inside the commands that use it, and they keep its plain-Python OpGraph:
-# numpy and networkx are not needed to list operators (start-up time).
+# numpy and networkx are not needed to list operators; what they derive from the spec files is
+# cached (dse/cache.py), so that an unchanged spec is not validated again (start-up time).
 if TYPE_CHECKING:
     from dse.graph import OpGraph
 
@@ -29,15 +30,12 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def models_cmd() -> None:
         """List the shipped model specs with their size."""
-        from dse.graph import lower_ops, totals
-        from dse.specs.model import load_model_spec
+        from dse.cache import cached  # hashlib and pickle: not for ``dse --help``
 
+        files = spec_files(MODELSPECS_DIR)
         table = rich_table("model", "description", "tables", "table memory", "FLOPs/item")
-        for name in list_specs(MODELSPECS_DIR):
-            spec = load_model_spec(MODELSPECS_DIR / f"{name}.yaml")
-            t = totals(lower_ops(spec), 1)
-            n_tables = sum(tab.n_tables for tab in spec.tables)
-            table.add_row(name, spec.description, str(n_tables), _si(t["table_bytes"], "B"), _si(t["flops"]))
+        for row in cached("models", files, lambda: model_rows(files)):
+            table.add_row(row["model"], row["description"], str(row["tables"]), _si(row["table_bytes"], "B"), _si(row["flops"]))
         rich_console(120).print(table)
 
     @app.command("graph")
@@ -49,13 +47,16 @@ def register(app: typer.Typer) -> None:
         dot: Optional[Path] = typer.Option(None, "--dot", help="Also write the graph in Graphviz DOT format."),
     ) -> None:
         """Print the operator graph of MODEL with per-operator FLOPs and bytes at --batch."""
+        from dse.cache import cached
         from dse.graph import load_ops, ordered_ops, totals
 
         if batch <= 0:
             raise DseError(f"--batch: {batch} must be positive")
         if batch > MAX_PREDICT_BATCH:
             raise DseError(f"--batch: {batch} is above the limit of {MAX_PREDICT_BATCH}")
-        graph = load_ops(model)
+        path = resolve_spec(model, MODELSPECS_DIR, "model")
+        # the lowered OpGraph is plain Python: read back, it needs neither pydantic nor the schemas
+        graph = cached("graph", [path], lambda: load_ops(path))
         ops = ordered_ops(graph)
         if dot is not None:
             _write_dot(graph, dot)
@@ -85,6 +86,23 @@ def register(app: typer.Typer) -> None:
             style="bold",
         )
         rich_console(120).print(table)
+
+
+def model_rows(files: list[Path]) -> list[dict[str, Any]]:
+    """``dse models``'s row of each model spec in ``files``: name, description, tables, table bytes
+    and FLOPs per item (plain Python, so that the cached rows load without the spec schemas)."""
+    from dse.graph import lower_ops, totals
+    from dse.specs.model import load_model_spec
+
+    rows = []
+    for path in files:
+        spec = load_model_spec(path)
+        t = totals(lower_ops(spec), 1)
+        rows.append({
+            "model": path.stem, "description": spec.description, "tables": sum(tab.n_tables for tab in spec.tables),
+            "table_bytes": t["table_bytes"], "flops": t["flops"],
+        })
+    return rows
 
 
 def _write_dot(graph: OpGraph, path: Path) -> None:

@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.graph import ops
-from dse.graph.blocks import BLOCK_KINDS, GraphBuilder
 from dse.graph.opgraph import OpGraph
 from dse.graph.ops import Op, as_batch
 from dse.paths import MODELSPECS_DIR, resolve_spec
-from dse.specs.model import ModelSpec, load_model_spec
 
-# numpy and networkx load where an array batch or a graph algorithm needs them (start-up time)
+# numpy and networkx load where an array batch or a graph algorithm needs them, the block kinds
+# and the model-spec schemas (pydantic) where a spec is lowered: reading back a cached OpGraph
+# (dse/cache.py) imports this package and needs none of them (start-up time)
 if TYPE_CHECKING:
     import networkx as nx
     from numpy.typing import ArrayLike
+
+    from dse.graph.blocks import GraphBuilder
+    from dse.specs.model import ModelSpec
 
 
 def lower(spec: ModelSpec) -> nx.DiGraph:
@@ -37,6 +40,8 @@ def lower(spec: ModelSpec) -> nx.DiGraph:
 
 def lower_ops(spec: ModelSpec) -> OpGraph:
     """:func:`lower` without networkx: the same nodes, edges and attributes as an :class:`OpGraph`."""
+    from dse.graph.blocks import BLOCK_KINDS, GraphBuilder
+
     shapes = spec.shapes
     p = spec.precision_bytes
     graph = OpGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
@@ -103,6 +108,8 @@ def load_graph(model: str | Path) -> nx.DiGraph:
 
 def load_ops(model: str | Path) -> OpGraph:
     """:func:`load_graph` without networkx (an :class:`OpGraph`)."""
+    from dse.specs.model import load_model_spec
+
     return lower_ops(load_model_spec(resolve_spec(str(model), MODELSPECS_DIR, "model")))
 
 
