@@ -1149,7 +1149,8 @@ def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np
     seen = np.full((rows.size, m + 2), np.nan)  # column j + 1: loads[:, j]; 0 and m + 1: the outsides
     seen[:, 0], seen[:, -1] = outside[2], outside[3]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ends = (1.0 - np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None]) ** -PREDICT_POWER
+        u = np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None]
+        ends = (1.0 - u) ** -PREDICT_POWER
     coord = ends[:, 1:-1]
 
     def miss(r: np.ndarray, j: np.ndarray) -> np.ndarray:
