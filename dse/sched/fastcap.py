@@ -1038,6 +1038,13 @@ Row = tuple[PolicySet, Policy]
 #: Probes per row per round of the searches below (each round narrows a row's candidates to about
 #: 1/(SEARCH_WIDTH + 1)); more probes per round mean fewer numpy passes but more rows evaluated.
 SEARCH_WIDTH = 2
+#: The coordinate ``(1 - u)^-PREDICT_POWER`` (u: load / saturation) in which :func:`_first_miss`
+#: draws its line through P(T <= S) (the queue's mean wait grows as ``1 / (1 - u)``, P(T <= S)
+#: falls faster). The line's guess of the first load that misses the SLA is right for 94% of the
+#: refinement passes of studies/nmp.yaml with 2, 53% with ``-log(1 - u)`` (too early otherwise:
+#: P(T <= S) is concave in it): 18% fewer probes and 28% fewer rounds. Only which loads are
+#: probed depends on it, not the capacities.
+PREDICT_POWER = 2.0
 #: Below this many rows a round's fixed cost dominates: :data:`FEW_WIDTH` probes per row per round.
 FEW_ROWS = 64
 FEW_WIDTH = 6
@@ -1135,14 +1142,15 @@ def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np
     when none does), by :func:`first_true`, and the P(T <= S) seen at each probed load (NaN
     elsewhere). ``outside``: the loads just below the first and just above the last, and
     P(T <= S) there (NaN: unknown). A straight line through the remaining bracket's two values,
-    against ``-log(1 - load / saturation)`` (the queue's waits grow as ``1 / (1 - u)``), predicts
-    the answer, right nearly always once the bracket is narrow; ``sats``: each row's saturation;
-    ``prior``: a guess of each row's answer for when the line cannot be drawn."""
+    against ``(1 - load / saturation)^-PREDICT_POWER`` (:data:`PREDICT_POWER`), predicts the
+    answer; ``sats``: each row's saturation; ``prior``: a guess of each row's answer for when the
+    line cannot be drawn. The guess decides only which loads are probed first, not the answer."""
     m = loads.shape[1]
     seen = np.full((rows.size, m + 2), np.nan)  # column j + 1: loads[:, j]; 0 and m + 1: the outsides
     seen[:, 0], seen[:, -1] = outside[2], outside[3]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ends = -np.log1p(-np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None])
+        u = np.concatenate([outside[0][:, None], loads, outside[1][:, None]], axis=1) / sats[:, None]
+        ends = (1.0 - u) ** -PREDICT_POWER
     coord = ends[:, 1:-1]
 
     def miss(r: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ All times are seconds; rates are per second.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -447,56 +448,76 @@ def queue_state(servers: int, offered: np.ndarray, tails: np.ndarray) -> tuple[n
 
     with ``rho' = lambda / (c mu)``, ``u = rho' E[K]``, ``H_m = sum_{i=c-m}^{c-1} pi_i``,
     ``G_m = sum_{i=c-m}^{c-1} i pi_i``; ``P_w = T / Z`` and ``E[ahead | wait] = (M1 - (c-1) T) / T``.
+    The sums run over the states (the first axis of the arrays below, rows along the second: each
+    numpy call then covers every row, and a call costs more than its arithmetic here).
     """
     a = np.asarray(offered, dtype=float)
     tails = np.atleast_2d(np.asarray(tails, dtype=float))
     c = int(servers)
     rho = a / c
     u = rho * tails.sum(axis=1)
-    head = _queue_head(c, a, tails)
+    trev = np.ascontiguousarray(tails[:, ::-1].T)  # row i: P(K > kmax - 1 - i)
+    head = _queue_head(c, a, trev)
     hm, gm = _head_sums(head, c, tails.shape[1])
-    pc = head[:, c]
-    m1 = np.arange(tails.shape[1], dtype=float) + 1.0
+    pc = head[c]
+    tails_t = trev[::-1]
+    m1 = np.arange(tails.shape[1], dtype=float)[:, None] + 1.0
     stable = u < 1
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = np.where(stable, 1.0 - u, np.nan)
-        t_mass = (pc + rho * np.einsum("rm,rm->r", tails, hm)) / denom
-        m_first = (c * pc + rho * np.einsum("rm,rm->r", tails, gm + m1[None, :] * (t_mass[:, None] + hm))) / denom
-        z = head[:, :c].sum(axis=1) + t_mass
-        busy = head[:, :c] / z[:, None]
+        t_mass = (pc + rho * np.einsum("mr,mr->r", tails_t, hm)) / denom
+        m_first = (c * pc + rho * np.einsum("mr,mr->r", tails_t, gm + m1 * (t_mass[None, :] + hm))) / denom
+        z = head[:c].sum(axis=0) + t_mass
+        busy = (head[:c] / z[None, :]).T
         p_wait = t_mass / z
         ahead = np.where(t_mass > 0, (m_first - (c - 1) * t_mass) / np.where(t_mass > 0, t_mass, 1.0), 1.0)
     return busy, p_wait, ahead, u
 
 
-def _queue_head(c: int, offered: np.ndarray, tails: np.ndarray) -> np.ndarray:
-    """Unnormalised ``pi_0..pi_c`` per row (the explicit part of the balance, rescaled when large)."""
-    rows, kmax = tails.shape
-    trev = tails[:, ::-1]
-    head = np.zeros((rows, c + 1))
-    head[:, 0] = 1.0
+#: Largest unnormalised state weight :func:`_queue_head` lets stand before rescaling.
+HEAD_MAX = 1e250
+
+
+def _may_overflow(offered: np.ndarray, c: int) -> bool:
+    """Whether a state weight of :func:`_queue_head` may exceed :data:`HEAD_MAX`: none can exceed
+    ``exp(a (1 + ln c))`` (each step adds at most ``a / (j + 1)`` times the sum so far, as
+    P(K > m) <= 1)."""
+    top = float(offered.max()) if offered.size else 0.0
+    return not top * (1.0 + math.log(max(c, 1))) < math.log(HEAD_MAX)
+
+
+def _queue_head(c: int, offered: np.ndarray, trev: np.ndarray) -> np.ndarray:
+    """Unnormalised ``pi_0..pi_c`` (states x rows) from ``trev[i] = P(K > kmax - 1 - i)`` (the
+    explicit part of the balance, rescaled when large; checked only when :func:`_may_overflow`)."""
+    kmax, rows = trev.shape
+    head = np.zeros((c + 1, rows))
+    head[0] = 1.0
+    check = _may_overflow(offered, c)
     for j in range(c):
         lo = max(0, j - kmax + 1)
-        acc = np.einsum("ri,ri->r", head[:, lo : j + 1], trev[:, kmax - 1 - (j - lo) :])
-        head[:, j + 1] = offered * acc / (j + 1)
-        big = head[:, j + 1] > 1e250
-        if big.any():  # only the ratios matter
-            head[big, : j + 2] /= head[big, j + 1 : j + 2]
+        acc = np.einsum("ir,ir->r", head[lo : j + 1], trev[kmax - 1 - (j - lo) :])
+        np.multiply(offered, acc, out=head[j + 1])
+        head[j + 1] /= j + 1
+        if check:
+            big = head[j + 1] > HEAD_MAX
+            if big.any():  # only the ratios matter
+                head[: j + 2, big] /= head[j + 1, big]
     return head
 
 
 def _head_sums(head: np.ndarray, c: int, kmax: int) -> tuple[np.ndarray, np.ndarray]:
-    """``H_m``, ``G_m`` (m = 0..kmax-1) of :func:`queue_state`, zero-padded below state 0."""
-    rows = head.shape[0]
-    lower = head[:, c - 1 :: -1] if c > 0 else np.zeros((rows, 0))  # pi_{c-1}, pi_{c-2}, ..., pi_0
-    idx = np.arange(c - 1, -1, -1, dtype=float)
+    """``H_m``, ``G_m`` (m = 0..kmax-1, states x rows) of :func:`queue_state`, zero-padded below
+    state 0."""
+    rows = head.shape[1]
+    hm = np.zeros((kmax, rows))
+    gm = np.zeros((kmax, rows))
     width = max(kmax - 1, 0)
-    hm = np.zeros((rows, kmax))
-    gm = np.zeros((rows, kmax))
     if width and c:
+        lower = head[c - 1 :: -1]  # pi_{c-1}, pi_{c-2}, ..., pi_0
+        idx = np.arange(c - 1, -1, -1, dtype=float)[:, None]
         take = np.minimum(np.arange(width), c - 1)
-        hm[:, 1:] = np.cumsum(lower, axis=1)[:, take]
-        gm[:, 1:] = np.cumsum(lower * idx[None, :], axis=1)[:, take]
+        hm[1:] = np.cumsum(lower, axis=0)[take]
+        gm[1:] = np.cumsum(lower * idx, axis=0)[take]
     return hm, gm
 
 
