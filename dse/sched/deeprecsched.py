@@ -51,7 +51,7 @@ from dse.sched.curves import curve_batches
 from dse.sched.fastcap import PolicySet, joint_capacities, joint_p95
 from dse.sched.power import serving_power
 from dse.serve.api import PointEvaluator
-from dse.serve.load import offered_load
+from dse.serve.load import utilisations
 from dse.serve.sla_search import max_qps_under_sla
 from dse.serve.policy import Policy, ServerCosts
 from dse.serve.workload import SizeDistribution, parse_sizes
@@ -241,10 +241,16 @@ class CapacityTable:
         self.fast = PolicySet(size_pmf(dist), curves.cpu, curves.accel)
         self.values: dict[Key, float] = {}
         self.p95_at: dict[Key, float] = {}
+        self._policies: dict[Key, Policy] = {}
 
     def policy(self, key: Key) -> Policy:
-        b, q = key
-        return Policy(int(b), q, self.curves.workers, 1 if self.has_accel else 0, self.costs)
+        """The policy of ``key`` (memoised: the walks, the searches and the record ask for the
+        same few keys again and again, and the sets' memos compare the same object fastest)."""
+        pol = self._policies.get(key)
+        if pol is None:
+            b, q = key
+            pol = self._policies[key] = Policy(int(b), q, self.curves.workers, 1 if self.has_accel else 0, self.costs)
+        return pol
 
     def prefetch(self, keys: Iterable[Key]) -> None:
         todo = [k for k in dict.fromkeys(keys) if k not in self.values]
@@ -597,10 +603,8 @@ def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistributi
     """The result record: the choice, its p95 and load, power, the baseline and the grid."""
     pol = table.policy(w.chosen)
     p95 = w.best_p95 if w.best_p95 is not None else table.p95(w.chosen)
-    load = offered_load(w.max_qps if w.max_qps > 0 else 1e-300, size_pmf(dist), pol, table.curves.cpu, table.curves.accel,
-                        table.fast.load_parts(pol))
-    cpu_u = load.cpu_utilization if w.max_qps > 0 else 0.0
-    acc_u = load.accel_utilization if w.max_qps > 0 else 0.0
+    parts = table.fast.load_parts(pol)
+    cpu_u, acc_u = utilisations(w.max_qps, pol, parts) if w.max_qps > 0 else (0.0, 0.0)
     draw = serving_power(p, a, table.curves.workers, cpu_u, acc_u)
     power = draw.total_w
     return OptimizeResult(
@@ -627,7 +631,7 @@ def _result(g: nx.DiGraph, p: Platform, a: Platform | None, dist: SizeDistributi
         energy_per_query_j=float(power / w.max_qps) if w.max_qps > 0 else None,
         cpu_utilization=float(cpu_u),
         accel_utilization=float(acc_u),
-        accel_fraction=float(load.accel_fraction),
+        accel_fraction=float(parts.accel_fraction),
         grid_max_qps=w.grid_max,
         grid_batch=int(w.grid_best[0]) if w.grid_best is not None else None,
         grid_threshold=w.grid_best[1] if w.grid_best is not None else None,

@@ -537,10 +537,15 @@ def _merge_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         if key in ("weight", "wsum", "wvec"):
             continue
         arrays = [p[key] for p in parts]
-        if value.ndim == 2:
-            width = max(a.shape[1] for a in arrays)
-            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-        out[key] = np.concatenate(arrays)
+        if value.ndim == 2 and len(arrays) > 1:  # one zeroed array filled part by part (np.pad costs more)
+            merged = np.zeros((sum(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays)), dtype=value.dtype)
+            at = 0
+            for a in arrays:
+                merged[at : at + a.shape[0], : a.shape[1]] = a
+                at += a.shape[0]
+            out[key] = merged
+        else:
+            out[key] = np.concatenate(arrays)
     return out  # type: ignore[return-value]
 
 
@@ -949,8 +954,7 @@ class PolicySet:
     def keep(self, policy: Policy, bulk: BulkModels, j: int) -> None:
         """Take the model (load-independent) and saturation rate of ``policy`` from curve ``j`` of
         models built elsewhere (:func:`_bulk_models`)."""
-        self._bulk[policy] = (bulk, j)
-        self._sat[policy] = float(bulk.sats[j])
+        self._bulk[policy] = (bulk, j)  # its saturation rate too (:meth:`saturation`)
 
     def load_parts(self, policy: Policy) -> LoadParts:
         """:func:`dse.serve.load.load_parts` of ``policy`` (memoised)."""
@@ -970,7 +974,7 @@ class PolicySet:
 
     def known(self, policy: Policy) -> bool:
         """Whether the load-independent model of ``policy`` is built (or kept)."""
-        return policy in self._bulk or (policy, 0.0) in self._models
+        return policy in self._bulk or (bool(self._models) and (policy, 0.0) in self._models)
 
     def source(self, policy: Policy) -> "PolicyModel | tuple[BulkModels, int]":
         """What :class:`SlaCdf` reads for ``policy``: its bulk models and row when kept, else its model."""
@@ -979,6 +983,9 @@ class PolicySet:
     def saturation(self, policy: Policy) -> float:
         sat = self._sat.get(policy)
         if sat is None:
+            bulk = self._bulk.get(policy)
+            if bulk is not None:
+                return float(bulk[0].sats[bulk[1]])
             sat = saturation_qps(self.pmf, policy, self.cpu_curve, self.accel_curve)
             self._sat[policy] = sat
         return sat
@@ -1270,8 +1277,8 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
     it is read, are built one by one when asked (which reports the bad curve)."""
     groups: dict[tuple[bytes, Policy], dict[int, tuple[PolicySet, float]]] = {}
     for (ps, pol), sla in zip(rows, sla_s):
-        law = ServiceLaw.for_policy(pol)
-        if ps.cpu_curve is None or pol.costs.colocation > 0 or not law.deterministic or ps.known(pol):
+        if ps.cpu_curve is None or pol.costs.colocation > 0 or not ServiceLaw.for_policy(pol).deterministic \
+                or ps.known(pol):
             continue
         groups.setdefault((ps.key, pol), {}).setdefault(id(ps), (ps, float(sla)))
     for (key, pol), by_id in groups.items():

@@ -132,14 +132,16 @@ def load_dependent(curve: CpuCurve | None, kappa: float = 0.0) -> bool:
 
 def _utilisation(lam: float, u_knots: np.ndarray, work: np.ndarray, overhead: float, workers: int) -> float:
     """Smallest root of ``u = lam (A(u) + D) / N`` with ``A`` linear between knots; past saturation
-    (no root below 1), the utilisation at full contention ``lam (A(1) + D) / N``."""
-    g = lam * (work + overhead) / workers - u_knots
+    (no root below 1), the utilisation at full contention ``lam (A(1) + D) / N``. In Python
+    floats: a handful of knots (2 for a plain curve), the same operations as elementwise numpy."""
+    uk, wk = u_knots.tolist(), work.tolist()
+    g = [lam * (w + overhead) / workers - u for w, u in zip(wk, uk)]
     if not g[-1] < 0:
-        return float(lam * (work[-1] + overhead) / workers)
+        return float(lam * (wk[-1] + overhead) / workers)
     if not g[0] > 0:  # no work at all
         return 0.0
-    i = int(np.argmax(g <= 0))  # first knot at or past the root (g[0] > 0)
-    return float(u_knots[i - 1] + (u_knots[i] - u_knots[i - 1]) * g[i - 1] / (g[i - 1] - g[i]))
+    i = next(j for j, x in enumerate(g) if x <= 0)  # first knot at or past the root (g[0] > 0)
+    return float(uk[i - 1] + (uk[i] - uk[i - 1]) * g[i - 1] / (g[i - 1] - g[i]))
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,18 @@ def load_parts(pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, acce
     return LoadParts(uk, work, sub, acc_work, float(p[to_acc].sum()))
 
 
+def utilisations(qps: float, policy: Policy, parts: LoadParts) -> tuple[float, float]:
+    """``(CPU, accelerator)`` utilisation at ``qps`` (1/s) from the policy's :class:`LoadParts`
+    (the co-location fixed point on the CPU side; module doc)."""
+    lam = float(qps)
+    u = 0.0
+    if parts.subbatches > 0:
+        u = _utilisation(lam, parts.knots, parts.work, parts.subbatches * policy.costs.subbatch_overhead_s,
+                         policy.cpu_workers)
+    ua = lam * parts.accel_work / policy.accel_workers if policy.accel_workers else 0.0
+    return float(u), float(ua)
+
+
 def offered_load(
     qps: float, pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, accel_curve: Curve | None = None,
     parts: LoadParts | None = None,
@@ -221,25 +235,20 @@ def offered_load(
     """Utilisations and the CPU curve at ``qps`` for size probabilities ``pmf`` (index = size);
     ``parts``: their :func:`load_parts` when the caller has them."""
     lp = parts if parts is not None else load_parts(pmf, policy, cpu_curve, accel_curve)
-    costs = policy.costs
-    lam = float(qps)
-    u = a_now = 0.0
-    if lp.subbatches > 0:
-        u = _utilisation(lam, lp.knots, lp.work, lp.subbatches * costs.subbatch_overhead_s, policy.cpu_workers)
-        a_now = float(np.interp(min(u, 1.0), lp.knots, lp.work))
-    ua = lam * lp.accel_work / policy.accel_workers if policy.accel_workers else 0.0
+    u, ua = utilisations(qps, policy, lp)
+    a_now = float(np.interp(min(u, 1.0), lp.knots, lp.work)) if lp.subbatches > 0 else 0.0
     work = lp.work
     return OfferedLoad(
-        qps=lam,
+        qps=float(qps),
         accel_fraction=lp.accel_fraction,
-        cpu_utilization=float(u),
-        accel_utilization=float(ua),
+        cpu_utilization=u,
+        accel_utilization=ua,
         slowdown=a_now / work[0] if work[0] > 0 else 1.0,
         cpu_curve_work=float(work[0]),
         cpu_subbatches=lp.subbatches,
         accel_work=lp.accel_work,
         cpu_busy_work=float(work[-1]),
-        cpu_curve=curve_at(cpu_curve, u, costs.colocation),
+        cpu_curve=curve_at(cpu_curve, u, policy.costs.colocation),
     )
 
 

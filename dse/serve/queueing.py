@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -124,8 +125,9 @@ class ServiceLaw:
 
     @classmethod
     def for_policy(cls, policy: Policy) -> "ServiceLaw":
-        exponential = policy.service == "exponential"
-        return cls(policy.service, 1.0 if exponential else policy.costs.jitter)
+        """The law of ``policy``'s service times (one shared, never changed object per law: a
+        sweep chunk asks for it once per row)."""
+        return _service_law(policy.service, float(policy.costs.jitter))
 
     @property
     def deterministic(self) -> bool:
@@ -173,6 +175,12 @@ class ServiceLaw:
         if self.kind == "exponential":
             return mean * 21.0
         return mean * np.exp(6.0 * self.sigma) if self.sigma else mean
+
+
+@lru_cache(maxsize=64)
+def _service_law(service: str, jitter: float) -> ServiceLaw:
+    """:meth:`ServiceLaw.for_policy` of a policy with ``service`` and ``costs.jitter``."""
+    return ServiceLaw(service, 1.0 if service == "exponential" else jitter)
 
 
 def exp_convolve(cdf: np.ndarray, h: float, theta: float) -> np.ndarray:
