@@ -214,6 +214,19 @@ def size_pmf(dist: SizeDistribution) -> np.ndarray:
     return pmf
 
 
+#: One object per distinct policy across the tables of a process (:func:`_interned`).
+_POLICIES: dict[Policy, Policy] = {}
+
+
+def _interned(policy: Policy) -> Policy:
+    """The first object equal to ``policy`` met in this process: a sweep chunk's configurations
+    share their policies, and the memos of :mod:`dse.sched.fastcap`, keyed by policy, then find
+    one object where they would compare the fields of two."""
+    if len(_POLICIES) > 4096:
+        _POLICIES.clear()
+    return _POLICIES.setdefault(policy, policy)
+
+
 class CapacityTable:
     """Latency-bounded throughput per ``(b, Q)``, memoised; ``prefetch`` solves many at once."""
 
@@ -249,8 +262,10 @@ class CapacityTable:
         pol = self._policies.get(key)
         if pol is None:
             b, q = key
-            pol = self._policies[key] = Policy(int(b), q, self.curves.workers, 1 if self.has_accel else 0, self.costs)
+            pol = _interned(Policy(int(b), q, self.curves.workers, 1 if self.has_accel else 0, self.costs))
+            self._policies[key] = pol
         return pol
+
 
     def prefetch(self, keys: Iterable[Key]) -> None:
         todo = [k for k in dict.fromkeys(keys) if k not in self.values]

@@ -78,6 +78,14 @@ Curve = Callable[[np.ndarray], np.ndarray]
 
 #: The latency quantile of the SLA.
 QUANTILE = 0.95
+#: P(T <= S) at or above which a load meets the SLA (the quantile, less rounding noise).
+MEETS = QUANTILE - 1e-12
+#: Bound (absolute) on the error of P(T <= S) when the exponential waits are summed in single
+#: precision (:class:`SlaCdf`, ``rough``): each term ``w_n exp(-x_n)`` is off by at most
+#: ``w_n exp(-x_n) (3 x_n + 2) 2^-24`` (the float32 roundings of the slack, theta and their
+#: product, and exp's own error) and ``x exp(-x) <= 1/e``, so the sum, whose weights add up to 1
+#: at most, by less than 2e-7; fifty times that leaves room to spare.
+ROUGH_ERROR = 1e-5
 #: Utilisations probed first (fractions of the saturation rate).
 FIRST_PASS = np.array(
     [1e-3, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99,
@@ -450,8 +458,9 @@ def exp_wait_sum(slack: np.ndarray, theta: np.ndarray, weights: np.ndarray,
     (``slack >= 0`` (s), rows x sizes, overwritten; ``weights`` rows x sizes or one row;
     ``weight_sum``: the weights' row sums when known). Written as ``sum w - sum w exp(..)``:
     ``exp`` costs a third of ``expm1``, and the cancellation when ``theta slack`` is small costs
-    only an absolute 1e-16, which is what the comparisons with 0.95 read."""
-    np.multiply(slack, -np.asarray(theta)[:, None], out=slack)
+    only an absolute 1e-16, which is what the comparisons with 0.95 read. A float32 ``slack`` is
+    exponentiated in float32 (a quarter of the time; see :data:`ROUGH_ERROR`) and summed in float64."""
+    np.multiply(slack, -np.asarray(theta, dtype=slack.dtype)[:, None], out=slack)
     np.exp(slack, out=slack)
     if weights.ndim == 1:
         return (weights.sum() if weight_sum is None else weight_sum) - slack @ weights
@@ -601,6 +610,7 @@ class SlaCdf:
             "disp": np.full(k, c.dispersion), "step": np.ones(k, dtype=bool),
             "tails": np.broadcast_to(c.tail, (k, c.tail.size)), "free": bulk.free[js, ::-1],
             "slack": slack[:, keep] if keep.size else np.zeros((k, 1)),
+            "slack32": (slack[:, keep] if keep.size else np.zeros((k, 1))).astype(np.float32),
             "wvec": c.weights[keep] if keep.size else np.zeros(1),
         }
 
@@ -633,20 +643,33 @@ class SlaCdf:
         g["weight"] = np.zeros((rows.size, width))
         for j, (x, w, k) in enumerate(zip(slack, weights, keep)):
             g["slack"][j, : k.sum()], g["weight"][j, : k.sum()] = x[k], w[k]
+        g["slack32"] = g["slack"].astype(np.float32)
         g["wsum"] = g["weight"].sum(axis=1)
         return g
 
-    def __call__(self, idx: np.ndarray, qps: np.ndarray) -> np.ndarray:
-        """P(latency <= S_idx[j]) at load ``qps[j]`` under ``models[idx[j]]``."""
+    def __call__(self, idx: np.ndarray, qps: np.ndarray, rough: bool = False) -> np.ndarray:
+        """P(latency <= S_idx[j]) at load ``qps[j]`` under ``models[idx[j]]``; ``rough``: the
+        deterministic waits summed in single precision (within :data:`ROUGH_ERROR`)."""
         out = np.zeros(idx.size)
         for side, n, slot, g in self.groups:
             at = np.flatnonzero(slot[idx] >= 0)
             if at.size:
-                out[at] += self._side(side, n, g, slot[idx[at]], qps[at])
+                out[at] += self._side(side, n, g, slot[idx[at]], qps[at], rough)
 
         return out
 
-    def _side(self, side: str, n: int, g: dict[str, np.ndarray], r: np.ndarray, qps: np.ndarray) -> np.ndarray:
+    def meets(self, idx: np.ndarray, qps: np.ndarray) -> np.ndarray:
+        """P(latency <= S_idx[j]) at load ``qps[j]``, rough (:meth:`__call__`) where that is
+        farther than :data:`ROUGH_ERROR` from :data:`MEETS`, so that ``>= MEETS`` reads as it would
+        in double precision; recomputed in double precision elsewhere."""
+        g = self(idx, qps, rough=True)
+        close = np.flatnonzero(np.abs(g - MEETS) <= ROUGH_ERROR)
+        if close.size:
+            g[close] = self(idx[close], qps[close])
+        return g
+
+    def _side(self, side: str, n: int, g: dict[str, np.ndarray], r: np.ndarray, qps: np.ndarray,
+              rough: bool = False) -> np.ndarray:
         """One side's share (CPU or accelerator, ``n`` engines) for group rows ``r``."""
         mass, mean = g["mass"][r], g["mean"][r]
         busy, pw, ahead, u = queue_state(n, qps * mass * mean, g["tails"][r])
@@ -658,13 +681,15 @@ class SlaCdf:
         if live.size:
             rl = r[live]
             theta = wait_rate(ahead[live], mean[live], n, g["disp"][rl], g["scv"][rl])
-            val[live] += pw[live] * self._waited(side, g, rl, theta)
+            val[live] += pw[live] * self._waited(side, g, rl, theta, rough)
         ok = np.isfinite(u) & (u < 1) & (g["si"][r] > 0)
         return mass * np.where(ok, val, 0.0)
 
-    def _waited(self, side: str, g: dict[str, np.ndarray], r: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def _waited(self, side: str, g: dict[str, np.ndarray], r: np.ndarray, theta: np.ndarray,
+                rough: bool = False) -> np.ndarray:
         """``P(W + D <= S)``, ``W ~ Exp(theta)`` (see :func:`_waited`), for group rows ``r``."""
         out = np.empty(r.size)
+        slack = g["slack32" if rough else "slack"]
         step = g["step"][r]
         det = np.flatnonzero(step)
         parts = g["part"][r[det]]
@@ -673,10 +698,10 @@ class SlaCdf:
             for a in range(0, rows.size, WAIT_BLOCK):
                 d = rows[a : a + WAIT_BLOCK]
                 if wvec is None:  # single models: each row its weights
-                    out[d] = exp_wait_sum(g["slack"][r[d], : g["weight"].shape[1]], theta[d], g["weight"][r[d]],
+                    out[d] = exp_wait_sum(slack[r[d], : g["weight"].shape[1]], theta[d], g["weight"][r[d]],
                                           g["wsum"][r[d]])
                 else:  # one policy's bulk models: one weight vector
-                    out[d] = exp_wait_sum(g["slack"][r[d], : wvec.size], theta[d], wvec)
+                    out[d] = exp_wait_sum(slack[r[d], : wvec.size], theta[d], wvec)
         for j in np.flatnonzero(~step):
             m = self.models[g["rows"][r[j]]]
             s, th = g["si"][r[j] : r[j] + 1], theta[j : j + 1]
@@ -981,11 +1006,11 @@ class PolicySet:
         return self.kept(policy) or self.model(policy)
 
     def saturation(self, policy: Policy) -> float:
+        bulk = self._bulk.get(policy)
+        if bulk is not None:
+            return float(bulk[0].sats[bulk[1]])
         sat = self._sat.get(policy)
         if sat is None:
-            bulk = self._bulk.get(policy)
-            if bulk is not None:
-                return float(bulk[0].sats[bulk[1]])
             sat = saturation_qps(self.pmf, policy, self.cpu_curve, self.accel_curve)
             self._sat[policy] = sat
         return sat
@@ -1163,7 +1188,7 @@ def _first_miss(probe: "_Prober", rows: np.ndarray, loads: np.ndarray, evals: np
     def miss(r: np.ndarray, j: np.ndarray) -> np.ndarray:
         g = probe(rows[r], loads[r, j])
         seen[r, j + 1] = g
-        return ~(g >= QUANTILE - 1e-12)
+        return ~(g >= MEETS)
 
     def predict(act: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         g_lo, g_hi = seen[act, lo], seen[act, hi + 1]
@@ -1258,7 +1283,7 @@ def _below_first_rung(probe: "_Prober", sats: np.ndarray, good: np.ndarray, bad:
     ladder = np.geomspace(FIRST_PASS[0] * 0.3, 1e-9, 8)
     loads = sats[low, None] * ladder[None, :]
     g = probe(np.repeat(low, ladder.size), loads.reshape(-1)).reshape(low.size, ladder.size)
-    ok = g >= QUANTILE - 1e-12
+    ok = g >= MEETS
     evals[low] += ladder.size
     for j, i in enumerate(low):
         hit = np.flatnonzero(ok[j])
@@ -1304,7 +1329,9 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
 class _Prober:
     """P(latency <= SLA) of row ``i`` of a capacity search at a load, for many (row, load) pairs
     at once: rows whose model does not depend on the load through :class:`SlaCdf` (everything
-    but the queue state computed once), co-located rows with their model at each load."""
+    but the queue state computed once; :meth:`SlaCdf.meets`: within :data:`ROUGH_ERROR` where that
+    cannot change whether the load meets the SLA, which is all a search reads but the guesses of
+    :func:`_first_miss`), co-located rows with their model at each load."""
 
     def __init__(self, rows: list[Row], sla_s: np.ndarray) -> None:
         self.rows, self.sla_s = rows, sla_s
@@ -1319,7 +1346,7 @@ class _Prober:
         slot = self.slot[idx]
         plain = slot >= 0
         if plain.any():
-            g[plain] = self.cdf(slot[plain], loads[plain])
+            g[plain] = self.cdf.meets(slot[plain], loads[plain])
         rest = np.flatnonzero(~plain)
         if rest.size:
             models: list[PolicyModel] = []
