@@ -123,6 +123,8 @@ class PolicySplit:
     #: the fork-join schedule per distinct sub-batch count (f x counts) and each size's count
     count_index: np.ndarray | None = None
     by_count: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the sizes at which the CPU curve is read (b, each last sub-batch, every size's last), ascending
+    read: np.ndarray | None = None
 
 
 _SPLITS: dict[tuple[bytes, int, int | None, int], PolicySplit] = {}
@@ -183,8 +185,9 @@ def policy_split(pmf: np.ndarray, policy: Policy, key: bytes | None = None) -> P
         full_k, full_r = split_sizes(every, int(policy.batch))
     if mass_acc > 0:
         acc_n, acc_w = routed_sizes(p, to_acc)
+    read = None if cpu is None else np.unique(np.concatenate([[cpu.batch], cpu.last, full_r]))
     out = PolicySplit(mass_cpu, mass_acc, cpu, full0, later, last_start, acc_n, acc_w, full_p, full_k,
-                      full_r, None if count_index is None else count_index.reshape(-1), by_count)
+                      full_r, None if count_index is None else count_index.reshape(-1), by_count, read)
     size = _nbytes(out)
     if _SPLITS_BYTES[0] + size > SPLITS_MAX_BYTES:
         _SPLITS.clear()
@@ -1306,22 +1309,27 @@ def _bulk_models(rows: list[Row], sla_s: np.ndarray) -> None:
                 or ps.known(pol):
             continue
         groups.setdefault((ps.key, pol), {}).setdefault(id(ps), (ps, float(sla)))
+    stacked: dict[tuple[int, ...], np.ndarray | None] = {}  # the sets' tables, once per list of sets
     for (key, pol), by_id in groups.items():
         sets = [ps for ps, _ in by_id.values()]
         sp = policy_split(sets[0].pmf, pol, key)
         if sp.mass_acc > 0 or sp.mass_cpu <= 0:
             continue
-        cols = np.unique(np.concatenate([[sp.cpu.batch], sp.cpu.last, sp.full_last]))
-        width = {ps.cpu_curve.table.size for ps in sets}
-        if len(width) != 1 or cols[-1] >= width.pop():
+        ids = tuple(by_id)
+        if ids not in stacked:
+            widths = {ps.cpu_curve.table.size for ps in sets}
+            stacked[ids] = np.array([ps.cpu_curve.table for ps in sets]) if len(widths) == 1 else None
+        tables = stacked[ids]
+        if tables is None or sp.read[-1] >= tables.shape[1]:
             continue
-        tables = np.array([ps.cpu_curve.table for ps in sets])
-        read = tables[:, cols]
+        read = tables[:, sp.read]
         good = np.flatnonzero(np.isfinite(read).all(axis=1) & (read >= 0).all(axis=1))
         if not good.size:
             continue
         times = np.array([sla for _, sla in by_id.values()])
-        bulk = BulkModels(pol, sp, tables[good], times[good])
+        if good.size < len(sets):
+            tables, times = tables[good], times[good]
+        bulk = BulkModels(pol, sp, tables, times)
         for j, at in enumerate(good):
             sets[at].keep(pol, bulk, j)
 
