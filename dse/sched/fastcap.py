@@ -427,8 +427,11 @@ class BulkModels:
         free = np.zeros((si.size, fmax))
         for q, k in enumerate(counts):
             a, b, fk = bounds[q], bounds[q + 1], min(int(k), fmax)
-            done = np.maximum(full[:, :fk, q, None], start[:, :fk, q, None] + self.t_last[:, None, a:b])
-            part = (done <= si[:, None, None]) @ c.weights[a:b]
+            # max(full, last) <= si is full <= si and last <= si: the last sub-batches' times are
+            # compared (as 1.0 or 0.0, in place), the full ones' once per (curve, f)
+            last = start[:, :fk, q, None] + self.t_last[:, None, a:b]
+            np.less_equal(last, si[:, None, None], out=last)
+            part = (last @ c.weights[a:b]) * (full[:, :fk, q] <= si[:, None])
             free[:, :fk] += part
             free[:, fk:] += part[:, -1:]
         return free, t1
