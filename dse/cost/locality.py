@@ -349,8 +349,30 @@ def _run_terms(stream: "PopularityStream", runs: tuple[float, ...], t: int) -> _
     return _RunTerms(weights, hit_weights, admitted_rows, hi, occupied_hi, all_held, start)
 
 
-#: Bins merged into one for the starting point of :func:`_occupancy_roots`.
+#: Bins merged into one, on average, for the starting point of :func:`_occupancy_roots`.
 _COARSE = 16
+
+
+def _coarse_cuts(p: np.ndarray) -> np.ndarray:
+    """The first bin of each group merged for the starting point of :func:`_occupancy_roots`:
+    runs of neighbouring bins whose rates (requests per row per request) fall in one of
+    ``bins / _COARSE`` cells of equal width in log rate, so that every group spans at most a
+    fixed ratio of rates wherever the roots lie (the merged occupancy errs by the spread of
+    p·T within a group, largest where p·T is about 1; a fixed number of bins per group puts
+    the head's first ranks, whose rates differ most, together). Rates per row and bin, rates
+    out of order (fewer than half the bins per group) or not positive: every ``_COARSE``
+    bins."""
+    n = p.shape[-1]
+    stride = np.arange(0, n, _COARSE)
+    if p.ndim != 1 or not np.all(p > 0):
+        return stride
+    log_p = np.log(p)
+    width = (float(log_p.max()) - float(log_p.min())) / stride.size
+    if width <= 0:
+        return stride
+    cell = np.floor((float(log_p.max()) - log_p) / width)
+    cuts = np.concatenate([[0], np.flatnonzero(cell[1:] != cell[:-1]) + 1])
+    return cuts if cuts.size <= 2 * stride.size else stride
 
 
 def _occupancy_roots(
@@ -376,7 +398,7 @@ def _occupancy_roots(
     lo = np.full(hi.shape, -math.inf)  # occupancy below capacity here (growing as steps land below the root)
     lt = np.minimum(np.asarray(start, dtype=float), hi)
     if p.shape[-1] > 8 * _COARSE:
-        cuts = np.arange(0, p.shape[-1], _COARSE)
+        cuts = _coarse_cuts(p)
         merged = np.add.reduceat(weights, cuts, axis=1)
         rates = np.add.reduceat(weights * p, cuts, axis=1) / np.where(merged > 0, merged, 1.0)
         lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi)[0], lt), hi)

@@ -637,26 +637,31 @@ def nmp_gather_time(
     return out.reshape(b.shape)
 
 
-def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -> None:
-    """Compute :func:`nmp_gather_time` of ``op`` at the batch sizes ``batch`` for every case of
-    ``cases`` not remembered yet, as one (cases, batch sizes) evaluation
-    (:func:`nmp_gather_times_many`), and remember them, so that the calls for those cases that
-    follow (a sweep's chunk) find them. A case that fails its checks is left out (its own call
-    reports the error)."""
+def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -> list[np.ndarray | None]:
+    """:func:`nmp_gather_time` of ``op`` at the batch sizes ``batch`` (seconds, same shape) for
+    every case of ``cases``: those not remembered yet as one (cases, batch sizes) evaluation
+    (:func:`nmp_gather_times_many`), and remembered, so that the calls for those cases that follow
+    (a sweep's chunk) find them. A case that fails its checks gives None (its own call reports
+    the error)."""
     b = np.atleast_1d(np.asarray(batch, dtype=float))
+    keys: list[tuple | None] = []
     todo: dict[tuple, NmpCase] = {}
     for memory, nmp, engines, host_seconds_per_lookup, locality in cases:
-        key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
-        if key in _NMP_TIMES or key in todo:
-            continue
         try:
             nmp.check_against(memory)
         except DseError:
+            keys.append(None)
             continue
-        todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
+        key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
+        keys.append(key)
+        if key not in _NMP_TIMES and key not in todo:
+            todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
+    rows: dict[tuple, np.ndarray] = {}
     if todo:
         for key, row in zip(todo, nmp_gather_times_many(op, list(todo.values()), b.reshape(-1))):
+            rows[key] = row
             _remember(key, row)
+    return [None if key is None else (rows[key] if key in rows else _NMP_TIMES[key]).reshape(b.shape) for key in keys]
 
 
 def _times_key(
