@@ -110,6 +110,13 @@ class Stream:
         """:meth:`run_hit_rate` for each run length of the 1-D array ``runs``."""
         return np.array([self.run_hit_rate(capacity, float(r), threshold) for r in runs], dtype=float)
 
+    def run_hit_rates_many(self, capacities: np.ndarray, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rates` for each capacity of the 1-D array ``capacities``: shape
+        (capacities, runs)."""
+        runs = np.asarray(runs, dtype=float).reshape(-1)
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        return np.array([self.run_hit_rates(c, runs, threshold) for c in caps.tolist()]).reshape(caps.size, runs.size)
+
     def admitted(self, batch_requests: float, threshold: int) -> "Stream":
         return self
 
@@ -182,28 +189,37 @@ class PopularityStream(Stream):
 
     def run_hit_rates(self, capacity: float, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
         """:meth:`run_hit_rate` for each run length of the 1-D array ``runs`` (one cache
-        capacity): the occupancy roots of all the runs that evict are solved together."""
+        capacity): :meth:`run_hit_rates_many` for one capacity."""
+        return self.run_hit_rates_many(np.array([float(capacity)]), runs, threshold)[0]
+
+    def run_hit_rates_many(self, capacities: np.ndarray, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rate` for each cache capacity (rows) of ``capacities`` and run length
+        (requests) of ``runs``, both 1-D: shape (capacities, runs). The occupancy roots of all the
+        (capacity, run) pairs that evict are solved together, each by the operations it would
+        take alone."""
         runs = np.asarray(runs, dtype=float).reshape(-1)
-        out = np.zeros(runs.shape)
-        if capacity <= 0:
-            return out
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        out = np.zeros((caps.size, runs.size))
         if self.admit is not None:
             raise DseError("run_hit_rate: apply the admission threshold here, not through admitted()")
         some = np.flatnonzero(runs > 0)
-        if some.size == 0:
+        if some.size == 0 or not np.any(caps > 0):
             return out
         table = _run_terms(self, tuple(runs[some].tolist()), max(1, int(threshold)))
         # everything the batch admits fits, or fits within the batch: nothing is evicted
-        out[some] = table.all_held
-        evict = np.flatnonzero((table.admitted_rows > capacity) & ~(table.occupied_hi < capacity))
-        if evict.size:
-            if evict[-1] - evict[0] + 1 == evict.size:  # the usual case, longer runs evict: views, no copies
-                evict = slice(int(evict[0]), int(evict[-1]) + 1)
-            starts = np.array([math.log(capacity / start) for start in table.start[evict].tolist()])
-            _, hits = _occupancy_roots(self.probs, table.occupancy_weights[evict], capacity, starts,
-                                       table.hi[evict], table.hit_weights[evict])
-            idx = some[evict]
-            out[idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
+        out[np.ix_(caps > 0, some)] = table.all_held
+        evict = (caps[:, None] > 0) & (table.admitted_rows > caps[:, None]) & ~(table.occupied_hi < caps[:, None])
+        cap_of, run_of = np.nonzero(evict)
+        if run_of.size:
+            rows: slice | np.ndarray = run_of
+            if caps.size == 1 and run_of[-1] - run_of[0] + 1 == run_of.size:  # longer runs evict: views, no copies
+                rows = slice(int(run_of[0]), int(run_of[-1]) + 1)
+            capacity = caps[cap_of]
+            starts = np.array([math.log(c / start) for c, start in zip(capacity.tolist(), table.start[rows].tolist())])
+            _, hits = _occupancy_roots(self.probs, table.occupancy_weights[rows], capacity, starts, table.hi[rows],
+                                       table.hit_weights[rows])
+            idx = some[run_of]
+            out[cap_of, idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
         return out
 
     def admitted(self, batch_requests: float, threshold: int) -> "PopularityStream":
@@ -376,11 +392,11 @@ def _coarse_cuts(p: np.ndarray) -> np.ndarray:
 
 
 def _occupancy_roots(
-    p: np.ndarray, weights: np.ndarray, capacity: float, start: np.ndarray, hi: np.ndarray,
+    p: np.ndarray, weights: np.ndarray, capacity: float | np.ndarray, start: np.ndarray, hi: np.ndarray,
     hit_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``,
-    given that it holds at or below ``hi[j]``, searched from ``start[j]``; and, with
+    """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``
+    (``capacity``: rows, one for all or one per row), given that it holds at or below ``hi[j]``, searched from ``start[j]``; and, with
     ``hit_weights``, Σ hit_weights[j]·(1 - exp(-p·T_j)) at each root (else None).
 
     Halley's method on log T (the two derivatives come with the same exponentials), kept inside
@@ -391,7 +407,7 @@ def _occupancy_roots(
     search carried over the last step by their first two derivatives (the step being at most 1e-8
     of log T, what is left is of the order of its cube), so the root costs no pass of its own.
     ``p``: per bin, or per row and bin. Over many bins the search starts from the root of the
-    bins merged ``_COARSE`` to one (weights summed, rates weight-averaged: by the concavity of
+    bins merged about ``_COARSE`` to one (:func:`_coarse_cuts`; weights summed, rates weight-averaged: by the concavity of
     1 - exp(-pT) in p that occupancy is not lower, so its root is still a lower bound, and
     within ~1e-3 of the answer, which the search then reaches in two passes)."""
     hi = np.array(hi, dtype=float)
@@ -449,10 +465,10 @@ class _OccupancyPasses:
     -x = -p·T (negations are exact, so the sums are those of the plain formulas to the bit) and
     keep the last pass's -x, exp(-x) - 1 and exp(-x) for :meth:`held`."""
 
-    def __init__(self, p: np.ndarray, weights: np.ndarray, capacity: float):
+    def __init__(self, p: np.ndarray, weights: np.ndarray, capacity: float | np.ndarray):
         self.minus_p = -p
         self.weights = weights
-        self.capacity = capacity
+        self.capacity = np.asarray(capacity, dtype=float)
         self.neg_x, self.gone, self.kept, self.prod, self.rows = (np.empty(weights.shape) for _ in range(5))
 
     def _rows(self, table: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -471,7 +487,8 @@ class _OccupancyPasses:
         w = self._rows(self.weights, live)
         np.expm1(x, out=g)  # exp(-x) - 1
         np.multiply(w, g, out=wx)
-        f = -np.sum(wx, axis=1) - self.capacity  # Σ w·(1 - exp(-x)) - capacity
+        capacity = self.capacity if self.capacity.ndim == 0 else self.capacity[live]
+        f = -np.sum(wx, axis=1) - capacity  # Σ w·(1 - exp(-x)) - capacity
         np.add(g, 1.0, out=e)
         np.multiply(w, x, out=wx)
         np.multiply(wx, e, out=wx)

@@ -429,8 +429,8 @@ def _group_seconds(op: Op, platforms: list[Platform], parts: GatherParts, gather
     DIMMs, the gathers (``gathers``, one row per platform) over the thread speedup
     (:func:`op_seconds`, the platforms' dispatch overlap as a column)."""
     shape = gathers.shape[1:]
-    terms = {t: np.array([np.broadcast_to(host[t], shape) for host, _ in parts]) for t in ("overhead", "compute",
-                                                                                       "stream", "alloc")}
+    terms = {t: np.array([host[t] if host[t].shape == shape else np.broadcast_to(host[t], shape) for host, _ in parts])
+             for t in ("overhead", "compute", "stream", "alloc")}
     in_memory = np.array([[runs_in_memory(op, platform)] for platform in platforms])
     if in_memory.any():
         terms["compute"] = np.where(in_memory, 0.0, terms["compute"])  # RecNMP pools in the DIMMs
