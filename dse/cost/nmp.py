@@ -147,32 +147,38 @@ def _max_poissons(mu: np.ndarray, n: int) -> np.ndarray:
     exact = np.flatnonzero((mu > 0) & ~gauss)
     if exact.size == 0:
         return out
-    tops = (mu[exact] + 12.0 * np.sqrt(mu[exact]) + 30.0).astype(int)
+    spread = np.sqrt(mu[exact])
+    tops = (mu[exact] + 12.0 * spread + 30.0).astype(int)
+    # below mu - 10·sqrt(mu) - 10, F(k) <= exp(-50) (the Poisson lower tail is sub-Gaussian with
+    # variance mu), so each term 1 - F(k)^n is 1 to the last bit: those are counted, not summed
+    lows = np.maximum(np.floor(mu[exact] - 10.0 * spread - 10.0), 0.0).astype(int)
+    spans = tops - lows
     # means sorted by the length of their sums, in blocks whose longest sum is at most twice the
     # shortest, so that padding each block to its longest costs at most as much as the sums
-    order = np.argsort(tops, kind="stable")
+    order = np.argsort(spans, kind="stable")
     start = 0
     while start < order.size:
-        stop = int(np.searchsorted(tops[order], 2 * tops[order[start]], side="right"))
-        rows = exact[order[start:stop]]
-        out[rows] = _poisson_max_sums(mu[rows], tops[order[start:stop]], n)
+        stop = int(np.searchsorted(spans[order], 2 * spans[order[start]], side="right"))
+        block = order[start:stop]
+        out[exact[block]] = _poisson_max_sums(mu[exact[block]], lows[block], tops[block], n)
         start = stop
     return out
 
 
-def _poisson_max_sums(mu: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
-    """Σ_{k < top} (1 - F(k)^n) for each mean of ``mu`` (0 < mu <= 2000) with its ``tops``: one
-    row per mean over a shared k-grid, the terms at k >= top left out."""
-    width = int(tops.max())
-    k = np.arange(width)
+def _poisson_max_sums(mu: np.ndarray, lows: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
+    """low + Σ_{low <= k < top} (1 - F(k)^n) for each mean of ``mu`` (0 < mu <= 2000) with its
+    ``lows`` and ``tops`` (F(k) = 0 below ``low``, so that each term there is 1): one row per
+    mean over k = low, low + 1, ..., the terms at k >= top left out."""
+    width = int((tops - lows).max())
+    k = lows[:, None] + np.arange(width)[None, :]
     # ln mu by math.log, as the scalar formula had it (numpy's log may differ in the last bit)
     log_mu = np.array([math.log(m) for m in mu.tolist()])
     # the Poisson CDF as the running sum of the pmf, exp(k·ln mu - mu - ln k!) with ln k! from a
     # table: half the time of scipy's pdtr(k, mu), equal to it within 4e-10 relative in the sum
     # (3.3e-10 at mu = 1000, n = 4096)
-    grid = np.multiply(k[None, :], log_mu[:, None])
+    grid = np.multiply(k, log_mu[:, None])
     grid -= mu[:, None]
-    grid -= _log_factorials(width)[None, :]
+    grid -= _log_factorials(int(k.max()) + 1)[k]
     cdf = np.cumsum(np.exp(grid, out=grid), axis=1)
     np.minimum(cdf, 1.0, out=cdf)
     # repeated squaring puts F^n within about n ulps of pow's; over the `width` terms, whose sum
@@ -183,8 +189,8 @@ def _poisson_max_sums(mu: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
     else:
         power = np.power(cdf, n, out=cdf)
     np.subtract(1.0, power, out=power)
-    power[k[None, :] >= tops[:, None]] = 0.0  # the terms beyond each mean's own sum
-    return np.sum(power, axis=1)
+    power[k >= tops[:, None]] = 0.0  # the terms beyond each mean's own sum
+    return lows + np.sum(power, axis=1)
 
 
 def integer_power(x: np.ndarray, n: int, spare: np.ndarray) -> np.ndarray:
