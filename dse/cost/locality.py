@@ -90,6 +90,10 @@ class Stream:
     def hit_rate(self, capacity: float) -> float:
         raise NotImplementedError
 
+    def hit_rates(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`hit_rate` for each capacity (rows) of the 1-D array ``capacities``."""
+        return np.array([self.hit_rate(c) for c in np.asarray(capacities, dtype=float).reshape(-1).tolist()])
+
     def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
         """Hit rate over ``run_length`` requests starting with none of this stream's rows cached
         (generic form: every distinct row misses once while the cache fills, then steady state;
@@ -150,28 +154,55 @@ class PopularityStream(Stream):
         return float(np.sum(self.counts[self._rates > 0]))
 
     def characteristic_time(self, capacity: float) -> float:
-        if capacity <= 0:
-            return 0.0
-        if capacity >= self.max_distinct() * (1.0 - 1e-12):
-            return math.inf
+        return float(self.characteristic_times(np.array([float(capacity)]))[0])
+
+    def characteristic_times(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`characteristic_time` (requests) for each capacity (rows) of the 1-D array
+        ``capacities``, the roots solved together (each by the operations it takes alone)."""
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        out = np.zeros(caps.shape)
         share = self.admitted_share()
-        # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets.
-        lo = math.log(capacity / share) - 1e-9
-        hi = lo + 1.0
-        while self.distinct(math.exp(hi)) < capacity:
-            hi += 4.0
-            if hi > 700:  # rates so small that T overflows: treat as "everything fits"
-                return math.inf
-        return math.exp(occupancy_log_time(self.counts, self._rates, capacity, lo, hi))
+        full = self.max_distinct() * (1.0 - 1e-12)
+        solve, lows, highs = [], [], []
+        for i, capacity in enumerate(caps.tolist()):
+            if capacity <= 0:
+                continue
+            if capacity >= full:
+                out[i] = math.inf
+                continue
+            # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets
+            lo = math.log(capacity / share) - 1e-9
+            hi = lo + 1.0
+            while hi <= 700 and self.distinct(math.exp(hi)) < capacity:
+                hi += 4.0  # beyond 700: rates so small that T overflows, treated as "everything fits"
+            if hi > 700:
+                out[i] = math.inf
+                continue
+            solve.append(i)
+            lows.append(lo)
+            highs.append(hi)
+        if solve:
+            weights = np.broadcast_to(self.counts, (len(solve), self.counts.size))
+            roots, _ = _occupancy_roots(self._rates, weights, caps[solve], np.array(lows), np.array(highs))
+            out[solve] = [math.exp(root) for root in roots.tolist()]
+        return out
 
     def hit_rate(self, capacity: float) -> float:
-        if capacity <= 0:
-            return 0.0
-        t = self.characteristic_time(capacity)
+        return float(self.hit_rates(np.array([float(capacity)]))[0])
+
+    def hit_rates(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`hit_rate` for each capacity (rows) of the 1-D array ``capacities``."""
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
         rates = self._rates
-        if math.isinf(t):
-            return float(np.sum(self.counts * rates))
-        return float(np.sum(self.counts * rates * -np.expm1(-rates * t)))
+        out = np.zeros(caps.shape)
+        for i, t in enumerate(self.characteristic_times(caps).tolist()):
+            if caps[i] <= 0:
+                continue
+            if math.isinf(t):
+                out[i] = float(np.sum(self.counts * rates))
+            else:
+                out[i] = float(np.sum(self.counts * rates * -np.expm1(-rates * t)))
+        return out
 
     def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
         """Hit rate over one batch of ``run_length`` requests that starts with none of the

@@ -369,9 +369,11 @@ def _solve_rank_caches(keys: list[tuple]) -> None:
         stream: Stream = parse_locality(locality).stream(rows)
         capacities = sorted({key[2] for key in members})
         cold = dict(zip(capacities, stream.run_hit_rates_many(np.array(capacities), np.array(runs), threshold)))
+        kept = sorted({key[2] for key in members if key[5]})
+        steady = dict(zip(kept, stream.hit_rates(np.array(kept)).tolist())) if kept else {}
         for key in members:
             capacity, persists = key[2], key[5]
-            _RANK_HITS[key] = np.maximum(cold[capacity], stream.hit_rate(capacity)) if persists else cold[capacity]
+            _RANK_HITS[key] = np.maximum(cold[capacity], steady[capacity]) if persists else cold[capacity]
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
@@ -820,7 +822,8 @@ def host_cache_fractions(op: Op, platform, engines: int, footprint_bytes: float,
 
     share = op.table_bytes / max(float(footprint_bytes or 0.0), op.table_bytes)
     stream = loc.stream(_table_rows(op))
-    held = [stream.hit_rate(cache_rows(cap * share, op.row_bytes)) for cap in cache_capacities(platform, engines)]
+    held = stream.hit_rates(np.array([cache_rows(cap * share, op.row_bytes) for cap in cache_capacities(platform, engines)]))
+    held = held.tolist()
     like = np.asarray(uniform[0], dtype=float)
     out, above = [], 0.0
     for h in held:
