@@ -490,6 +490,21 @@ def _halley_step(f: np.ndarray, slope: np.ndarray, bend: np.ndarray) -> np.ndarr
     return np.where(np.isfinite(newton), newton / factor, newton)
 
 
+#: Memory the passes of :func:`_occupancy_roots` work in, kept from one search to the next (its
+#: pages are mapped already); one search at a time uses it (the coarse one ends before the fine
+#: one starts).
+_SCRATCH = [np.empty(0)]
+
+
+def _scratch(count: int, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """``count`` arrays of ``shape`` (float64, contents undefined) in :data:`_SCRATCH`, which
+    grows to the largest request."""
+    size = math.prod(shape)
+    if _SCRATCH[0].size < count * size:
+        _SCRATCH[0] = np.empty(count * size)
+    return [_SCRATCH[0][i * size:(i + 1) * size].reshape(shape) for i in range(count)]
+
+
 class _OccupancyPasses:
     """The passes of :func:`_occupancy_roots` over the bins, in buffers of their own: a fresh
     (rows, bins) array per operation costs more in page faults than the arithmetic. They work on
@@ -500,7 +515,7 @@ class _OccupancyPasses:
         self.minus_p = -p
         self.weights = weights
         self.capacity = np.asarray(capacity, dtype=float)
-        self.neg_x, self.gone, self.kept, self.prod, self.rows = (np.empty(weights.shape) for _ in range(5))
+        self.neg_x, self.gone, self.kept, self.prod, self.rows = _scratch(5, weights.shape)
 
     def _rows(self, table: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``table[live]``, in the buffer ``rows`` unless every row is live."""
