@@ -471,8 +471,8 @@ def plan_dense(graph: nx.DiGraph, platforms: list[Platform], localities: list[st
     but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`).
     With ``localities`` (one per platform: each configuration's index stream), the first
     :func:`total_curve` of one of the announced (platform, locality) pairs computes the curves of
-    all of them at once (:func:`curves_together`: their RecNMP gathers together too), and the
-    calls for the others find theirs."""
+    all of them that gather in RecNMP DIMMs at once (:func:`curves_together`: their gathers
+    together too), and the calls for the others find theirs."""
     groups: dict[str, dict[str, Platform]] = {}
     for platform in platforms:
         key, group = _dense_keys(platform)
@@ -495,9 +495,10 @@ _CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[Platform, Serv
 
 def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
     """Once per announced chunk, batch sizes, engines and transfer (``key``: that of
-    :func:`total_curve`'s memo): the curves of every announced (platform, locality) at once, at
-    the batch sizes, engines and transfer of this call (which a sweep's configurations of one
-    study share), into the memo. False when nothing is announced or this was done already."""
+    :func:`total_curve`'s memo): the curves of every announced (platform, locality) whose
+    gathers run in RecNMP DIMMs at once, at the batch sizes, engines and transfer of this call
+    (which a sweep's configurations of one study share), into the memo. False when nothing is
+    announced or this was done already."""
     planned = _PLANNED_CURVES.get(graph)
     if not planned or not planned[0] or key[2:] in planned[1]:
         return False
@@ -506,6 +507,10 @@ def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
     memo = _CURVES.setdefault(graph, {})
     if len(memo) >= 4096:
         memo.clear()
+    # only the configurations whose gathers all run in RecNMP DIMMs: computing the others' here
+    # would save no work, and costs some where the chunk's configurations differ in engines
+    groups = _gather_groups(graph)
+    cases = [case for case in cases if all(runs_in_memory(op, case[0]) for op, _ in groups)]
     for (platform, locality), curve in zip(cases, curves_together(graph, cases, b, int(key[3]), key[4])):
         if curve is not None:
             memo[(id(platform), locality, *key[2:])] = (platform, curve)
