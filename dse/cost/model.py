@@ -351,7 +351,8 @@ def total_curve(
     embedding tables; an operator's time depends on its kind, sizes and shape, never on its name
     or table name). Equal to ``service_curve(...).seconds`` (tested); the optimiser's curves.
     For a (platform, locality) announced by :func:`plan_dense`, the first call computes the
-    curves of all of them together (:func:`curves_together`) and the others find theirs."""
+    curves of all of them that gather in RecNMP DIMMs together (:func:`curves_together`) and
+    the calls for those find theirs."""
     asked = np.asarray(batches, dtype=float).reshape(-1)
     key = (id(platform), locality, asked.tobytes(), engines, transfer)
     hit = _CURVES.get(graph, {}).get(key)
