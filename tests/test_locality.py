@@ -306,6 +306,23 @@ def test_run_hit_rates_equal_the_scalar_reference(locality, rows):
         assert np.array_equal(table.occupancy_weights[2], alone.occupancy_weights[0])
 
 
+@pytest.mark.parametrize("locality,rows", [("zipf:1.05", 4_000_000), ("zipf:0.7", 500_000), ("uniform", 10**6)])
+def test_capacities_solved_together_equal_each_alone(locality, rows):
+    # a chunk's RankCache capacities share one search (run_hit_rates_many), the host's cache
+    # levels another (hit_rates): each capacity's rates must be those it gets alone, to the bit
+    stream = parse_locality(locality).stream(rows)
+    runs = np.array([0.0, 40.0, 800.0, 5e3, 4e4])
+    capacities = np.array([0.0, 64.0, 1024.0, 2e4, 3e6])
+    for t in (1, 2):
+        many = stream.run_hit_rates_many(capacities, runs, t)
+        assert many.shape == (capacities.size, runs.size)
+        for row, capacity in zip(many, capacities):
+            assert np.array_equal(row, stream.run_hit_rates(capacity, runs, t))
+    steady = stream.hit_rates(capacities)
+    assert np.array_equal(steady, [stream.hit_rate(c) for c in capacities])
+    assert steady[0] == 0.0 and np.all(np.diff(steady) >= 0)
+
+
 def test_occupancy_roots_and_held_sums_equal_brentq():
     import math
 

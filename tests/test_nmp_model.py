@@ -243,7 +243,7 @@ def test_nmp_gather_times_many_equal_each_case_alone():
         spec = NmpSpec(sls_in_flight=8, rank_cache_kb=kb, table_aware_scheduling=tas, hot_entry_profiling=prof)
         cases.append((memory, spec, ENGINES, 2e-9, loc))
     N._NMP_TIMES.clear()
-    N._rank_cache_hit.cache_clear()
+    N._RANK_HITS.clear()
     many = N.nmp_gather_times_many(op, cases, b)
     assert many.shape == (len(cases), b.size)
     for row, (memory, spec, engines, per_lookup, loc) in zip(many, cases):

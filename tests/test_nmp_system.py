@@ -204,3 +204,21 @@ def test_planned_chunk_curves_equal_each_configuration_alone():
         ref = service_curve(graph, platform, b, engines=ENGINES, locality=loc).seconds
         assert np.allclose(got, ref, rtol=1e-12, atol=0.0)
     assert len(N._NMP_TIMES) == 3  # the three RecNMP configurations' gathers, computed together
+
+
+def test_a_failing_configuration_leaves_the_chunk_alone():
+    # curves_together costs a chunk's configurations at once: one that fails its checks (here a
+    # RankCache larger than its DIMM, which load_platform would refuse) gives None there and its
+    # error when costed by itself, and the others' curves are those they get alone
+    from dse.cost.model import curves_together, total_curve
+
+    graph = load_graph("dlrm_rmc1")
+    good = load_platform("skylake_recnmp")
+    bad = good.model_copy(update={"nmp": good.nmp.model_copy(update={"rank_cache_kb": 10**9})})
+    b = np.array([1.0, 8.0, 64.0])
+    out = curves_together(graph, [(good, "zipf:1.05"), (bad, "zipf:1.05")], b, ENGINES, True)
+    assert out[1] is None
+    alone = total_curve(graph, good, b, engines=ENGINES, locality="zipf:1.05").seconds
+    assert np.array_equal(out[0].seconds, alone)
+    with pytest.raises(DseError, match="rank_cache_kb"):
+        curves_together(graph, [(bad, "zipf:1.05")], b, ENGINES, True, strict=True)

@@ -38,7 +38,7 @@ class ServiceCurve:
         s = np.asarray(self.seconds, dtype=float)
         if b.ndim != 1 or b.shape != s.shape or b.size == 0:
             raise ValueError("batches and seconds must be 1-D arrays of the same, non-zero length")
-        if np.any(np.diff(b) <= 0):
+        if (b[1:] <= b[:-1]).any():  # np.diff's wrappers cost more than the comparison
             raise ValueError("batches must be strictly increasing")
         object.__setattr__(self, "batches", b)
         object.__setattr__(self, "seconds", s)

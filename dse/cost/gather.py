@@ -235,17 +235,23 @@ def gather_time(
     return host_gather_time(op, platform, batch, engines, footprint_bytes, locality, working_set)
 
 
-def remember_gather_times(op: Op, cases: list[tuple[Platform, str]], batch: ArrayLike, engines: int = 1) -> None:
-    """Compute together, and remember, the gather times of ``op`` at ``batch`` on every
-    (platform, locality) of ``cases`` whose platform runs it in RecNMP DIMMs
+def remember_gather_times(
+    op: Op, cases: list[tuple[Platform, str]], batch: ArrayLike, engines: int = 1
+) -> list[np.ndarray | None]:
+    """The gather times of ``op`` at ``batch`` (seconds, same shape) on every (platform, locality)
+    of ``cases`` whose platform runs it in RecNMP DIMMs, computed together and remembered
     (:func:`dse.cost.nmp.remember_nmp_gather_times`): a sweep's chunk announces its
-    configurations, and each :func:`gather_time` that follows finds its row. Other platforms'
-    gathers are left to :func:`gather_time`."""
+    configurations, and each :func:`gather_time` that follows finds its row. None for the other
+    cases (their gathers are left to :func:`gather_time`) and for a case that fails its checks."""
     from dse.cost.nmp import remember_nmp_gather_times, runs_in_memory
 
-    near = [_nmp_case(platform, engines, locality) for platform, locality in cases if runs_in_memory(op, platform)]
+    near = [i for i, (platform, _) in enumerate(cases) if runs_in_memory(op, platform)]
+    out: list[np.ndarray | None] = [None] * len(cases)
     if near:
-        remember_nmp_gather_times(op, near, np.asarray(batch, dtype=float))
+        settings = [_nmp_case(cases[i][0], engines, cases[i][1]) for i in near]
+        for i, row in zip(near, remember_nmp_gather_times(op, settings, np.asarray(batch, dtype=float))):
+            out[i] = row
+    return out
 
 
 def _nmp_case(platform: Platform, engines: int, locality: str) -> tuple:

@@ -90,6 +90,10 @@ class Stream:
     def hit_rate(self, capacity: float) -> float:
         raise NotImplementedError
 
+    def hit_rates(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`hit_rate` for each capacity (rows) of the 1-D array ``capacities``."""
+        return np.array([self.hit_rate(c) for c in np.asarray(capacities, dtype=float).reshape(-1).tolist()])
+
     def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
         """Hit rate over ``run_length`` requests starting with none of this stream's rows cached
         (generic form: every distinct row misses once while the cache fills, then steady state;
@@ -109,6 +113,13 @@ class Stream:
     def run_hit_rates(self, capacity: float, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
         """:meth:`run_hit_rate` for each run length of the 1-D array ``runs``."""
         return np.array([self.run_hit_rate(capacity, float(r), threshold) for r in runs], dtype=float)
+
+    def run_hit_rates_many(self, capacities: np.ndarray, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rates` for each capacity of the 1-D array ``capacities``: shape
+        (capacities, runs)."""
+        runs = np.asarray(runs, dtype=float).reshape(-1)
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        return np.array([self.run_hit_rates(c, runs, threshold) for c in caps.tolist()]).reshape(caps.size, runs.size)
 
     def admitted(self, batch_requests: float, threshold: int) -> "Stream":
         return self
@@ -143,28 +154,55 @@ class PopularityStream(Stream):
         return float(np.sum(self.counts[self._rates > 0]))
 
     def characteristic_time(self, capacity: float) -> float:
-        if capacity <= 0:
-            return 0.0
-        if capacity >= self.max_distinct() * (1.0 - 1e-12):
-            return math.inf
+        return float(self.characteristic_times(np.array([float(capacity)]))[0])
+
+    def characteristic_times(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`characteristic_time` (requests) for each capacity (rows) of the 1-D array
+        ``capacities``, the roots solved together (each by the operations it takes alone)."""
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        out = np.zeros(caps.shape)
         share = self.admitted_share()
-        # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets.
-        lo = math.log(capacity / share) - 1e-9
-        hi = lo + 1.0
-        while self.distinct(math.exp(hi)) < capacity:
-            hi += 4.0
-            if hi > 700:  # rates so small that T overflows: treat as "everything fits"
-                return math.inf
-        return math.exp(occupancy_log_time(self.counts, self._rates, capacity, lo, hi))
+        full = self.max_distinct() * (1.0 - 1e-12)
+        solve, lows, highs = [], [], []
+        for i, capacity in enumerate(caps.tolist()):
+            if capacity <= 0:
+                continue
+            if capacity >= full:
+                out[i] = math.inf
+                continue
+            # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets
+            lo = math.log(capacity / share) - 1e-9
+            hi = lo + 1.0
+            while hi <= 700 and self.distinct(math.exp(hi)) < capacity:
+                hi += 4.0  # beyond 700: rates so small that T overflows, treated as "everything fits"
+            if hi > 700:
+                out[i] = math.inf
+                continue
+            solve.append(i)
+            lows.append(lo)
+            highs.append(hi)
+        if solve:
+            weights = np.broadcast_to(self.counts, (len(solve), self.counts.size))
+            roots, _ = _occupancy_roots(self._rates, weights, caps[solve], np.array(lows), np.array(highs))
+            out[solve] = [math.exp(root) for root in roots.tolist()]
+        return out
 
     def hit_rate(self, capacity: float) -> float:
-        if capacity <= 0:
-            return 0.0
-        t = self.characteristic_time(capacity)
+        return float(self.hit_rates(np.array([float(capacity)]))[0])
+
+    def hit_rates(self, capacities: np.ndarray) -> np.ndarray:
+        """:meth:`hit_rate` for each capacity (rows) of the 1-D array ``capacities``."""
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
         rates = self._rates
-        if math.isinf(t):
-            return float(np.sum(self.counts * rates))
-        return float(np.sum(self.counts * rates * -np.expm1(-rates * t)))
+        out = np.zeros(caps.shape)
+        for i, t in enumerate(self.characteristic_times(caps).tolist()):
+            if caps[i] <= 0:
+                continue
+            if math.isinf(t):
+                out[i] = float(np.sum(self.counts * rates))
+            else:
+                out[i] = float(np.sum(self.counts * rates * -np.expm1(-rates * t)))
+        return out
 
     def run_hit_rate(self, capacity: float, run_length: float, threshold: int = 1) -> float:
         """Hit rate over one batch of ``run_length`` requests that starts with none of the
@@ -182,28 +220,37 @@ class PopularityStream(Stream):
 
     def run_hit_rates(self, capacity: float, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
         """:meth:`run_hit_rate` for each run length of the 1-D array ``runs`` (one cache
-        capacity): the occupancy roots of all the runs that evict are solved together."""
+        capacity): :meth:`run_hit_rates_many` for one capacity."""
+        return self.run_hit_rates_many(np.array([float(capacity)]), runs, threshold)[0]
+
+    def run_hit_rates_many(self, capacities: np.ndarray, runs: np.ndarray, threshold: int = 1) -> np.ndarray:
+        """:meth:`run_hit_rate` for each cache capacity (rows) of ``capacities`` and run length
+        (requests) of ``runs``, both 1-D: shape (capacities, runs). The occupancy roots of all the
+        (capacity, run) pairs that evict are solved together, each by the operations it would
+        take alone."""
         runs = np.asarray(runs, dtype=float).reshape(-1)
-        out = np.zeros(runs.shape)
-        if capacity <= 0:
-            return out
+        caps = np.asarray(capacities, dtype=float).reshape(-1)
+        out = np.zeros((caps.size, runs.size))
         if self.admit is not None:
             raise DseError("run_hit_rate: apply the admission threshold here, not through admitted()")
         some = np.flatnonzero(runs > 0)
-        if some.size == 0:
+        if some.size == 0 or not np.any(caps > 0):
             return out
         table = _run_terms(self, tuple(runs[some].tolist()), max(1, int(threshold)))
         # everything the batch admits fits, or fits within the batch: nothing is evicted
-        out[some] = table.all_held
-        evict = np.flatnonzero((table.admitted_rows > capacity) & ~(table.occupied_hi < capacity))
-        if evict.size:
-            if evict[-1] - evict[0] + 1 == evict.size:  # the usual case, longer runs evict: views, no copies
-                evict = slice(int(evict[0]), int(evict[-1]) + 1)
-            starts = np.array([math.log(capacity / start) for start in table.start[evict].tolist()])
-            _, hits = _occupancy_roots(self.probs, table.occupancy_weights[evict], capacity, starts,
-                                       table.hi[evict], table.hit_weights[evict])
-            idx = some[evict]
-            out[idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
+        out[np.ix_(caps > 0, some)] = table.all_held
+        evict = (caps[:, None] > 0) & (table.admitted_rows > caps[:, None]) & ~(table.occupied_hi < caps[:, None])
+        cap_of, run_of = np.nonzero(evict)
+        if run_of.size:
+            rows: slice | np.ndarray = run_of
+            if caps.size == 1 and run_of[-1] - run_of[0] + 1 == run_of.size:  # longer runs evict: views, no copies
+                rows = slice(int(run_of[0]), int(run_of[-1]) + 1)
+            capacity = caps[cap_of]
+            starts = np.array([math.log(c / start) for c, start in zip(capacity.tolist(), table.start[rows].tolist())])
+            _, hits = _occupancy_roots(self.probs, table.occupancy_weights[rows], capacity, starts, table.hi[rows],
+                                       table.hit_weights[rows])
+            idx = some[run_of]
+            out[cap_of, idx] = np.minimum(np.maximum(hits / runs[idx], 0.0), 1.0)
         return out
 
     def admitted(self, batch_requests: float, threshold: int) -> "PopularityStream":
@@ -349,16 +396,38 @@ def _run_terms(stream: "PopularityStream", runs: tuple[float, ...], t: int) -> _
     return _RunTerms(weights, hit_weights, admitted_rows, hi, occupied_hi, all_held, start)
 
 
-#: Bins merged into one for the starting point of :func:`_occupancy_roots`.
+#: Bins merged into one, on average, for the starting point of :func:`_occupancy_roots`.
 _COARSE = 16
 
 
+def _coarse_cuts(p: np.ndarray) -> np.ndarray:
+    """The first bin of each group merged for the starting point of :func:`_occupancy_roots`:
+    runs of neighbouring bins whose rates (requests per row per request) fall in one of
+    ``bins / _COARSE`` cells of equal width in log rate, so that every group spans at most a
+    fixed ratio of rates wherever the roots lie (the merged occupancy errs by the spread of
+    p·T within a group, largest where p·T is about 1; a fixed number of bins per group puts
+    the head's first ranks, whose rates differ most, together). Rates per row and bin, rates
+    out of order (fewer than half the bins per group) or not positive: every ``_COARSE``
+    bins."""
+    n = p.shape[-1]
+    stride = np.arange(0, n, _COARSE)
+    if p.ndim != 1 or not np.all(p > 0):
+        return stride
+    log_p = np.log(p)
+    width = (float(log_p.max()) - float(log_p.min())) / stride.size
+    if width <= 0:
+        return stride
+    cell = np.floor((float(log_p.max()) - log_p) / width)
+    cuts = np.concatenate([[0], np.flatnonzero(cell[1:] != cell[:-1]) + 1])
+    return cuts if cuts.size <= 2 * stride.size else stride
+
+
 def _occupancy_roots(
-    p: np.ndarray, weights: np.ndarray, capacity: float, start: np.ndarray, hi: np.ndarray,
+    p: np.ndarray, weights: np.ndarray, capacity: float | np.ndarray, start: np.ndarray, hi: np.ndarray,
     hit_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``,
-    given that it holds at or below ``hi[j]``, searched from ``start[j]``; and, with
+    """log T_j with Σ weights[j]·(1 - exp(-p·T_j)) = capacity for each row j of ``weights``
+    (``capacity``: rows, one for all or one per row), given that it holds at or below ``hi[j]``, searched from ``start[j]``; and, with
     ``hit_weights``, Σ hit_weights[j]·(1 - exp(-p·T_j)) at each root (else None).
 
     Halley's method on log T (the two derivatives come with the same exponentials), kept inside
@@ -369,14 +438,14 @@ def _occupancy_roots(
     search carried over the last step by their first two derivatives (the step being at most 1e-8
     of log T, what is left is of the order of its cube), so the root costs no pass of its own.
     ``p``: per bin, or per row and bin. Over many bins the search starts from the root of the
-    bins merged ``_COARSE`` to one (weights summed, rates weight-averaged: by the concavity of
+    bins merged about ``_COARSE`` to one (:func:`_coarse_cuts`; weights summed, rates weight-averaged: by the concavity of
     1 - exp(-pT) in p that occupancy is not lower, so its root is still a lower bound, and
     within ~1e-3 of the answer, which the search then reaches in two passes)."""
     hi = np.array(hi, dtype=float)
     lo = np.full(hi.shape, -math.inf)  # occupancy below capacity here (growing as steps land below the root)
     lt = np.minimum(np.asarray(start, dtype=float), hi)
     if p.shape[-1] > 8 * _COARSE:
-        cuts = np.arange(0, p.shape[-1], _COARSE)
+        cuts = _coarse_cuts(p)
         merged = np.add.reduceat(weights, cuts, axis=1)
         rates = np.add.reduceat(weights * p, cuts, axis=1) / np.where(merged > 0, merged, 1.0)
         lt = np.minimum(np.maximum(_occupancy_roots(rates, merged, capacity, lt, hi)[0], lt), hi)
@@ -421,17 +490,32 @@ def _halley_step(f: np.ndarray, slope: np.ndarray, bend: np.ndarray) -> np.ndarr
     return np.where(np.isfinite(newton), newton / factor, newton)
 
 
+#: Memory the passes of :func:`_occupancy_roots` work in, kept from one search to the next (its
+#: pages are mapped already); one search at a time uses it (the coarse one ends before the fine
+#: one starts).
+_SCRATCH = [np.empty(0)]
+
+
+def _scratch(count: int, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """``count`` arrays of ``shape`` (float64, contents undefined) in :data:`_SCRATCH`, which
+    grows to the largest request."""
+    size = math.prod(shape)
+    if _SCRATCH[0].size < count * size:
+        _SCRATCH[0] = np.empty(count * size)
+    return [_SCRATCH[0][i * size:(i + 1) * size].reshape(shape) for i in range(count)]
+
+
 class _OccupancyPasses:
     """The passes of :func:`_occupancy_roots` over the bins, in buffers of their own: a fresh
     (rows, bins) array per operation costs more in page faults than the arithmetic. They work on
     -x = -p·T (negations are exact, so the sums are those of the plain formulas to the bit) and
     keep the last pass's -x, exp(-x) - 1 and exp(-x) for :meth:`held`."""
 
-    def __init__(self, p: np.ndarray, weights: np.ndarray, capacity: float):
+    def __init__(self, p: np.ndarray, weights: np.ndarray, capacity: float | np.ndarray):
         self.minus_p = -p
         self.weights = weights
-        self.capacity = capacity
-        self.neg_x, self.gone, self.kept, self.prod, self.rows = (np.empty(weights.shape) for _ in range(5))
+        self.capacity = np.asarray(capacity, dtype=float)
+        self.neg_x, self.gone, self.kept, self.prod, self.rows = _scratch(5, weights.shape)
 
     def _rows(self, table: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``table[live]``, in the buffer ``rows`` unless every row is live."""
@@ -449,7 +533,8 @@ class _OccupancyPasses:
         w = self._rows(self.weights, live)
         np.expm1(x, out=g)  # exp(-x) - 1
         np.multiply(w, g, out=wx)
-        f = -np.sum(wx, axis=1) - self.capacity  # Σ w·(1 - exp(-x)) - capacity
+        capacity = self.capacity if self.capacity.ndim == 0 else self.capacity[live]
+        f = -np.sum(wx, axis=1) - capacity  # Σ w·(1 - exp(-x)) - capacity
         np.add(g, 1.0, out=e)
         np.multiply(w, x, out=wx)
         np.multiply(wx, e, out=wx)

@@ -186,16 +186,25 @@ def _host_terms(
 
 
 def _combine(op: Op, platform: Platform, terms: dict[str, np.ndarray]) -> OpTimes:
-    """An operator's time from its terms: the device terms overlap (or add up, for a composite
-    node), then the dispatch overlaps or precedes them, then the first touch of fresh pages."""
+    """An operator's times and terms (:func:`op_seconds` on the platform's dispatch)."""
+    return OpTimes(op.name, op.kind.value, op_seconds(op, require_dispatch(platform).overlap, terms), terms)
+
+
+def op_seconds(op: Op, overlap: bool | np.ndarray, terms: dict[str, np.ndarray]) -> np.ndarray:
+    """An operator's time from its terms (seconds, their shape): the device terms overlap (or add
+    up, for a composite node), then the dispatch overlaps (``overlap``: the platform's
+    ``dispatch.overlap``, or a column of them, one per row of the terms) or precedes them, then
+    the first touch of fresh pages."""
     if composite(op):
         device = terms["compute"] + terms["stream"] + terms["gather"]
     else:
         device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
     overhead = terms["overhead"]
-    time = np.maximum(overhead, device) if require_dispatch(platform).overlap else overhead + device
-    time = time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
-    return OpTimes(op.name, op.kind.value, time, terms)
+    if np.ndim(overlap) == 0:
+        time = np.maximum(overhead, device) if overlap else overhead + device
+    else:
+        time = np.where(overlap, np.maximum(overhead, device), overhead + device)
+    return time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
 
 
 def _gather(
@@ -340,23 +349,95 @@ def total_curve(
     """t(b) of ``graph`` on ``platform``: :func:`service_curve`'s total without the per-operator
     breakdown, each *distinct* operator evaluated once and multiplied (RMC2 has 32 identical
     embedding tables; an operator's time depends on its kind, sizes and shape, never on its name
-    or table name). Equal to ``service_curve(...).seconds`` (tested); the optimiser's curves."""
-    b = np.unique(np.asarray(batches, dtype=float).reshape(-1))
+    or table name). Equal to ``service_curve(...).seconds`` (tested); the optimiser's curves.
+    For a (platform, locality) announced by :func:`plan_dense`, the first call computes the
+    curves of all of them that gather in RecNMP DIMMs together (:func:`curves_together`) and
+    the calls for those find theirs."""
+    asked = np.asarray(batches, dtype=float).reshape(-1)
+    key = (id(platform), locality, asked.tobytes(), engines, transfer)
+    hit = _CURVES.get(graph, {}).get(key)
+    if hit is not None and hit[0] is platform:
+        return hit[1]
+    b = np.unique(asked)
     _check(b, engines)
+    if _plan_curves(graph, b, key):
+        hit = _CURVES[graph].get(key)
+        if hit is not None and hit[0] is platform:
+            return hit[1]
+    curve = curves_together(graph, [(platform, locality)], b, int(engines), transfer, strict=True)[0]
+    assert curve is not None  # strict: a failing configuration raised its error
+    return curve
+
+
+def curves_together(
+    graph: nx.DiGraph, cases: list[tuple[Platform, str]], b: np.ndarray, engines: int, transfer: bool,
+    strict: bool = False,
+) -> list[ServiceCurve | None]:
+    """:func:`total_curve` of ``graph`` for each (platform, locality) of ``cases`` at the batch
+    sizes ``b`` (ascending, checked), as (cases, batch sizes) arrays of seconds: the non-gather
+    totals (:func:`_dense_total`), then per gathering operator its terms stacked over the cases
+    with the RecNMP gathers computed together (:func:`dse.cost.gather.remember_gather_times`);
+    element by element the operations of one configuration alone. A case that fails gives None,
+    or (``strict``) raises its error."""
+    rows, parts, good = [], [], []
+    for i, (platform, _) in enumerate(cases):
+        try:
+            row, part = _dense_total(graph, platform, b, engines, transfer)
+        except DseError:
+            if strict:
+                raise
+            continue
+        rows.append(row)
+        parts.append(part)
+        good.append(i)
+    total = np.array(rows).reshape(len(rows), b.size)
+    for g, (op, count) in enumerate(_gather_groups(graph)):
+        gathers = _gathers(graph, op, [cases[i] for i in good], b, engines, strict)
+        keep = [j for j, row in enumerate(gathers) if row is not None]
+        if len(keep) < len(good):  # cases that fail leave the chunk
+            total, parts, good, gathers = total[keep], [parts[j] for j in keep], [good[j] for j in keep], [
+                gathers[j] for j in keep]
+        if good:
+            total += count * _group_seconds(op, [cases[i][0] for i in good], [p[g] for p in parts], np.array(gathers))
+    out: list[ServiceCurve | None] = [None] * len(cases)
+    model = str(graph.graph.get("model", "?"))
+    for i, seconds in zip(good, total):
+        out[i] = ServiceCurve(model=model, platform=cases[i][0].name, batches=b, seconds=seconds, engines=engines)
+    return out
+
+
+def _gathers(
+    graph: nx.DiGraph, op: Op, cases: list[tuple[Platform, str]], b: np.ndarray, engines: int, strict: bool
+) -> list[np.ndarray | None]:
+    """The gather term of ``op`` (seconds per call at each batch size, before the thread
+    speedup) for each (platform, locality) of ``cases``: those in RecNMP DIMMs together, the
+    others one by one (:func:`_gather`); None for a case that fails (``strict``: its error)."""
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
-    ws = _working_set(graph, platform, b)
-    dense, gathers = _dense_total(graph, platform, b, int(engines), transfer)
-    total = dense.copy()
-    for (op, count), (host, speedup) in zip(_gather_groups(graph), gathers):
-        terms = dict(host)
-        if runs_in_memory(op, platform):
-            terms["compute"] = np.zeros_like(b)  # RecNMP pools in the DIMMs
-            _planned_gathers(graph, op, b, int(engines))
-        terms["gather"] = _gather(op, platform, b, int(engines), footprint, locality, ws) / speedup
-        total += count * _combine(op, platform, terms).time
-    return ServiceCurve(
-        model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b, seconds=total, engines=int(engines)
-    )
+    out = remember_gather_times(op, cases, b, engines)
+    for i, (platform, locality) in enumerate(cases):
+        if out[i] is None:
+            try:
+                out[i] = _gather(op, platform, b, engines, footprint, locality, _working_set(graph, platform, b))
+            except DseError:
+                if strict:
+                    raise
+    return out
+
+
+def _group_seconds(op: Op, platforms: list[Platform], parts: GatherParts, gathers: np.ndarray) -> np.ndarray:
+    """Seconds of one gathering operator on each platform (rows) at each batch size: its other
+    terms (``parts``, :func:`_host_terms`) stacked, ``compute`` zero where RecNMP pools in the
+    DIMMs, the gathers (``gathers``, one row per platform) over the thread speedup
+    (:func:`op_seconds`, the platforms' dispatch overlap as a column)."""
+    shape = gathers.shape[1:]
+    terms = {t: np.array([host[t] if host[t].shape == shape else np.broadcast_to(host[t], shape) for host, _ in parts])
+             for t in ("overhead", "compute", "stream", "alloc")}
+    in_memory = np.array([[runs_in_memory(op, platform)] for platform in platforms])
+    if in_memory.any():
+        terms["compute"] = np.where(in_memory, 0.0, terms["compute"])  # RecNMP pools in the DIMMs
+    terms["gather"] = gathers / np.array([[speedup] for _, speedup in parts])
+    overlap = np.array([[require_dispatch(platform).overlap] for platform in platforms])
+    return op_seconds(op, bool(overlap[0, 0]) if overlap.all() or not overlap.any() else overlap, terms)
 
 
 _DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[np.ndarray, GatherParts]]]" = weakref.WeakKeyDictionary()
@@ -390,38 +471,51 @@ def plan_dense(graph: nx.DiGraph, platforms: list[Platform], localities: list[st
     :func:`total_curve` that needs one of them computes the non-gather total of all those alike
     but for their cache sizes at once, as arrays over the platforms (:func:`dense_totals`).
     With ``localities`` (one per platform: each configuration's index stream), the first
-    :func:`total_curve` that gathers in RecNMP DIMMs also computes the gather times of every
-    announced (platform, locality) at once (:func:`dse.cost.gather.remember_gather_times`)."""
+    :func:`total_curve` of one of the announced (platform, locality) pairs computes the curves of
+    all of them that gather in RecNMP DIMMs at once (:func:`curves_together`: their gathers
+    together too), and the calls for the others find theirs."""
     groups: dict[str, dict[str, Platform]] = {}
     for platform in platforms:
         key, group = _dense_keys(platform)
         groups.setdefault(group, {})[key] = platform
     _PLANNED[graph] = groups
     cases = list({(id(p), loc): (p, loc) for p, loc in zip(platforms, localities)}.values()) if localities else []
-    _PLANNED_GATHERS[graph] = (cases, set())
+    _PLANNED_CURVES[graph] = (cases, set())
+    _CURVES[graph] = {}
 
 
-#: The (platform, locality) pairs announced per graph (:func:`plan_dense`), and the (operator,
-#: batch sizes, engines) whose gathers were computed for all of them already.
-_PLANNED_GATHERS: "weakref.WeakKeyDictionary[nx.DiGraph, tuple[list[tuple[Platform, str]], set]]" = (
+#: The (platform, locality) pairs announced per graph (:func:`plan_dense`), and the (batch sizes,
+#: engines, transfer) whose curves were computed for all of them already.
+_PLANNED_CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, tuple[list[tuple[Platform, str]], set]]" = (
+    weakref.WeakKeyDictionary())
+#: Their curves, per graph: (id(platform), locality, batch sizes asked for, engines, transfer) ->
+#: (platform, curve); the entry holds the platform, so its id stays its own.
+_CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[Platform, ServiceCurve]]]" = (
     weakref.WeakKeyDictionary())
 
 
-def _planned_gathers(graph: nx.DiGraph, op: Op, b: np.ndarray, engines: int) -> None:
-    """Once per announced chunk, operator, batch sizes and engines: the gather times of ``op`` on
-    every announced (platform, locality) at once (those of platforms with RecNMP; the engines
-    of this call, which a sweep's configurations of one study share)."""
-    planned = _PLANNED_GATHERS.get(graph)
-    if not planned or not planned[0]:
-        return
+def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
+    """Once per announced chunk, batch sizes, engines and transfer (``key``: that of
+    :func:`total_curve`'s memo): the curves of every announced (platform, locality) whose
+    gathers run in RecNMP DIMMs at once, at the batch sizes, engines and transfer of this call
+    (which a sweep's configurations of one study share), into the memo. False when nothing is
+    announced or this was done already."""
+    planned = _PLANNED_CURVES.get(graph)
+    if not planned or not planned[0] or key[2:] in planned[1]:
+        return False
     cases, done = planned
-    key = (id(op), b.tobytes(), engines)
-    if key not in done:
-        done.add(key)
-        try:
-            remember_gather_times(op, cases, b, engines)
-        except DseError:
-            pass  # each configuration's own gather_time reports its error, not the chunk's first
+    done.add(key[2:])
+    memo = _CURVES.setdefault(graph, {})
+    if len(memo) >= 4096:
+        memo.clear()
+    # only the configurations whose gathers all run in RecNMP DIMMs: computing the others' here
+    # would save no work, and costs some where the chunk's configurations differ in engines
+    groups = _gather_groups(graph)
+    cases = [case for case in cases if all(runs_in_memory(op, case[0]) for op, _ in groups)]
+    for (platform, locality), curve in zip(cases, curves_together(graph, cases, b, int(key[3]), key[4])):
+        if curve is not None:
+            memo[(id(platform), locality, *key[2:])] = (platform, curve)
+    return True
 
 
 def _gather_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:

@@ -48,7 +48,6 @@ accesses, pooling adds and the ranks' background power over the operator's share
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -148,32 +147,38 @@ def _max_poissons(mu: np.ndarray, n: int) -> np.ndarray:
     exact = np.flatnonzero((mu > 0) & ~gauss)
     if exact.size == 0:
         return out
-    tops = (mu[exact] + 12.0 * np.sqrt(mu[exact]) + 30.0).astype(int)
+    spread = np.sqrt(mu[exact])
+    tops = (mu[exact] + 12.0 * spread + 30.0).astype(int)
+    # below mu - 10·sqrt(mu) - 10, F(k) <= exp(-50) (the Poisson lower tail is sub-Gaussian with
+    # variance mu), so each term 1 - F(k)^n is 1 to the last bit: those are counted, not summed
+    lows = np.maximum(np.floor(mu[exact] - 10.0 * spread - 10.0), 0.0).astype(int)
+    spans = tops - lows
     # means sorted by the length of their sums, in blocks whose longest sum is at most twice the
     # shortest, so that padding each block to its longest costs at most as much as the sums
-    order = np.argsort(tops, kind="stable")
+    order = np.argsort(spans, kind="stable")
     start = 0
     while start < order.size:
-        stop = int(np.searchsorted(tops[order], 2 * tops[order[start]], side="right"))
-        rows = exact[order[start:stop]]
-        out[rows] = _poisson_max_sums(mu[rows], tops[order[start:stop]], n)
+        stop = int(np.searchsorted(spans[order], 2 * spans[order[start]], side="right"))
+        block = order[start:stop]
+        out[exact[block]] = _poisson_max_sums(mu[exact[block]], lows[block], tops[block], n)
         start = stop
     return out
 
 
-def _poisson_max_sums(mu: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
-    """Σ_{k < top} (1 - F(k)^n) for each mean of ``mu`` (0 < mu <= 2000) with its ``tops``: one
-    row per mean over a shared k-grid, the terms at k >= top left out."""
-    width = int(tops.max())
-    k = np.arange(width)
+def _poisson_max_sums(mu: np.ndarray, lows: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
+    """low + Σ_{low <= k < top} (1 - F(k)^n) for each mean of ``mu`` (0 < mu <= 2000) with its
+    ``lows`` and ``tops`` (F(k) = 0 below ``low``, so that each term there is 1): one row per
+    mean over k = low, low + 1, ..., the terms at k >= top left out."""
+    width = int((tops - lows).max())
+    k = lows[:, None] + np.arange(width)[None, :]
     # ln mu by math.log, as the scalar formula had it (numpy's log may differ in the last bit)
     log_mu = np.array([math.log(m) for m in mu.tolist()])
     # the Poisson CDF as the running sum of the pmf, exp(k·ln mu - mu - ln k!) with ln k! from a
     # table: half the time of scipy's pdtr(k, mu), equal to it within 4e-10 relative in the sum
     # (3.3e-10 at mu = 1000, n = 4096)
-    grid = np.multiply(k[None, :], log_mu[:, None])
+    grid = np.multiply(k, log_mu[:, None])
     grid -= mu[:, None]
-    grid -= _log_factorials(width)[None, :]
+    grid -= _log_factorials(int(k.max()) + 1)[k]
     cdf = np.cumsum(np.exp(grid, out=grid), axis=1)
     np.minimum(cdf, 1.0, out=cdf)
     # repeated squaring puts F^n within about n ulps of pow's; over the `width` terms, whose sum
@@ -184,8 +189,8 @@ def _poisson_max_sums(mu: np.ndarray, tops: np.ndarray, n: int) -> np.ndarray:
     else:
         power = np.power(cdf, n, out=cdf)
     np.subtract(1.0, power, out=power)
-    power[k[None, :] >= tops[:, None]] = 0.0  # the terms beyond each mean's own sum
-    return np.sum(power, axis=1)
+    power[k >= tops[:, None]] = 0.0  # the terms beyond each mean's own sum
+    return lows + np.sum(power, axis=1)
 
 
 def integer_power(x: np.ndarray, n: int, spare: np.ndarray) -> np.ndarray:
@@ -241,21 +246,6 @@ def _balance_efficiencies(windows: np.ndarray, ranks: int) -> np.ndarray:
     mu = w[some] / ranks
     eff[some] = np.minimum(1.0, mu / np.maximum(expected_max_poissons(mu, ranks), 1e-300))
     return eff
-
-
-@functools.lru_cache(maxsize=4096)
-def _rank_cache_hit(locality: str, rows: int, capacity_rows: float, runs: tuple[float, ...], threshold: int,
-                    persists: bool) -> np.ndarray:
-    """Hit rate of a cache of ``capacity_rows`` for one operator's lookups (one batch of one
-    table), for each run length of ``runs`` (lookups per batch, > 0). ``persists``: the table has
-    its ranks' caches to itself, so their contents survive from batch to batch (steady state);
-    otherwise other tables' operators evict them in between and the batch starts cold. Read-only."""
-    stream: Stream = parse_locality(locality).stream(rows)
-    cold = stream.run_hit_rates(capacity_rows, np.array(runs, dtype=float), threshold)
-    if not persists:
-        return cold
-    # the host sets the locality bits only where profiling helps (threshold 1 marks every row)
-    return np.maximum(cold, stream.hit_rate(capacity_rows))
 
 
 @dataclass(frozen=True)
@@ -314,22 +304,76 @@ def _rank_cache(op: Op, memory: MemorySpec, nmp: NmpSpec, batch: float, lay: Lay
 
 
 def _rank_cache_hits(op: Op, nmp: NmpSpec, b: np.ndarray, lay: Layout, locality: str) -> np.ndarray:
-    """RankCache hit rate of ``op`` at every batch size of ``b`` (memoised per set of sizes)."""
+    """RankCache hit rate of ``op`` at every batch size of ``b`` (:func:`_rank_cache_rows`)."""
+    return _rank_cache_rows(op, [(nmp, lay, locality)], np.asarray(b, dtype=float))[0]
+
+
+def _rank_cache_spec(op: Op, nmp: NmpSpec, lay: Layout) -> tuple[float, int, bool] | None:
+    """The RankCache that serves ``op`` laid out as ``lay``: its capacity (rows, all the group's
+    ranks together), admission threshold (requests per batch) and whether it keeps its rows from
+    batch to batch; None without one."""
     per_rank = cache_rows(nmp.rank_cache_bytes, op.row_bytes)
     if per_rank <= 0:
-        return np.zeros_like(b, dtype=float)
+        return None
     # operators running in the same ranks interleave their packets (and share the caches) unless
     # the scheduler issues them table by table
     sharing = 1.0 if nmp.table_aware_scheduling else lay.group_load
-    capacity = lay.group_ranks * per_rank / sharing
     threshold = nmp.hot_entry_threshold if nmp.hot_entry_profiling else 1
-    persists = lay.group_load <= 1.0
-    lookups = np.asarray(b, dtype=float) * op.rows_per_item
-    out = np.zeros(lookups.shape)
-    some = lookups > 0
-    if np.any(some):
-        out[some] = _rank_cache_hit(locality, _table_rows(op), capacity, tuple(lookups[some].tolist()), threshold, persists)
+    return lay.group_ranks * per_rank / sharing, threshold, lay.group_load <= 1.0
+
+
+def _rank_cache_rows(op: Op, settings: list[tuple[NmpSpec, Layout, str]], b: np.ndarray) -> np.ndarray:
+    """RankCache hit rate of ``op`` for each (NMP spec, layout, locality) of ``settings`` (rows)
+    at every batch size of the 1-D ``b``, memoised per (locality, table rows, capacity, lookups
+    per batch, threshold, persistence); those not seen yet are solved together
+    (:func:`_solve_rank_caches`)."""
+    lookups = b * op.rows_per_item
+    out = np.zeros((len(settings), b.size))
+    some = np.flatnonzero(lookups > 0)
+    if some.size == 0:
+        return out
+    runs = tuple(lookups[some].tolist())
+    rows = _table_rows(op)
+    want: dict[tuple, list[int]] = {}
+    for i, (nmp, lay, locality) in enumerate(settings):
+        cache = _rank_cache_spec(op, nmp, lay)
+        if cache is not None:
+            want.setdefault((locality, rows, cache[0], runs, cache[1], cache[2]), []).append(i)
+    missing = [key for key in want if key not in _RANK_HITS]
+    if len(_RANK_HITS) + len(missing) > 4096:
+        _RANK_HITS.clear()
+        missing = list(want)
+    _solve_rank_caches(missing)
+    for key, idx in want.items():
+        out[np.ix_(idx, some)] = _RANK_HITS[key]
     return out
+
+
+#: Hit rates per run length of :func:`_rank_cache_rows`, by (locality, table rows, capacity,
+#: run lengths, threshold, persists). Read-only.
+_RANK_HITS: dict[tuple, np.ndarray] = {}
+
+
+def _solve_rank_caches(keys: list[tuple]) -> None:
+    """Hit rates of RankCaches (keys of :data:`_RANK_HITS`) over batches of each run length, into
+    the memo: the capacities of one (locality, table rows, run lengths, threshold) together
+    (:meth:`~dse.cost.locality.Stream.run_hit_rates_many`). A cache that persists (the table has
+    its ranks' caches to itself) keeps its contents from batch to batch (steady state, where the
+    host sets the locality bits only where profiling helps: threshold 1 marks every row);
+    otherwise other tables' operators evict them in between and every batch starts cold."""
+    groups: dict[tuple, list[tuple]] = {}
+    for key in keys:
+        locality, rows, _, runs, threshold, _ = key
+        groups.setdefault((locality, rows, runs, threshold), []).append(key)
+    for (locality, rows, runs, threshold), members in groups.items():
+        stream: Stream = parse_locality(locality).stream(rows)
+        capacities = sorted({key[2] for key in members})
+        cold = dict(zip(capacities, stream.run_hit_rates_many(np.array(capacities), np.array(runs), threshold)))
+        kept = sorted({key[2] for key in members if key[5]})
+        steady = dict(zip(kept, stream.hit_rates(np.array(kept)).tolist())) if kept else {}
+        for key in members:
+            capacity, persists = key[2], key[5]
+            _RANK_HITS[key] = np.maximum(cold[capacity], steady[capacity]) if persists else cold[capacity]
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
@@ -349,24 +393,35 @@ def _case_columns(op: Op, cases: list[NmpCase]) -> tuple[list[Layout], dict[str,
     tags, turnaround clocks, channel share, tCK (s), 1/sls_in_flight, group and channel loads,
     host seconds per lookup, latency (s) and profiling overhead (fraction)."""
     lays, rows = [], []
+    seen: dict[tuple, tuple[Layout, tuple]] = {}  # cases that differ in their locality alone share a row
     for memory, nmp, engines, host_seconds_per_lookup, _ in cases:
-        t = memory.timing
-        tck = t.tCK_ns * 1e-9
-        k = dram.bursts_per_row(memory, op.row_bytes)
-        lay = layout(op, memory, nmp, engines)
-        f_nmp = nmp.clock_mhz * 1e6
-        lays.append(lay)
-        rows.append((
-            lay.group_ranks, math.inf if nmp.table_aware_scheduling else nmp.psum_tags * op.rows_per_item,
-            dram.rank_random_read(memory, op.row_bytes).lookups_per_s,
-            math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes)), f_nmp, lay.returns_per_pooling,
-            nmp.instructions_per_clock, k * t.tBL + t.tRTRS, nmp.psum_tags, dram.write_read_round_trip_clocks(memory),
-            lay.channel_share, tck, 1.0 / nmp.sls_in_flight, lay.group_load, lay.channel_load, host_seconds_per_lookup,
-            (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp,
-            nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0,
-        ))
+        alike = (id(memory), id(nmp), engines, host_seconds_per_lookup)
+        if alike not in seen:
+            seen[alike] = _case_row(op, memory, nmp, engines, host_seconds_per_lookup)
+        lays.append(seen[alike][0])
+        rows.append(seen[alike][1])
     table = np.array(rows, dtype=float).reshape(len(cases), len(_COLUMNS))
     return lays, {name: table[:, i, None] for i, name in enumerate(_COLUMNS)}
+
+
+def _case_row(
+    op: Op, memory: MemorySpec, nmp: NmpSpec, engines: int, host_seconds_per_lookup: float
+) -> tuple[Layout, tuple]:
+    """The layout of ``op`` under one case and its row of :func:`_case_columns` (units there)."""
+    t = memory.timing
+    tck = t.tCK_ns * 1e-9
+    k = dram.bursts_per_row(memory, op.row_bytes)
+    lay = layout(op, memory, nmp, engines)
+    f_nmp = nmp.clock_mhz * 1e6
+    return lay, (
+        lay.group_ranks, math.inf if nmp.table_aware_scheduling else nmp.psum_tags * op.rows_per_item,
+        dram.rank_random_read(memory, op.row_bytes).lookups_per_s,
+        math.ceil(op.row_bytes / (FP32_BYTES * nmp.adder_lanes)), f_nmp, lay.returns_per_pooling,
+        nmp.instructions_per_clock, k * t.tBL + t.tRTRS, nmp.psum_tags, dram.write_read_round_trip_clocks(memory),
+        lay.channel_share, tck, 1.0 / nmp.sls_in_flight, lay.group_load, lay.channel_load, host_seconds_per_lookup,
+        (t.tBL + t.tRCD + t.CL + k * t.tBL + t.CL + k * t.tBL) * tck + nmp.pipeline_depth / f_nmp,
+        nmp.profiling_overhead if nmp.hot_entry_profiling else 0.0,
+    )
 
 
 _COLUMNS = ("g", "window_cap", "rank_rate", "cycles_per_row", "f_nmp", "returns_per_pooling", "ipc", "return_clocks",
@@ -386,7 +441,7 @@ def _nmp_work_many(
     lookups = b * op.rows_per_item
 
     # hit rates come from the memoised scalar model (one per distinct batch size)
-    hit = np.stack([_rank_cache_hits(op, nmp, b, lay, locality) for (_, nmp, _, _, locality), lay in zip(cases, lays)])
+    hit = _rank_cache_rows(op, [(nmp, lay, locality) for (_, nmp, _, _, locality), lay in zip(cases, lays)], b)
     misses = lookups * (1.0 - hit)
 
     # ranks of a group drift apart by at most psum_tags poolings, unless packets are scheduled
@@ -637,26 +692,31 @@ def nmp_gather_time(
     return out.reshape(b.shape)
 
 
-def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -> None:
-    """Compute :func:`nmp_gather_time` of ``op`` at the batch sizes ``batch`` for every case of
-    ``cases`` not remembered yet, as one (cases, batch sizes) evaluation
-    (:func:`nmp_gather_times_many`), and remember them, so that the calls for those cases that
-    follow (a sweep's chunk) find them. A case that fails its checks is left out (its own call
-    reports the error)."""
+def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -> list[np.ndarray | None]:
+    """:func:`nmp_gather_time` of ``op`` at the batch sizes ``batch`` (seconds, same shape) for
+    every case of ``cases``: those not remembered yet as one (cases, batch sizes) evaluation
+    (:func:`nmp_gather_times_many`), and remembered, so that the calls for those cases that follow
+    (a sweep's chunk) find them. A case that fails its checks gives None (its own call reports
+    the error)."""
     b = np.atleast_1d(np.asarray(batch, dtype=float))
+    keys: list[tuple | None] = []
     todo: dict[tuple, NmpCase] = {}
     for memory, nmp, engines, host_seconds_per_lookup, locality in cases:
-        key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
-        if key in _NMP_TIMES or key in todo:
-            continue
         try:
             nmp.check_against(memory)
         except DseError:
+            keys.append(None)
             continue
-        todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
+        key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
+        keys.append(key)
+        if key not in _NMP_TIMES and key not in todo:
+            todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
+    rows: dict[tuple, np.ndarray] = {}
     if todo:
         for key, row in zip(todo, nmp_gather_times_many(op, list(todo.values()), b.reshape(-1))):
+            rows[key] = row
             _remember(key, row)
+    return [None if key is None else (rows[key] if key in rows else _NMP_TIMES[key]).reshape(b.shape) for key in keys]
 
 
 def _times_key(
@@ -762,7 +822,8 @@ def host_cache_fractions(op: Op, platform, engines: int, footprint_bytes: float,
 
     share = op.table_bytes / max(float(footprint_bytes or 0.0), op.table_bytes)
     stream = loc.stream(_table_rows(op))
-    held = [stream.hit_rate(cache_rows(cap * share, op.row_bytes)) for cap in cache_capacities(platform, engines)]
+    held = stream.hit_rates(np.array([cache_rows(cap * share, op.row_bytes) for cap in cache_capacities(platform, engines)]))
+    held = held.tolist()
     like = np.asarray(uniform[0], dtype=float)
     out, above = [], 0.0
     for h in held:
