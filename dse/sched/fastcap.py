@@ -667,9 +667,10 @@ class SlaCdf:
     def meets(self, idx: np.ndarray, qps: np.ndarray) -> np.ndarray:
         """P(latency <= S_idx[j]) at load ``qps[j]``, rough (:meth:`__call__`) where that is
         farther than :data:`ROUGH_ERROR` from :data:`MEETS`, so that ``>= MEETS`` reads as it would
-        in double precision; recomputed in double precision elsewhere."""
+        in double precision; recomputed in double precision elsewhere (and where it is NaN: a rate
+        beyond float32's range)."""
         g = self(idx, qps, rough=True)
-        close = np.flatnonzero(np.abs(g - MEETS) <= ROUGH_ERROR)
+        close = np.flatnonzero(~(np.abs(g - MEETS) > ROUGH_ERROR))
         if close.size:
             g[close] = self(idx[close], qps[close])
         return g
