@@ -241,3 +241,25 @@ def test_policy_split_memo_is_bounded_in_bytes(monkeypatch):
     again = fastcap.policy_split(pmf, Policy(32, cpu_workers=8))
     np.testing.assert_array_equal(again.cpu.weights, first.cpu.weights)
     np.testing.assert_array_equal(again.later, first.later)
+
+
+@pytest.mark.parametrize("pol", [Policy(512, None, N), Policy(32, None, N), Policy(64, 192, N, 1)])
+def test_rough_waits_stay_within_their_bound_and_decide_as_double_precision(wnd, pol):
+    """The capacity search's single-precision wait sums (SlaCdf, ``rough``) against double
+    precision, at loads across the whole range and SLAs across the distribution: within the 2e-7
+    that ROUGH_ERROR's comment derives, and ``meets`` says what double precision says about 0.95."""
+    from dse.sched.fastcap import MEETS, SlaCdf
+
+    cpu, acc = wnd
+    for keep_bulk in (False, True):
+        ps = PolicySet(PMF, cpu, acc)
+        if keep_bulk:
+            ps.capacities([pol], 0.012)  # CPU-only deterministic policies keep bulk models
+        sla = np.linspace(0.004, 0.03, 27)
+        cdf = SlaCdf([ps.source(pol)] * sla.size, sla)
+        for u in (1e-3, 0.3, 0.7, 0.9, 0.97, 0.995):
+            idx = np.arange(sla.size)
+            q = np.full(sla.size, ps.saturation(pol) * u)
+            exact, rough = cdf(idx, q), cdf(idx, q, rough=True)
+            assert np.abs(rough - exact).max() < 2e-7
+            assert ((cdf.meets(idx, q) >= MEETS) == (exact >= MEETS)).all()
