@@ -257,3 +257,23 @@ def test_nmp_gather_times_many_equal_each_case_alone():
     N.remember_nmp_gather_times(op, cases, b)
     for row, (memory, spec, engines, per_lookup, loc) in zip(many, cases):
         assert np.allclose(N.nmp_gather_time(op, memory, spec, b, engines, per_lookup, loc), row, rtol=1e-12, atol=0.0)
+
+
+def test_remembering_new_rows_that_fill_the_memo_keeps_the_known_ones():
+    # a chunk with one case remembered already and new ones, when remembering the new ones
+    # clears the full memo: the known row must not be looked up again after the clear (the 100k
+    # study crashed with a KeyError here)
+    import numpy as np
+
+    op = _bags("dlrm_rmc1")[0]
+    b = np.array([1.0, 64.0, 512.0])
+    cases = [(MemorySpec(channels=4, dimms_per_channel=d, ranks_per_dimm=2, dimm_capacity_gb=16),
+              NmpSpec(sls_in_flight=8, rank_cache_kb=32), ENGINES, 2e-9, "zipf:1.05") for d in (1, 2)]
+    N._NMP_TIMES.clear()
+    known = N.remember_nmp_gather_times(op, cases[:1], b)[0]
+    while len(N._NMP_TIMES) <= 4096:  # full: the next remembered row clears it
+        N._NMP_TIMES[("filler", len(N._NMP_TIMES))] = b
+    rows = N.remember_nmp_gather_times(op, cases, b)
+    assert np.array_equal(rows[0], known)
+    assert np.allclose(rows[1], N.nmp_gather_times(op, *cases[1][:2], b, *cases[1][2:]), rtol=1e-12, atol=0.0)
+    N._NMP_TIMES.clear()

@@ -701,6 +701,8 @@ def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -
     b = np.atleast_1d(np.asarray(batch, dtype=float))
     keys: list[tuple | None] = []
     todo: dict[tuple, NmpCase] = {}
+    # the rows already remembered are taken now: remembering the new ones may clear the memo
+    rows: dict[tuple, np.ndarray] = {}
     for memory, nmp, engines, host_seconds_per_lookup, locality in cases:
         try:
             nmp.check_against(memory)
@@ -709,14 +711,16 @@ def remember_nmp_gather_times(op: Op, cases: list[NmpCase], batch: np.ndarray) -
             continue
         key = _times_key(op, memory, nmp, b, engines, host_seconds_per_lookup, locality)
         keys.append(key)
-        if key not in _NMP_TIMES and key not in todo:
+        known = _NMP_TIMES.get(key)
+        if known is not None:
+            rows[key] = known
+        elif key not in todo:
             todo[key] = (memory, nmp, max(1, int(engines)), float(host_seconds_per_lookup), locality)
-    rows: dict[tuple, np.ndarray] = {}
     if todo:
         for key, row in zip(todo, nmp_gather_times_many(op, list(todo.values()), b.reshape(-1))):
             rows[key] = row
             _remember(key, row)
-    return [None if key is None else (rows[key] if key in rows else _NMP_TIMES[key]).reshape(b.shape) for key in keys]
+    return [None if key is None else rows[key].reshape(b.shape) for key in keys]
 
 
 def _times_key(
