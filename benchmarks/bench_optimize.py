@@ -65,7 +65,7 @@ def sweep_rate(study: str, points: int) -> float:
 
     configs = expand(load_study(study), evaluator_version(DEFAULT_EVALUATOR)).tasks[:points]
     ev.check_configs(configs)
-    for cache in (ev._graph, ev._base_platform, ev._platform, ev._dist, ev._cpu_curve, ev._accel_curve):
+    for cache in (ev._graph, ev._base_platform, ev._platform, ev._cpu_curve, ev._accel_curve):
         cache.cache_clear()
     spent = {"curves": 0.0}
     cpu_curve, accel_curve = ev._cpu_curve, ev._accel_curve
