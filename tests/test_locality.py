@@ -364,3 +364,26 @@ def test_characteristic_time_is_the_root_brentq_finds():
                     hi += 4.0
                 want = brentq(lambda lt: stream.distinct(math.exp(lt)) - capacity, lo, hi, xtol=1e-15, rtol=1e-15)
                 assert math.log(t) == pytest.approx(want, rel=1e-13, abs=1e-13)
+
+
+def test_occupancy_searches_in_threads_equal_one_thread():
+    """Threads (a Dask worker's) may solve LRU roots at once: numpy releases the GIL inside its
+    loops, so each thread needs its own search buffers (a shared one gave wrong hit rates)."""
+    import threading
+
+    streams = [parse_locality(spec).stream(rows) for spec, rows in (("zipf:1.05", 1_000_000), ("zipf:0.7", 500_000))]
+    runs = np.geomspace(50, 2e5, 30)
+    caps = np.geomspace(100, 3e5, 20)
+    ref = [s.run_hit_rates_many(caps, runs, 2) for s in streams]
+    bad = [0, 0]
+
+    def work(i: int) -> None:
+        for _ in range(6):
+            bad[i] += not np.array_equal(streams[i].run_hit_rates_many(caps, runs, 2), ref[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == [0, 0]

@@ -222,3 +222,25 @@ def test_a_failing_configuration_leaves_the_chunk_alone():
     assert np.array_equal(out[0].seconds, alone)
     with pytest.raises(DseError, match="rank_cache_kb"):
         curves_together(graph, [(bad, "zipf:1.05")], b, ENGINES, True, strict=True)
+
+
+def test_a_planned_chunk_reports_each_configuration_its_own_error():
+    """One announced configuration whose index stream cannot be read must not fail another's
+    curve: that one is computed alone, equal to the unplanned curve, and the bad one raises."""
+    import numpy as np
+    import pytest
+
+    from dse.cost import model as M
+    from dse.errors import DseError
+    from dse.graph import load_graph
+    from dse.specs.hardware import load_platform
+
+    g = load_graph("dlrm_rmc1")
+    good = load_platform("skylake_recnmp")
+    bad = load_platform("skylake_recnmp", ["nmp.rank_cache_kb=64"])
+    b = np.array([1.0, 8.0, 64.0])
+    alone = M.total_curve(g, good, b, engines=4, locality="zipf:1.05").seconds
+    M.plan_dense(g, [good, bad], ["zipf:1.05", "file:/nonexistent/profile.csv"])
+    assert np.array_equal(M.total_curve(g, good, b, engines=4, locality="zipf:1.05").seconds, alone)
+    with pytest.raises(DseError, match="nonexistent"):
+        M.total_curve(g, bad, b, engines=4, locality="file:/nonexistent/profile.csv")

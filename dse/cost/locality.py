@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -493,16 +494,19 @@ def _halley_step(f: np.ndarray, slope: np.ndarray, bend: np.ndarray) -> np.ndarr
 #: Memory the passes of :func:`_occupancy_roots` work in, kept from one search to the next (its
 #: pages are mapped already); one search at a time uses it (the coarse one ends before the fine
 #: one starts).
-_SCRATCH = [np.empty(0)]
+#: One scratch buffer per thread (numpy releases the GIL inside its loops: threads that shared
+#: one, e.g. a Dask worker's, would overwrite each other's search).
+_SCRATCH = threading.local()
 
 
 def _scratch(count: int, shape: tuple[int, ...]) -> list[np.ndarray]:
-    """``count`` arrays of ``shape`` (float64, contents undefined) in :data:`_SCRATCH`, which
-    grows to the largest request."""
+    """``count`` arrays of ``shape`` (float64, contents undefined) in this thread's scratch
+    buffer, which grows to the largest request."""
     size = math.prod(shape)
-    if _SCRATCH[0].size < count * size:
-        _SCRATCH[0] = np.empty(count * size)
-    return [_SCRATCH[0][i * size:(i + 1) * size].reshape(shape) for i in range(count)]
+    buffer = getattr(_SCRATCH, "buffer", None)
+    if buffer is None or buffer.size < count * size:
+        buffer = _SCRATCH.buffer = np.empty(count * size)
+    return [buffer[i * size:(i + 1) * size].reshape(shape) for i in range(count)]
 
 
 class _OccupancyPasses:

@@ -495,15 +495,20 @@ _CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[Platform, Serv
 
 
 def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
-    """Once per announced chunk, batch sizes, engines and transfer (``key``: that of
-    :func:`total_curve`'s memo): the curves of every announced (platform, locality) whose
-    gathers run in RecNMP DIMMs at once, at the batch sizes, engines and transfer of this call
-    (which a sweep's configurations of one study share), into the memo. False when nothing is
-    announced or this was done already."""
+    """Once per announced chunk (``key``: that of :func:`total_curve`'s memo): the curves of
+    every announced (platform, locality) whose gathers run in RecNMP DIMMs at once, at the batch
+    sizes, engines and transfer of the first call for one of them (which a sweep's configurations
+    of one study share), into the memo. False when nothing is announced, the call is not for an
+    announced configuration (an accelerator's curve), this was done already (a chunk whose
+    configurations differ in engines or batch sizes: the others compute theirs alone rather than
+    the whole chunk again per setting), or a configuration fails (each then reports its own
+    error)."""
     planned = _PLANNED_CURVES.get(graph)
-    if not planned or not planned[0] or key[2:] in planned[1]:
+    if not planned or not planned[0] or planned[1]:
         return False
     cases, done = planned
+    if not any(id(platform) == key[0] and locality == key[1] for platform, locality in cases):
+        return False
     done.add(key[2:])
     memo = _CURVES.setdefault(graph, {})
     if len(memo) >= 4096:
@@ -512,7 +517,11 @@ def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
     # would save no work, and costs some where the chunk's configurations differ in engines
     groups = _gather_groups(graph)
     cases = [case for case in cases if all(runs_in_memory(op, case[0]) for op, _ in groups)]
-    for (platform, locality), curve in zip(cases, curves_together(graph, cases, b, int(key[3]), key[4])):
+    try:
+        curves = curves_together(graph, cases, b, int(key[3]), key[4])
+    except DseError:
+        return False
+    for (platform, locality), curve in zip(cases, curves):
         if curve is not None:
             memo[(id(platform), locality, *key[2:])] = (platform, curve)
     return True

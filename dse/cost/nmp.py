@@ -339,13 +339,14 @@ def _rank_cache_rows(op: Op, settings: list[tuple[NmpSpec, Layout, str]], b: np.
         cache = _rank_cache_spec(op, nmp, lay)
         if cache is not None:
             want.setdefault((locality, rows, cache[0], runs, cache[1], cache[2]), []).append(i)
-    missing = [key for key in want if key not in _RANK_HITS]
+    # the rows known now are taken now: another thread may clear the memo before they are read
+    found = {key: _RANK_HITS.get(key) for key in want}
+    missing = [key for key, hit in found.items() if hit is None]
     if len(_RANK_HITS) + len(missing) > 4096:
         _RANK_HITS.clear()
-        missing = list(want)
-    _solve_rank_caches(missing)
+    found.update(_solve_rank_caches(missing))
     for key, idx in want.items():
-        out[np.ix_(idx, some)] = _RANK_HITS[key]
+        out[np.ix_(idx, some)] = found[key]
     return out
 
 
@@ -354,14 +355,15 @@ def _rank_cache_rows(op: Op, settings: list[tuple[NmpSpec, Layout, str]], b: np.
 _RANK_HITS: dict[tuple, np.ndarray] = {}
 
 
-def _solve_rank_caches(keys: list[tuple]) -> None:
+def _solve_rank_caches(keys: list[tuple]) -> dict[tuple, np.ndarray]:
     """Hit rates of RankCaches (keys of :data:`_RANK_HITS`) over batches of each run length, into
-    the memo: the capacities of one (locality, table rows, run lengths, threshold) together
+    the memo and returned: the capacities of one (locality, table rows, run lengths, threshold) together
     (:meth:`~dse.cost.locality.Stream.run_hit_rates_many`). A cache that persists (the table has
     its ranks' caches to itself) keeps its contents from batch to batch (steady state, where the
     host sets the locality bits only where profiling helps: threshold 1 marks every row);
     otherwise other tables' operators evict them in between and every batch starts cold."""
     groups: dict[tuple, list[tuple]] = {}
+    solved: dict[tuple, np.ndarray] = {}
     for key in keys:
         locality, rows, _, runs, threshold, _ = key
         groups.setdefault((locality, rows, runs, threshold), []).append(key)
@@ -373,7 +375,9 @@ def _solve_rank_caches(keys: list[tuple]) -> None:
         steady = dict(zip(kept, stream.hit_rates(np.array(kept)).tolist())) if kept else {}
         for key in members:
             capacity, persists = key[2], key[5]
-            _RANK_HITS[key] = np.maximum(cold[capacity], steady[capacity]) if persists else cold[capacity]
+            solved[key] = np.maximum(cold[capacity], steady[capacity]) if persists else cold[capacity]
+            _RANK_HITS[key] = solved[key]
+    return solved
 
 
 #: Names of the resources that can bind an NMP operator, in the order ties are broken.
