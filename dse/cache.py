@@ -13,7 +13,9 @@ computation raises (a spec that fails validation gives its usual one-line error 
 
 Where: ``$DSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/dse``, else ``~/.cache/dse``. What is stored is
 plain Python (the callers keep pydantic, numpy and networkx objects out of it, so that reading it
-back imports none of them); it is a pickle, so the directory must be the user's own.
+back imports none of them); it is a pickle, which runs code when loaded, so the directory is
+created for the user alone (mode 0700), and an entry is read only where the user owns it and its
+directory and no one else may write them.
 """
 
 from __future__ import annotations
@@ -73,9 +75,22 @@ def _slot(kind: str, inputs: list[Path]) -> Path:
 _MISSING = object()
 
 
+def _trusted(path: Path) -> bool:
+    """Whether ``path`` belongs to this user and no one else may write it (a pickle runs code when
+    read: an entry planted in a shared directory must not be loaded). True where the system has
+    no user ids."""
+    if not hasattr(os, "getuid"):
+        return True
+    st = os.stat(path)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _read(slot: Path, key: bytes) -> Any:
-    """The value stored in ``slot`` under ``key``, else ``_MISSING`` (absent, stale or unreadable)."""
+    """The value stored in ``slot`` under ``key``, else ``_MISSING`` (absent, stale, unreadable,
+    or in a directory or file that another user owns or may write)."""
     try:
+        if not (_trusted(slot.parent) and _trusted(slot)):
+            return _MISSING
         with open(slot, "rb") as f:
             if f.readline() != FORMAT or f.readline() != key + b"\n":
                 return _MISSING
@@ -89,7 +104,7 @@ def _write(slot: Path, key: bytes, value: Any) -> None:
     temporary = slot.with_name(f".{slot.name}.{os.getpid()}.tmp")
     try:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        slot.parent.mkdir(parents=True, exist_ok=True)
+        slot.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(temporary, "wb") as f:
             f.write(FORMAT + key + b"\n" + payload)
         os.replace(temporary, slot)

@@ -123,6 +123,20 @@ def test_a_stack_outside_the_stacks_directory_is_not_cached(tmp_path: Path, home
     assert dse("hardware", cache_dir=tmp_path / "cache", home=home).stdout != first.stdout
 
 
+def test_a_stack_named_relative_to_the_working_directory_is_not_cached(tmp_path: Path, home: Path) -> None:
+    """``stack: hwspecs/stacks/pytorch_eager.yaml`` is found from the project's directory only:
+    a list cached there would be printed elsewhere, where the files give an error."""
+    edit(home / "hwspecs" / "skylake.yaml", "stack: pytorch_eager", "stack: hwspecs/stacks/pytorch_eager.yaml")
+    env = {**os.environ, "DSE_CACHE_DIR": str(tmp_path / "cache"), "DSE_HOME": str(home)}
+    code = "import sys; sys.argv = ['dse', 'hardware']; from dse.cli import main; main()"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=home)
+    assert there.returncode == 0, there.stderr
+    assert entries(tmp_path / "cache") == []
+    elsewhere = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert elsewhere.returncode == 2 and "no such stack file" in elsewhere.stderr
+
+
 class TestCached:
     """:func:`dse.cache.cached` itself, in this process."""
 
@@ -185,6 +199,23 @@ class TestCached:
     def test_a_missing_input_computes(self, tmp_path: Path) -> None:
         assert cache.cached("t", [tmp_path / "gone.yaml"], lambda: self.compute("x")) == "x"
         assert entries(tmp_path / "cache") == []
+
+    def test_an_entry_others_may_write_is_not_read(self, tmp_path: Path) -> None:
+        """A pickle runs code when loaded: a directory or entry that another user may write is a
+        miss (and the directory the cache creates is the user's alone)."""
+        cache.cached("t", [self.input], self.compute)
+        directory = tmp_path / "cache"
+        assert directory.stat().st_mode & 0o077 == 0
+        directory.chmod(0o777)
+        cache.cached("t", [self.input], self.compute)
+        assert self.calls == 2
+        directory.chmod(0o700)
+        cache.cached("t", [self.input], self.compute)
+        assert self.calls == 2  # rewritten by the miss above, read again now
+        for entry in directory.iterdir():
+            entry.chmod(0o666)
+        cache.cached("t", [self.input], self.compute)
+        assert self.calls == 3
 
     def test_where(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         assert cache.cache_dir() == tmp_path / "cache"

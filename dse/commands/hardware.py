@@ -44,14 +44,24 @@ def platform_summary(p: Platform) -> dict[str, Any]:
 
 
 def _summaries(files: list[Path]) -> tuple[list[dict[str, Any]], bool]:
-    """:func:`platform_summary` of every shipped platform, and whether every stack file they bound
-    is among ``files`` (a hwspec may name a stack file elsewhere: then the list is not cached)."""
+    """:func:`platform_summary` of every shipped platform, and whether the list may be cached:
+    every stack file they bound is among ``files`` and was named so that it is found from any
+    working directory (a hwspec may name a stack file elsewhere, or by a path relative to where
+    the command runs: then the list is not cached)."""
     from dse.specs.hardware import list_platforms, load_platform
     from dse.specs.stack import stack_path
 
     platforms = [load_platform(n) for n in list_platforms()]
     stacks = {stack_path(p.stack, HWSPECS_DIR).resolve() for p in platforms}
-    return [platform_summary(p) for p in platforms], stacks <= {f.resolve() for f in files}
+    anywhere = all(_found_anywhere(str(p.stack)) for p in platforms)
+    return [platform_summary(p) for p in platforms], anywhere and stacks <= {f.resolve() for f in files}
+
+
+def _found_anywhere(stack: str) -> bool:
+    """Whether a hwspec's ``stack:`` names its file independently of the working directory: a
+    shipped name, an absolute path or a path beside the hwspecs."""
+    path = Path(stack)
+    return path.is_absolute() or (HWSPECS_DIR / path).is_file() or (len(path.parts) == 1 and path.suffix == "")
 
 
 def _print_prediction_table(preds: list[Prediction], top: int) -> None:
