@@ -266,7 +266,6 @@ class CapacityTable:
             self._policies[key] = pol
         return pol
 
-
     def prefetch(self, keys: Iterable[Key]) -> None:
         todo = [k for k in dict.fromkeys(keys) if k not in self.values]
         if not todo:
