@@ -480,14 +480,13 @@ def plan_dense(graph: nx.DiGraph, platforms: list[Platform], localities: list[st
         groups.setdefault(group, {})[key] = platform
     _PLANNED[graph] = groups
     cases = list({(id(p), loc): (p, loc) for p, loc in zip(platforms, localities)}.values()) if localities else []
-    _PLANNED_CURVES[graph] = (cases, set())
+    _PLANNED_CURVES[graph] = cases
     _CURVES[graph] = {}
 
 
-#: The (platform, locality) pairs announced per graph (:func:`plan_dense`), and the (batch sizes,
-#: engines, transfer) whose curves were computed for all of them already.
-_PLANNED_CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, tuple[list[tuple[Platform, str]], set]]" = (
-    weakref.WeakKeyDictionary())
+#: The (platform, locality) pairs announced per graph (:func:`plan_dense`) whose curves have not
+#: been computed together yet (:func:`_plan_curves` takes them out when it does).
+_PLANNED_CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, list[tuple[Platform, str]]]" = weakref.WeakKeyDictionary()
 #: Their curves, per graph: (id(platform), locality, batch sizes asked for, engines, transfer) ->
 #: (platform, curve); the entry holds the platform, so its id stays its own.
 _CURVES: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[Platform, ServiceCurve]]]" = (
@@ -503,13 +502,10 @@ def _plan_curves(graph: nx.DiGraph, b: np.ndarray, key: tuple) -> bool:
     configurations differ in engines or batch sizes: the others compute theirs alone rather than
     the whole chunk again per setting), or a configuration fails (each then reports its own
     error)."""
-    planned = _PLANNED_CURVES.get(graph)
-    if not planned or not planned[0] or planned[1]:
+    cases = _PLANNED_CURVES.get(graph)
+    if not cases or not any(id(platform) == key[0] and locality == key[1] for platform, locality in cases):
         return False
-    cases, done = planned
-    if not any(id(platform) == key[0] and locality == key[1] for platform, locality in cases):
-        return False
-    done.add(key[2:])
+    del _PLANNED_CURVES[graph]  # one pass per announced chunk
     memo = _CURVES.setdefault(graph, {})
     if len(memo) >= 4096:
         memo.clear()
