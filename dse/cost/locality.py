@@ -492,10 +492,9 @@ def _halley_step(f: np.ndarray, slope: np.ndarray, bend: np.ndarray) -> np.ndarr
 
 
 #: Memory the passes of :func:`_occupancy_roots` work in, kept from one search to the next (its
-#: pages are mapped already); one search at a time uses it (the coarse one ends before the fine
-#: one starts).
-#: One scratch buffer per thread (numpy releases the GIL inside its loops: threads that shared
-#: one, e.g. a Dask worker's, would overwrite each other's search).
+#: pages are mapped already). One buffer per thread, used by one search at a time (the coarse one
+#: ends before the fine one starts): numpy releases the GIL inside its loops, so threads that
+#: shared one, e.g. a Dask worker's, would overwrite each other's search.
 _SCRATCH = threading.local()
 
 

@@ -444,7 +444,7 @@ def _nmp_work_many(
     lays, c = _case_columns(op, cases)
     lookups = b * op.rows_per_item
 
-    # hit rates come from the memoised scalar model (one per distinct batch size)
+    # hit rates memoised per (locality, table, capacity, batch sizes, ...), the new ones solved together
     hit = _rank_cache_rows(op, [(nmp, lay, locality) for (_, nmp, _, _, locality), lay in zip(cases, lays)], b)
     misses = lookups * (1.0 - hit)
 

@@ -194,8 +194,8 @@ def warm_up(ref: str) -> None:
 
 
 #: How the local pool starts its workers: forked on Linux, so that each inherits the evaluator the
-#: parent has already imported (a spawned worker re-imports it: about 1.5-2.5 s of CPU each, as long
-#: as evaluating a thousand rows); spawned elsewhere (macOS's system libraries do not survive a
+#: parent has already imported (a spawned worker re-imports it: 0.65-0.9 s of CPU each, as long
+#: as evaluating about 500 rows); spawned elsewhere (macOS's system libraries do not survive a
 #: fork), and wherever another thread is running in the parent (:func:`start_method`).
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
