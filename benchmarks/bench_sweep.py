@@ -11,8 +11,9 @@ Prints two rates:
 
 and between them ``batch``: the module's ``evaluate_batch`` (one vectorised capacity search per
 chunk) on the next ``--serial`` configurations, checked against ``evaluate`` on each of them.
-Issue #17's target is 1,000 rows/s on 2 workers for ``studies/nmp.yaml`` (1,092-1,354 over 10
-runs at the last measurement, 1.3-1.7 ms of CPU per point with the parent's store and tables;
+Issue #17's target is 1,000 rows/s on 2 workers for ``studies/nmp.yaml`` (937-1,354 over 24
+runs at the last measurement, median about 1,110, 21 of them at or above 1,000; 1.3-1.9 ms of
+CPU per point with the parent's store and tables;
 the workers are forked and import nothing; docs/studies.md, "Speed", has the measured figures). Each line
 also gives the CPU time per point, the steadier number on a shared machine; ``cpu:`` splits it
 between the parent and the workers and says how busy the cores were (CPU / (wall x workers)).
