@@ -142,6 +142,7 @@ def test_predictor_groups_rows_without_changing_them():
     """The fit's Predictor costs the microbenchmark rows of one operator in one vectorised call
     and the model rows with total_curve; every row must be what costing it alone gives."""
     from dse.calibrate.fit import Predictor, micro_op
+    from dse.cost.cycled import repeated_batch
     from dse.cost.model import op_times, service_curve
     from dse.cost.transfer import copy_time
     from dse.graph.lower import load_graph
@@ -155,7 +156,8 @@ def test_predictor_groups_rows_without_changing_them():
         + [("h2d_pageable", 2**20, 0, 0, 0, 0.0), ("d2h", 2**22, 0, 0, 0, 0.0), ("h2d_pageable", 2**10, 0, 0, 0, 0.0)],
         columns=["kind", "m", "k", "n", "rows", "bytes"],
     )
-    models = pd.DataFrame({"model": ["ncf", "ncf", "dlrm_rmc2", "ncf"], "batch": [1, 64, 16, 8], "transfer": [0, 0, 0, 1]})
+    models = pd.DataFrame({"model": ["ncf", "ncf", "dlrm_rmc2", "ncf", "dlrm_rmc1"], "batch": [1, 64, 16, 8, 4],
+                           "transfer": [0, 0, 0, 1, 0], "cold": [1, 1, 1, 1, 0]})
     pred = Predictor(micro, models)
     sync = gpu.dispatch.inference_us * 1e-6 + 2e-6
     alone = []
@@ -167,7 +169,52 @@ def test_predictor_groups_rows_without_changing_them():
         else:
             alone.append(float(op_times(made[0], gpu, [made[1]]).time[0]) + sync)
     assert np.array_equal(pred.predict_micro(gpu, 2.0), np.array(alone))
-    curves = [service_curve(load_graph(r.model), gpu, [r.batch], transfer=bool(r.transfer)).seconds[0] for r in models.itertuples()]
+    # a warm (cold=0) row is costed on the platform fed one repeated batch
+    curves = [
+        service_curve(load_graph(r.model), gpu if r.cold else repeated_batch(gpu), [r.batch], transfer=bool(r.transfer)).seconds[0]
+        for r in models.itertuples()
+    ]
     np.testing.assert_allclose(pred.predict_models(gpu), curves, rtol=1e-12)
     skipped = pred.predict_models(gpu, frozenset({"ncf"}))
     assert np.isnan(skipped[[0, 1, 3]]).all() and skipped[2] == pytest.approx(curves[2], rel=1e-12)
+    cold_rmc1 = service_curve(load_graph("dlrm_rmc1"), gpu, [4], transfer=False).seconds[0]
+    assert curves[4] < cold_rmc1  # the warm run pays no per-call translation wait
+
+
+def _runs(pairs):
+    """Model rows of one model at batches 1, 2, ...: (cold=1 median, cold=0 median) per batch."""
+    rows = []
+    for b, (cold, warm) in enumerate(pairs, start=1):
+        rows += [("m", b, 0, 1, cold), ("m", b, 0, 0, warm)]
+    return pd.DataFrame(rows, columns=["model", "batch", "transfer", "cold", "median_ms"])
+
+
+def test_warm_rows_are_taken_unless_most_cold_runs_are_faster():
+    from dse.calibrate.fit import contradicting_pairs, row_temperatures
+
+    # fresh indices can only add misses: a cold run 10% faster than its warm run says the two were
+    # taken under different conditions; one such pair in three is noise, two in three are not
+    agree = _runs([(1.3, 1.0), (1.0, 1.0), (0.8, 1.0)])
+    assert contradicting_pairs(agree) == (1, 3)
+    assert row_temperatures("auto", agree) == ((1, 0), None)
+    differ = _runs([(0.8, 1.0), (0.85, 1.0), (1.2, 1.0)])
+    temps, note = row_temperatures("auto", differ)
+    assert temps == (1,) and "2 of 3 pairs" in note
+    assert row_temperatures("both", differ) == ((1, 0), None)
+    assert row_temperatures("warm", agree) == ((0,), None) and row_temperatures("cold", agree) == ((1,), None)
+    assert row_temperatures("auto", agree[agree["cold"] == 1]) == ((1, 0), None)  # nothing to compare
+    with pytest.raises(DseError, match="--rows: 'hot'"):
+        row_temperatures("hot", agree)
+
+
+def test_the_shared_runs_decide_which_platforms_take_warm_rows():
+    # the H200 host's cold runs are 20-30% faster than its warm ones (25 of 30 pairs); on ci_cpu
+    # 12 of 48 pairs are (NCF at every batch), on the H200 GPU none of 65
+    from dse.calibrate.crossval import lomo_measurements
+    from dse.calibrate.fit import contradicting_pairs, model_rows
+
+    counts = {}
+    for name in ("ci_cpu", "h200_host", "h200"):
+        meas, plat, _ = lomo_measurements(name)
+        counts[name] = contradicting_pairs(model_rows(meas, plat, (1, 0))[0])
+    assert counts == {"ci_cpu": (12, 48), "h200_host": (25, 30), "h200": (0, 65)}

@@ -24,11 +24,14 @@ def test_every_platform_has_its_measured_models():
 
 
 def test_one_real_fold_predicts_an_unseen_model():
-    # WnD on the H200 GPU, refitted on the microbenchmarks and RMC1/2/3 and NCF only; measured
-    # cold=1 rows: the 13 batch sizes 1..4096 of h200_models.csv
-    mape, rows = lomo_fold("h200", "wnd")
+    # NCF on the H200 GPU, refitted on the microbenchmarks and the cold and warm runs of RMC1/2/3
+    # and WnD only; scored on NCF's measured cold=1 rows (the 13 batch sizes 1..4096 of
+    # h200_models.csv). NCF is the model whose small-batch time is all fixed costs: fitted on
+    # cold rows alone (the translation wait of the other models' fresh indices trading against
+    # the launch costs) this fold was 26.2%; the warm rows pin the launch costs (12-13%).
+    mape, rows = lomo_fold("h200", "ncf")
     assert rows == 13
-    assert 0.0 < mape < 0.25, f"held-out WnD MAPE {mape:.3f}"
+    assert 0.0 < mape < 0.18, f"held-out NCF MAPE {mape:.3f}"
 
 
 def test_unknown_model_is_a_one_line_error():

@@ -361,6 +361,8 @@ CASES: list[tuple[list[str], str]] = [
     ([*CALIBRATE, "{micro_nan}"], "micro_nan.csv: line 2: unknown microbenchmark kind(s) nan"),
     ([*CALIBRATE, "{micro}", "--model-weight", "2"], "--model-weight: 2.0 must lie in [0, 1]"),
     ([*CALIBRATE, "{micro}", "--model-weight", "nan"], "--model-weight: nan"),
+    ([*CALIBRATE, "{micro}", "--rows", "hot"], "--rows: 'hot' is not one of auto, cold, warm, both"),
+    ([*CALIBRATE, "{micro}", "--warm", "--rows", "both"], "--warm: fits the warm rows only, but --rows says 'both'"),
     (["calibrate", "--hw", "{dup_hw}", "{micro}"], "duplicate key 'tdp_w'"),
     # -- dse sweep: options and studies (a refused sweep leaves no files: test_refused_sweep_leaves_no_files)
     (["sweep", "{study_range}"], "1e+09 levels exceed the limit of 10000"),

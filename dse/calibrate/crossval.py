@@ -63,7 +63,9 @@ def cross_validate(
     platform: str, train: str | None = None, folder: Path | None = None, base: Platform | None = None, **kwargs
 ) -> FitResult:
     """Fit ``platform`` on its microbenchmarks and the cold=1 runs of ``train`` (default: the
-    plan's), holding out every other measured model."""
+    plan's), holding out every other measured model. The recipe of the shipped specs, which were
+    fitted on cold=1 rows only: ``rows="auto"`` (``kwargs``) adds the warm runs as
+    ``dse calibrate`` and leave-one-model-out do."""
     if platform not in PLAN:
         raise DseError(f"no cross-validation plan for '{platform}' (known: {', '.join(PLAN)})")
     case = PLAN[platform]
@@ -74,6 +76,7 @@ def cross_validate(
     train = train or case.train
     if train not in models:
         raise DseError(f"{platform}: no cold=1 rows of '{train}' (measured: {', '.join(models)})")
+    kwargs.setdefault("rows", "cold")
     return calibrate(meas, plat, holdout=[m for m in models if m != train], **kwargs)
 
 

@@ -14,8 +14,12 @@ Every measured row is costed with the *same* functions that predict models (:mod
   smooth parameter: it is chosen by a scan over the measured sizes (:func:`alloc_threshold`). On
   a GPU every timed call also ends with one synchronisation (``dispatch.inference_us``).
 - a model row becomes the model's service curve at its batch (``transfer=1`` rows include the
-  host↔device copies). By default only ``cold=1`` rows are used: fresh uniform-random indices
-  every repetition, as in serving and as the cost model assumes.
+  host↔device copies). ``cold=1`` rows (fresh uniform-random indices every repetition, as in
+  serving and as the cost model assumes) are costed as they are; ``cold=0`` rows (the same
+  inputs every repetition) on the platform fed one repeated batch
+  (:func:`dse.cost.cycled.repeated_batch`). Which rows a fit takes (:func:`row_temperatures`):
+  by default both kinds, unless most of the platform's runs measured both ways have the cold
+  run faster, which only different conditions can cause.
 
 The free parameters (:data:`CPU_PARAMS`, :data:`GPU_PARAMS`, each with bounds and the class of
 operator it governs) are fitted by :func:`scipy.optimize.least_squares` (``soft_l1`` loss, box
@@ -41,7 +45,7 @@ from scipy.optimize import least_squares
 
 from dse.calibrate.data import Measurements
 from dse.cost.alloc import alloc_time
-from dse.cost.cycled import distinct_rows  # the rows a warm run keeps in play (one home)
+from dse.cost.cycled import distinct_rows, repeated_batch  # the rows a warm run keeps in play (one home)
 from dse.cost.model import op_times, total_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
@@ -263,8 +267,48 @@ def known_models() -> set[str]:
     return set(list_specs(MODELSPECS_DIR))
 
 
-def model_rows(meas: Measurements, platform: Platform, cold: int = 1) -> tuple[pd.DataFrame, list[str]]:
-    """Model rows of ``platform``'s engine (and index temperature); unknown models are skipped and named."""
+#: ``dse calibrate --rows``: which model rows a fit takes (:func:`row_temperatures`).
+ROW_CHOICES = ("auto", "cold", "warm", "both")
+#: A cold=1 median below this fraction of the cold=0 median of the same model, batch and copy
+#: setting contradicts the mechanism (fresh indices can only add misses) by more than the spread
+#: of repeated medians ...
+FASTER_COLD = 0.9
+#: ... and when more than this share of a platform's pairs do, its warm and cold runs were taken
+#: under different conditions (docs/calibration.md, "Warm rows").
+MAX_CONTRADICTING = 0.5
+
+
+def contradicting_pairs(models: pd.DataFrame) -> tuple[int, int]:
+    """(pairs of runs whose cold=1 median is below :data:`FASTER_COLD` × the cold=0 median,
+    pairs measured both ways), pairing rows of one model, batch and ``transfer``."""
+    if models.empty or models["cold"].nunique() < 2:
+        return 0, 0
+    piv = models.pivot_table(index=["model", "batch", "transfer"], columns="cold", values="median_ms").dropna()
+    return int((piv[1] < FASTER_COLD * piv[0]).sum()), int(len(piv))
+
+
+def row_temperatures(rows: str, models: pd.DataFrame) -> tuple[tuple[int, ...], str | None]:
+    """The ``cold`` values of the model rows a fit takes, given the platform's model rows of
+    both kinds, and a note when ``auto`` leaves the warm ones out. ``auto``: cold and warm rows
+    (each costed under its own condition: the warm runs pay the fixed costs without the
+    per-call waits of fresh indices), unless more than :data:`MAX_CONTRADICTING` of the pairs
+    measured both ways have the cold run faster (:func:`contradicting_pairs`)."""
+    if rows not in ROW_CHOICES:
+        raise DseError(f"--rows: '{rows}' is not one of {', '.join(ROW_CHOICES)}")
+    if rows != "auto":
+        return {"cold": (1,), "warm": (0,), "both": (1, 0)}[rows], None
+    bad, pairs = contradicting_pairs(models)
+    if pairs and bad > MAX_CONTRADICTING * pairs:
+        return (1,), (
+            f"warm (cold=0) runs left out: in {bad} of {pairs} pairs the cold run is more than "
+            f"{1 - FASTER_COLD:.0%} faster, which fresh indices cannot cause (other conditions; --rows both takes them)"
+        )
+    return (1, 0), None
+
+
+def model_rows(meas: Measurements, platform: Platform, cold: int | tuple[int, ...] = 1) -> tuple[pd.DataFrame, list[str]]:
+    """Model rows of ``platform``'s engine with ``cold`` among the given index temperatures;
+    unknown models are skipped and named."""
     df = meas.models
     if df.empty:
         return df, []
@@ -272,7 +316,7 @@ def model_rows(meas: Measurements, platform: Platform, cold: int = 1) -> tuple[p
         keep = df["tag"] == "gpu"
     else:
         keep = (df["tag"] != "gpu") & (df["threads"] == platform.compute.engine_cores) & (df["transfer"] == 0)
-    keep &= df["cold"] == int(cold)
+    keep &= df["cold"].isin((cold,) if isinstance(cold, int) else cold)
     rows = df[keep]
     known = known_models()
     unknown = sorted(set(rows["model"]) - known)
@@ -294,8 +338,8 @@ class Predictor:
         self._graphs = {m: load_graph(m) for m in sorted(set(models["model"]))} if len(models) else {}
         self._groups = []
         if len(models):
-            for (model, transfer), g in models.groupby(["model", "transfer"]):
-                self._groups.append((model, bool(transfer), g.index.to_numpy(), g["batch"].to_numpy(dtype=float)))
+            for (model, transfer, cold), g in models.groupby(["model", "transfer", "cold"]):
+                self._groups.append((model, bool(transfer), bool(cold), g.index.to_numpy(), g["batch"].to_numpy(dtype=float)))
 
     def predict_micro(self, platform: Platform, call_us: float = 0.0) -> np.ndarray:
         """Seconds of every microbenchmark row; ``call_us``: the harness's cost per timed call."""
@@ -320,12 +364,15 @@ class Predictor:
         """Seconds of every model row; the rows of the models in ``skip`` are left NaN (the fit
         never looks at its held-out rows, so it need not cost them at every step). The curve is
         :func:`total_curve` (each distinct operator once, no per-operator breakdown), which
-        equals :func:`service_curve`'s total."""
+        equals :func:`service_curve`'s total; warm rows on the platform fed one repeated batch."""
         out = np.full(len(self.models), np.nan)
-        for model, transfer, idx, batches in self._groups:
+        warm = None
+        for model, transfer, cold, idx, batches in self._groups:
             if model in skip:
                 continue
-            curve = total_curve(self._graphs[model], platform, batches, transfer=transfer)
+            if not cold:
+                warm = warm or repeated_batch(platform)
+            curve = total_curve(self._graphs[model], platform if cold else warm, batches, transfer=transfer)
             out[idx] = curve(batches)
         return out
 
@@ -371,7 +418,7 @@ class FitResult:
     base: Platform
     fitted: Platform
     params: list[dict[str, Any]]
-    rows: pd.DataFrame  # set, cls, model, batch, role, measured_s, before_s, after_s
+    rows: pd.DataFrame  # set, cls, model, batch, cold (model rows), role, measured_s, before_s, after_s
     holdout: list[str]
     skipped_models: list[str]
     frameworks: list[str]
@@ -386,23 +433,40 @@ class FitResult:
             return None
         return float(np.mean(np.abs(df[col] / df["measured_s"] - 1.0)))
 
+    @staticmethod
+    def _split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(the model rows a figure is over, the warm rows besides them): the cold=1 rows where
+        there are any (the condition of serving and of the leave-one-model-out figures), else
+        the warm ones."""
+        cold = df["cold"] == 1
+        return (df[cold], df[~cold]) if cold.any() else (df, df.iloc[0:0])
+
     def mape(self, col: str, role: str = "fit", which: str | None = None) -> float | None:
         df = self.rows[self.rows["role"] == role]
         if which is not None:
             df = df[df["set"] == which]
         return self._mape(df, col)
 
+    def holdout_mape(self, col: str = "after_s", warm: bool = False) -> float | None:
+        """MAPE of the held-out model rows: their cold ones (or, ``warm``, the warm ones besides)."""
+        head, rest = self._split(self.rows[(self.rows["role"] == "holdout") & (self.rows["set"] == "model")])
+        return self._mape(rest if warm else head, col)
+
     def per_model(self) -> list[dict[str, Any]]:
         out = []
         df = self.rows[self.rows["set"] == "model"]
         for (model, role), g in df.groupby(["model", "role"], sort=False):
+            head, warm = self._split(g)
             out.append(
                 {
                     "model": model,
                     "role": role,
-                    "rows": int(len(g)),
-                    "before_mape": self._mape(g, "before_s"),
-                    "after_mape": self._mape(g, "after_s"),
+                    "runs": "cold" if (head["cold"] == 1).all() else "warm",
+                    "rows": int(len(head)),
+                    "before_mape": self._mape(head, "before_s"),
+                    "after_mape": self._mape(head, "after_s"),
+                    "warm_rows": int(len(warm)),
+                    "warm_after_mape": self._mape(warm, "after_s"),
                 }
             )
         return sorted(out, key=lambda d: (d["role"] != "fit", d["model"]))
@@ -433,9 +497,10 @@ class FitResult:
             "after": block("after_s"),
             "holdout": {
                 "models": list(self.holdout),
-                "mape": self.mape("after_s", role="holdout"),
-                "before_mape": self.mape("before_s", role="holdout"),
-                "rows": int((self.rows["role"] == "holdout").sum()),
+                "mape": self.holdout_mape("after_s"),
+                "before_mape": self.holdout_mape("before_s"),
+                "rows": int(len(self._split(self.rows[(self.rows["role"] == "holdout") & (self.rows["set"] == "model")])[0])),
+                "warm_mape": self.holdout_mape("after_s", warm=True),
             },
             "per_model": self.per_model(),
             "per_class": self.per_class(),
@@ -468,16 +533,19 @@ def _block_weights(labels: list[str], is_model: np.ndarray, model_weight: float)
 
 
 def _select_rows(
-    meas: Measurements, platform: Platform, holdout: list[str], cold: int, warm_gathers: bool | None
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The microbenchmark and model rows the fit of ``platform`` uses, and the measured models
-    that have no spec; a one-line :class:`DseError` when ``holdout`` or the data do not fit."""
+    meas: Measurements, platform: Platform, holdout: list[str], rows: str, warm_gathers: bool | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], str | None]:
+    """The microbenchmark and model rows the fit of ``platform`` uses, the measured models
+    that have no spec and the note of :func:`row_temperatures`; a one-line :class:`DseError`
+    when ``holdout`` or the data do not fit."""
     known = known_models()
     bad = [h for h in holdout if h not in known]
     if bad:
         raise DseError(f"--holdout: unknown model(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     micro = micro_rows(meas, platform, warm_gathers)
-    models, unknown = model_rows(meas, platform, cold)
+    models, unknown = model_rows(meas, platform, (1, 0))
+    temps, rows_note = row_temperatures(rows, models)
+    models = models[models["cold"].isin(temps)].reset_index(drop=True)
     if len(meas.models) and models.empty and unknown:
         raise DseError(
             f"model rows name no known model: {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
@@ -485,15 +553,16 @@ def _select_rows(
         )
     missing = [h for h in holdout if h not in set(models["model"])] if len(models) else list(holdout)
     if missing:
-        raise DseError(f"--holdout: no {'cold' if cold else 'warm'} rows of {', '.join(missing)} for {platform.name} in the data")
+        kinds = " or ".join("cold" if t else "warm" for t in temps)
+        raise DseError(f"--holdout: no {kinds} rows of {', '.join(missing)} for {platform.name} in the data")
     if micro.empty and models.empty:
         raise DseError(
             f"no measurement applies to {platform.name} ({platform.kind}): need tag "
             f"{'gpu' if platform.kind == 'gpu' else 'cpu'} rows"
             + ("" if platform.kind == "gpu" else f" with threads={platform.compute.engine_cores}")
-            + (" and cold=1 model rows" if cold else "")
+            + (" and cold=1 model rows" if 1 in temps else "")
         )
-    return micro, models, unknown
+    return micro, models, unknown, rows_note
 
 
 def _split_alloc(micro: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -725,6 +794,7 @@ def _result_rows(
                     "cls": models["model"].to_numpy(),
                     "model": models["model"].to_numpy(),
                     "batch": models["batch"].to_numpy(),
+                    "cold": models["cold"].to_numpy(),
                     "role": np.where(problem.is_hold, "holdout", "fit"),
                     "measured_s": problem.meas_models,
                     "before_s": pred.predict_models(before),
@@ -793,7 +863,7 @@ def calibrate(
     platform: Platform,
     holdout: list[str] | None = None,
     params: tuple[Param, ...] | None = None,
-    cold: int = 1,
+    rows: str = "auto",
     model_weight: float = 0.5,
     prior: float = 0.05,
     max_nfev: int = 200,
@@ -801,12 +871,13 @@ def calibrate(
 ) -> FitResult:
     """Fit ``params`` (default: :func:`default_params`) of ``platform`` to ``meas``.
 
-    ``holdout``: models whose rows are left out of the fit and reported apart. Raises a one-line
+    ``holdout``: models whose rows are left out of the fit and reported apart. ``rows``: which
+    model rows (:data:`ROW_CHOICES`, :func:`row_temperatures`). Raises a one-line
     :class:`DseError` when nothing applies to this platform, a holdout model is unknown or absent,
     or there are too few rows for the free parameters.
     """
     holdout = [h for h in (holdout or []) if h]
-    micro, models, unknown = _select_rows(meas, platform, holdout, cold, warm_gathers)
+    micro, models, unknown, rows_note = _select_rows(meas, platform, holdout, rows, warm_gathers)
     alloc_micro, micro = _split_alloc(micro)
     is_hold = models["model"].isin(holdout).to_numpy() if len(models) else np.zeros(0, dtype=bool)
     weights = _row_weights(micro, models, is_hold, model_weight)
@@ -839,5 +910,5 @@ def calibrate(
         origins=list(dict.fromkeys(rows[rows["role"] == "fit"]["origin"])),
         cost=cost,
         nfev=nfev,
-        notes=_fit_notes(extra, free, params, alloc_detail, threshold),
+        notes=_fit_notes(extra, free, params, alloc_detail, threshold) + ([rows_note] if rows_note else []),
     )

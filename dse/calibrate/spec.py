@@ -36,8 +36,10 @@ def source_text(result: FitResult) -> str:
     """``fitted: <data files>, <framework versions>`` for the fitted numbers of ``result``."""
     files = ", ".join(result.origins) or "no data"
     fw = "; ".join(result.frameworks) or "framework unknown"
-    models = sorted(set(result.rows.loc[(result.rows["set"] == "model") & (result.rows["role"] == "fit"), "model"]))
-    scope = f" (cold=1 runs of {', '.join(models)})" if models else ""
+    fit = result.rows[(result.rows["set"] == "model") & (result.rows["role"] == "fit")]
+    models = sorted(set(fit["model"]))
+    runs = " and ".join(name for flag, name in ((1, "cold=1"), (0, "cold=0")) if (fit["cold"] == flag).any())
+    scope = f" ({runs} runs of {', '.join(models)})" if models else ""
     return f"fitted: {files}{scope}, {fw} (dse calibrate)"
 
 

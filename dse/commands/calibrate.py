@@ -30,9 +30,10 @@ def _print_calibration(d: dict[str, Any], out: Path | None) -> None:
     for p in d["parameter_details"]:
         params.add_row(p["path"], p["class"], _num(p["before"]), _num(p["after"]) + (" (at bound)" if p["at_bound"] else ""))
     console.print(params)
-    models = rich_table("model", "role", "rows", "MAPE before", "MAPE after", title="per model (cold=1 runs)")
+    models = rich_table("model", "role", "runs", "rows", "MAPE before", "MAPE after", "warm rows besides", title="per model")
     for m in d["per_model"]:
-        models.add_row(m["model"], m["role"], str(m["rows"]), _pct(m["before_mape"]), _pct(m["after_mape"]))
+        besides = f"{m['warm_rows']}: {_pct(m['warm_after_mape'])}" if m["warm_rows"] else "-"
+        models.add_row(m["model"], m["role"], m["runs"], str(m["rows"]), _pct(m["before_mape"]), _pct(m["after_mape"]), besides)
     console.print(models)
     classes = rich_table("operator class", "rows", "MAPE before", "MAPE after", title="per operator class (microbenchmarks)")
     for c in d["per_class"]:
@@ -44,7 +45,8 @@ def _print_calibration(d: dict[str, Any], out: Path | None) -> None:
         f"(models {_pct(b['models_mape'])} -> {_pct(a['models_mape'])}, microbenchmarks {_pct(b['micro_mape'])} -> {_pct(a['micro_mape'])})"
     )
     if h["models"]:
-        console.print(f"held out ({', '.join(h['models'])}, {h['rows']} rows): MAPE {_pct(h['before_mape'])} -> {_pct(h['mape'])}")
+        warm = f"; their warm rows {_pct(h['warm_mape'])}" if h.get("warm_mape") is not None else ""
+        console.print(f"held out ({', '.join(h['models'])}, {h['rows']} rows): MAPE {_pct(h['before_mape'])} -> {_pct(h['mape'])}{warm}")
     for note in d["notes"]:
         console.print(f"note: {note}")
     if d["skipped_models"]:
@@ -67,22 +69,27 @@ def _register_calibrate(app: typer.Typer) -> None:
         hw: str = typer.Option(..., "--hw", help="Hardware spec to start from (shipped name or YAML path)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write the calibrated spec here (e.g. hwspecs/NAME.yaml)."),
         holdout: str = typer.Option("", "--holdout", help="Comma-separated models kept out of the fit and reported apart."),
-        warm: bool = typer.Option(False, "--warm", help="Fit the cold=0 model rows instead of the cold=1 ones."),
+        rows: str = typer.Option("auto", "--rows", help="Model rows to fit: auto (cold=1 and cold=0 rows, unless most runs measured both ways are faster cold: other conditions), cold, warm or both; warm rows are costed as one repeated batch."),
+        warm: bool = typer.Option(False, "--warm", help="Fit the cold=0 model rows only (the same as --rows warm)."),
         model_weight: float = typer.Option(0.5, "--model-weight", help="Share of the fit's weight on model rows (0..1)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Fit HW's efficiency parameters to measured runs; report the error before and after."""
         from dse.calibrate.data import load_measurements
-        from dse.calibrate.fit import calibrate
+        from dse.calibrate.fit import ROW_CHOICES, calibrate
         from dse.calibrate.spec import write_calibrated_spec
         from dse.specs.hardware import load_platform
 
         if not 0.0 <= model_weight <= 1.0:
             raise DseError(f"--model-weight: {model_weight} must lie in [0, 1]")
+        if rows not in ROW_CHOICES:
+            raise DseError(f"--rows: '{rows}' is not one of {', '.join(ROW_CHOICES)}")
+        if warm and rows not in ("auto", "warm"):
+            raise DseError(f"--warm: fits the warm rows only, but --rows says '{rows}'")
         meas = load_measurements(list(files))
         platform = load_platform(hw)
         held = [h.strip() for h in holdout.split(",") if h.strip()]
-        result = calibrate(meas, platform, holdout=held, cold=0 if warm else 1, model_weight=model_weight)
+        result = calibrate(meas, platform, holdout=held, rows="warm" if warm else rows, model_weight=model_weight)
         written = write_calibrated_spec(result, hw, out) if out is not None else None
         d = result.as_dict()
         if written is not None:

@@ -30,7 +30,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from dse.errors import DseError
 from dse.graph.ops import Op
+from dse.specs.hardware import Platform
 
 
 def distinct_rows(table_rows: ArrayLike, draws: ArrayLike) -> np.ndarray:
@@ -61,3 +63,17 @@ def working_set_bytes(ops: list[Op], batch: ArrayLike, cycled_batches: int) -> n
             total = total + cycled_rows(op, b, cycled_batches) * op.row_bytes
     return total
 
+
+
+def repeated_batch(platform: Platform) -> Platform:
+    """``platform`` fed the same batch on every inference, as a harness's warm runs (``cold=0``:
+    the same inputs every repetition) are: its stack cycles one pre-generated batch, so a
+    call's rows stay where the previous call left them and a GPU pays no per-call translation
+    wait. A platform whose stack already cycles is returned with one batch in the cycle."""
+    software = platform.software
+    if software is None:
+        raise DseError(f"{platform.name}: no software stack bound, so warm (cold=0) runs cannot be costed")
+    if software.inputs.cycled_batches == 1:
+        return platform
+    inputs = software.inputs.model_copy(update={"cycled_batches": 1})
+    return platform.model_copy(update={"software": software.model_copy(update={"inputs": inputs})})
