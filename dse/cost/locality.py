@@ -47,6 +47,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -171,12 +172,10 @@ class PopularityStream(Stream):
             if capacity >= full:
                 out[i] = math.inf
                 continue
-            # distinct(T) <= T·share, so T >= capacity/share; grow the upper end until it brackets
+            # distinct(T) <= T·share, so T >= capacity/share
             lo = math.log(capacity / share) - 1e-9
-            hi = lo + 1.0
-            while hi <= 700 and self.distinct(math.exp(hi)) < capacity:
-                hi += 4.0  # beyond 700: rates so small that T overflows, treated as "everything fits"
-            if hi > 700:
+            hi = bracket_log_time(lambda lt, c=capacity: self.distinct(math.exp(lt)) >= c, lo)
+            if hi is None:
                 out[i] = math.inf
                 continue
             solve.append(i)
@@ -318,6 +317,21 @@ class StackDistanceStream(Stream):
 
     def max_distinct(self) -> float:
         return self.rows
+
+
+#: log T (requests) beyond which the rates are so small that T overflows: Che's root is not
+#: sought further and the cache counts as holding everything.
+MAX_LOG_TIME = 700.0
+
+
+def bracket_log_time(filled: Callable[[float], bool], lo: float) -> float | None:
+    """An upper end for Che's root above ``lo`` (a lower bound of log T, T in requests): the
+    first ``lo + 1 + 4k`` at which ``filled(lt)`` says the LRU's occupancy at T = e^lt reaches
+    its capacity; None past :data:`MAX_LOG_TIME` (everything fits)."""
+    hi = lo + 1.0
+    while hi <= MAX_LOG_TIME and not filled(hi):
+        hi += 4.0
+    return hi if hi <= MAX_LOG_TIME else None
 
 
 def occupancy_log_time(weights: np.ndarray, rates: np.ndarray, capacity: float, lo: float, hi: float) -> float:

@@ -55,7 +55,7 @@ from typing import Iterable
 import numpy as np
 
 from dse.cost import dram
-from dse.cost.locality import PopularityStream, Stream, cache_rows, occupancy_log_time, parse_locality
+from dse.cost.locality import PopularityStream, Stream, bracket_log_time, cache_rows, occupancy_log_time, parse_locality
 from dse.errors import DseError
 from dse.special import log_factorials, normal_quantile
 from dse.settings import DEFAULT_LOCALITY
@@ -622,16 +622,14 @@ def _union_time(counts: np.ndarray, probs: np.ndarray, row_bytes: np.ndarray, ca
     if cache_bytes >= total * (1 - 1e-12):
         return math.inf
 
-    def occupied(lt: float) -> float:
-        return float(np.sum(counts * row_bytes * -np.expm1(-probs * math.exp(lt)))) - cache_bytes
+    def filled(lt: float) -> bool:
+        return float(np.sum(counts * row_bytes * -np.expm1(-probs * math.exp(lt)))) >= cache_bytes
 
     mean_row = float(np.sum(counts * probs * row_bytes))
     lo = math.log(cache_bytes / mean_row) - 1e-9
-    hi = lo + 1.0
-    while occupied(hi) < 0:
-        hi += 4.0
-        if hi > 700:
-            return math.inf
+    hi = bracket_log_time(filled, lo)
+    if hi is None:
+        return math.inf
     return math.exp(occupancy_log_time(counts * row_bytes, probs, cache_bytes, lo, hi))
 
 
