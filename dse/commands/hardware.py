@@ -90,7 +90,7 @@ def _print_prediction_table(preds: list[Prediction], top: int) -> None:
     console.print(by_kind)
 
 
-def register(app: typer.Typer) -> None:
+def _register_hardware(app: typer.Typer) -> None:
     @app.command("hardware")
     @handle_errors
     def hardware_cmd(
@@ -130,6 +130,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(path, str(value), p.source_of(path) if is_number(value) else "")
         rich_console(160).print(table)
 
+
+def _register_predict(app: typer.Typer) -> None:
     @app.command("predict")
     @handle_errors
     def predict_cmd(
@@ -184,3 +186,7 @@ def register(app: typer.Typer) -> None:
             return
         _print_prediction_table(preds, max(1, top))
 
+
+def register(app: typer.Typer) -> None:
+    _register_hardware(app)
+    _register_predict(app)

@@ -137,7 +137,7 @@ def _ms(x: float) -> str:
     return f"{x * 1e3:.3f} ms" if math.isfinite(x) else "n/a"
 
 
-def register(app: typer.Typer) -> None:
+def _register_serve(app: typer.Typer) -> None:
     @app.command("serve")
     @handle_errors
     def serve_cmd(
@@ -201,6 +201,8 @@ def register(app: typer.Typer) -> None:
             lines.append(f"p99 {_ms(res.p99_s)}{ci(res.p99_ci)}")
         typer.echo("\n".join(lines))
 
+
+def _register_capacity(app: typer.Typer) -> None:
     @app.command("capacity")
     @handle_errors
     def capacity_cmd(
@@ -259,3 +261,8 @@ def register(app: typer.Typer) -> None:
                        f"({len(res.evaluations)} {method} evaluations)")
         else:
             typer.echo(f"max 0 queries/s: SLA {sla_ms:g} ms is below the p95 at the lowest load ({_ms(res.p95_s)})")
+
+
+def register(app: typer.Typer) -> None:
+    _register_serve(app)
+    _register_capacity(app)

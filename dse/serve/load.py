@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from dse.errors import DseError
 from dse.serve.policy import Policy
@@ -260,7 +261,7 @@ def saturation_qps(pmf: np.ndarray, policy: Policy, cpu_curve: CpuCurve | None, 
     return float(saturation_rate(cpu_per_query, policy.cpu_workers, load.accel_work, policy.accel_workers))
 
 
-def saturation_rate(cpu_work_s, cpu_workers: int, accel_work_s=0.0, accel_workers: int = 0):
+def saturation_rate(cpu_work_s: ArrayLike, cpu_workers: int, accel_work_s: ArrayLike = 0.0, accel_workers: int = 0) -> np.ndarray:
     """The arrival rate (1/s) at which the busier engine pool reaches utilisation 1, from each
     pool's mean engine time per arriving query (s; the CPU's with every engine busy, sub-batch
     overheads included); infinite when neither has work. Elementwise over arrays of work."""

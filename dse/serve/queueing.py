@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from dse.errors import DseError
 from dse.special import normal_cdf
@@ -532,7 +533,7 @@ def _head_sums(head: np.ndarray, c: int, kmax: int) -> tuple[np.ndarray, np.ndar
 # -- wait and fork-join ---------------------------------------------------------------------------
 
 
-def wait_rate(mean_ahead, mean_service_s, servers: int, dispersion, scv):
+def wait_rate(mean_ahead: ArrayLike, mean_service_s: ArrayLike, servers: int, dispersion: ArrayLike, scv: ArrayLike) -> np.ndarray | float:
     """Rate theta (1/s) of the exponential wait of a query that waits (scalars or arrays).
 
     Its mean is the M^X/M/c mean ``E[ahead] E[s] / c`` scaled from exponential to the real
@@ -543,14 +544,17 @@ def wait_rate(mean_ahead, mean_service_s, servers: int, dispersion, scv):
     return 1.0 / (mean_ahead * mean_service_s / servers * (dispersion + scv) / (dispersion + 1.0))
 
 
-def forkjoin_gap(mean_sub_s, servers: int, free):
+def forkjoin_gap(mean_sub_s: ArrayLike, servers: int, free: ArrayLike) -> np.ndarray | float:
     """Time (s) between the releases of busy engines seen by a query that finds ``free`` of
     ``servers`` engines free: ``E[s] / (N - f + 1)``, the mean order statistics of the residual
     times of the ``N - f`` busy engines (``E[s] / N`` for a query that waited, ``f = 1``)."""
     return mean_sub_s / (servers - free + 1)
 
 
-def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s, index=None):
+def forkjoin_done(
+    full_at_start: ArrayLike, full_later: ArrayLike, last_start: ArrayLike, gap: ArrayLike, full_s: ArrayLike,
+    last_s: ArrayLike, index: np.ndarray | None = None,
+) -> np.ndarray:
     """Completion time (s) of a query under deterministic service: the latest of its full
     sub-batches started at once (``full_s`` each), those started later (the n-th at ``n`` gaps)
     and its last sub-batch (``last_s``, from ``last_start`` gaps); the schedule of
@@ -563,7 +567,9 @@ def forkjoin_done(full_at_start, full_later, last_start, gap, full_s, last_s, in
     return np.maximum(full, start + last_s)
 
 
-def forkjoin_terms(full_at_start, full_later, last_start, gap, full_s):
+def forkjoin_terms(
+    full_at_start: ArrayLike, full_later: ArrayLike, last_start: ArrayLike, gap: ArrayLike, full_s: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray]:
     """The two terms of :func:`forkjoin_done` before the last sub-batch's time is added: when the
     query's full sub-batches are done (s) and when its last one starts (s)."""
     at_start = np.where(full_at_start >= 1, full_s, 0.0)
@@ -571,7 +577,7 @@ def forkjoin_terms(full_at_start, full_later, last_start, gap, full_s):
     return np.maximum(at_start, later), last_start * gap
 
 
-def forkjoin_schedule(k, free):
+def forkjoin_schedule(k: ArrayLike, free: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start times of a query's ``k`` sub-batches when ``free`` engines are free at its first
     start, in units of :func:`forkjoin_gap`: ``(full_at_start, full_later, last_start)``:
     ``full_at_start`` full sub-batches start at 0, ``full_later`` more at gaps 1, 2, ..., and
