@@ -142,7 +142,7 @@ def test_predictor_groups_rows_without_changing_them():
     """The fit's Predictor costs the microbenchmark rows of one operator in one vectorised call
     and the model rows with total_curve; every row must be what costing it alone gives."""
     from dse.calibrate.fit import Predictor, micro_op
-    from dse.cost.cycled import repeated_batch
+    from dse.cost.cycled import with_cycled_batches
     from dse.cost.model import op_times, service_curve
     from dse.cost.transfer import copy_time
     from dse.graph.lower import load_graph
@@ -169,9 +169,9 @@ def test_predictor_groups_rows_without_changing_them():
         else:
             alone.append(float(op_times(made[0], gpu, [made[1]]).time[0]) + sync)
     assert np.array_equal(pred.predict_micro(gpu, 2.0), np.array(alone))
-    # a warm (cold=0) row is costed on the platform fed one repeated batch
+    # a cold row is costed on the platform fed fresh indices, a warm (cold=0) one on it fed one repeated batch
     curves = [
-        service_curve(load_graph(r.model), gpu if r.cold else repeated_batch(gpu), [r.batch], transfer=bool(r.transfer)).seconds[0]
+        service_curve(load_graph(r.model), with_cycled_batches(gpu, 0 if r.cold else 1), [r.batch], transfer=bool(r.transfer)).seconds[0]
         for r in models.itertuples()
     ]
     np.testing.assert_allclose(pred.predict_models(gpu), curves, rtol=1e-12)
@@ -218,3 +218,58 @@ def test_the_shared_runs_decide_which_platforms_take_warm_rows():
         meas, plat, _ = lomo_measurements(name)
         counts[name] = contradicting_pairs(model_rows(meas, plat, (1, 0))[0])
     assert counts == {"ci_cpu": (12, 48), "h200_host": (25, 30), "h200": (0, 65)}
+
+
+def test_a_fitted_value_below_the_smallest_spec_magnitude_is_zero():
+    # the solver may put a parameter bounded below by 0 (gather.walk_line_ns) at 1e-10; a spec
+    # number is 0 or at least 1e-9 (dse/specs/ranges.py), so that is 0, not a schema error
+    # (`dse calibrate h200_micro.csv h200_models.csv --hw h200_host --rows warm` crashed on it)
+    from dse.calibrate.fit import FitProblem, _start_data, default_params
+
+    plat = load_platform("h200_host")
+    params = default_params(plat)
+    walk = tuple(p for p in params if p.path == "gather.walk_line_ns")
+    micro = pd.DataFrame(columns=["kind", "m", "k", "n", "rows", "bytes", "seconds"])
+    models = pd.DataFrame(columns=["model", "batch", "transfer", "cold", "median_ms"])
+    problem = FitProblem(_start_data(plat, params), micro, models, np.zeros(0, dtype=bool))
+    assert problem.build(np.array([9.9e-11]), walk)[0].gather.walk_line_ns == 0.0
+    assert problem.build(np.array([2e-9]), walk)[0].gather.walk_line_ns == 2e-9
+
+
+def test_cold_runs_are_costed_with_fresh_indices_on_a_cycling_stack():
+    # a stack that cycles 4 batches (DeepRecSys's scripts) must not make a cold=1 row cheaper:
+    # the harness drew fresh indices for it
+    from dse.calibrate.fit import Predictor
+    from dse.cost.model import service_curve
+    from dse.graph.lower import load_graph
+
+    fresh = load_platform("ci_cpu")
+    cycling = load_platform("ci_cpu", stack="caffe2_deeprecsys")
+    assert cycling.software.inputs.cycled_batches == 4
+    models = pd.DataFrame({"model": ["dlrm_rmc1", "dlrm_rmc1"], "batch": [64, 64], "transfer": [0, 0], "cold": [1, 0]})
+    micro = pd.DataFrame(columns=["kind", "m", "k", "n", "rows", "bytes"])
+    got = Predictor(micro, models).predict_models(cycling)
+    graph = load_graph("dlrm_rmc1")
+    fresh_caffe2 = service_curve(graph, cycling.model_copy(update={"software": cycling.software.model_copy(
+        update={"inputs": cycling.software.inputs.model_copy(update={"cycled_batches": 0})})}), [64], transfer=False)
+    assert got[0] == pytest.approx(fresh_caffe2.seconds[0], rel=1e-12)
+    assert got[1] < got[0]  # the warm run's rows of one batch stay cached
+    assert fresh.software.inputs.cycled_batches == 0
+
+
+def test_held_out_figure_is_each_models_cold_rows_or_its_warm_ones():
+    from dse.calibrate.fit import FitResult
+
+    plat = load_platform("h200")
+    rows = pd.DataFrame(
+        [("model", "a", 1, "holdout", 1.0, 1.1), ("model", "a", 0, "holdout", 1.0, 1.5),  # a: cold 10%, warm 50%
+         ("model", "b", 0, "holdout", 1.0, 1.3),  # b: measured warm only, 30%
+         ("model", "c", 1, "fit", 1.0, 1.0), ("micro", "gemm", -1, "fit", 1.0, 1.2)],
+        columns=["set", "model", "cold", "role", "measured_s", "after_s"],
+    ).assign(before_s=lambda d: d["after_s"], cls=lambda d: d["model"], batch=1)
+    res = FitResult(plat, plat, [], rows, ["a", "b"], [], [], [])
+    assert res.holdout_mape() == pytest.approx(0.2)  # a's cold row and b's warm row
+    assert res.holdout_mape(warm=True) == pytest.approx(0.5)  # a's warm row besides
+    per = {m["model"]: m for m in res.per_model()}
+    assert per["a"]["runs"] == "cold" and per["a"]["warm_rows"] == 1 and per["b"]["runs"] == "warm"
+    assert res.as_dict()["holdout"]["rows"] == 2

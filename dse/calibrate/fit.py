@@ -15,9 +15,10 @@ Every measured row is costed with the *same* functions that predict models (:mod
   a GPU every timed call also ends with one synchronisation (``dispatch.inference_us``).
 - a model row becomes the model's service curve at its batch (``transfer=1`` rows include the
   host↔device copies). ``cold=1`` rows (fresh uniform-random indices every repetition, as in
-  serving and as the cost model assumes) are costed as they are; ``cold=0`` rows (the same
-  inputs every repetition) on the platform fed one repeated batch
-  (:func:`dse.cost.cycled.repeated_batch`). Which rows a fit takes (:func:`row_temperatures`):
+  serving and as the cost model assumes) are costed on the platform fed fresh indices, ``cold=0``
+  rows (the same inputs every repetition) on the platform fed one repeated batch
+  (:func:`dse.cost.cycled.with_cycled_batches`, 0 or 1 batch in the cycle, whatever the
+  platform's stack cycles). Which rows a fit takes (:func:`row_temperatures`):
   by default both kinds, unless most of the platform's runs measured both ways have the cold
   run faster, which only different conditions can cause.
 
@@ -45,7 +46,7 @@ from scipy.optimize import least_squares
 
 from dse.calibrate.data import Measurements
 from dse.cost.alloc import alloc_time
-from dse.cost.cycled import distinct_rows, repeated_batch  # the rows a warm run keeps in play (one home)
+from dse.cost.cycled import distinct_rows, with_cycled_batches  # the rows a warm run keeps in play (one home)
 from dse.cost.model import op_times, total_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
@@ -54,6 +55,7 @@ from dse.graph.lower import load_graph
 from dse.graph.ops import Op, OpKind
 from dse.paths import MODELSPECS_DIR, list_specs
 from dse.specs.hardware import Platform
+from dse.specs.ranges import MIN_MAGNITUDE
 from dse.specs import fieldpath
 
 
@@ -287,14 +289,20 @@ def contradicting_pairs(models: pd.DataFrame) -> tuple[int, int]:
     return int((piv[1] < FASTER_COLD * piv[0]).sum()), int(len(piv))
 
 
+def check_rows(rows: str) -> None:
+    """``--rows``: one of :data:`ROW_CHOICES`."""
+    if rows not in ROW_CHOICES:
+        raise DseError(f"--rows: '{rows}' is not one of {', '.join(ROW_CHOICES)}")
+
+
 def row_temperatures(rows: str, models: pd.DataFrame) -> tuple[tuple[int, ...], str | None]:
     """The ``cold`` values of the model rows a fit takes, given the platform's model rows of
     both kinds, and a note when ``auto`` leaves the warm ones out. ``auto``: cold and warm rows
     (each costed under its own condition: the warm runs pay the fixed costs without the
     per-call waits of fresh indices), unless more than :data:`MAX_CONTRADICTING` of the pairs
-    measured both ways have the cold run faster (:func:`contradicting_pairs`)."""
-    if rows not in ROW_CHOICES:
-        raise DseError(f"--rows: '{rows}' is not one of {', '.join(ROW_CHOICES)}")
+    measured both ways have the cold run faster (:func:`contradicting_pairs`). ``models``: the
+    fitted models' rows (a held-out model's runs do not decide how the others are fitted)."""
+    check_rows(rows)
     if rows != "auto":
         return {"cold": (1,), "warm": (0,), "both": (1, 0)}[rows], None
     bad, pairs = contradicting_pairs(models)
@@ -364,15 +372,16 @@ class Predictor:
         """Seconds of every model row; the rows of the models in ``skip`` are left NaN (the fit
         never looks at its held-out rows, so it need not cost them at every step). The curve is
         :func:`total_curve` (each distinct operator once, no per-operator breakdown), which
-        equals :func:`service_curve`'s total; warm rows on the platform fed one repeated batch."""
+        equals :func:`service_curve`'s total; cold rows on the platform fed fresh indices, warm
+        rows on it fed one repeated batch."""
         out = np.full(len(self.models), np.nan)
-        warm = None
+        fed: dict[bool, Platform] = {}
         for model, transfer, cold, idx, batches in self._groups:
             if model in skip:
                 continue
-            if not cold:
-                warm = warm or repeated_batch(platform)
-            curve = total_curve(self._graphs[model], platform if cold else warm, batches, transfer=transfer)
+            if cold not in fed:
+                fed[cold] = with_cycled_batches(platform, 0 if cold else 1)
+            curve = total_curve(self._graphs[model], fed[cold], batches, transfer=transfer)
             out[idx] = curve(batches)
         return out
 
@@ -447,9 +456,17 @@ class FitResult:
             df = df[df["set"] == which]
         return self._mape(df, col)
 
+    def _held_out(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """:meth:`_split` of each held-out model's rows, joined: (the rows the held-out figure is
+        over, the warm rows besides them)."""
+        held = self.rows[(self.rows["role"] == "holdout") & (self.rows["set"] == "model")]
+        pairs = [self._split(g) for _, g in held.groupby("model", sort=False)] or [(held, held)]
+        return pd.concat([h for h, _ in pairs]), pd.concat([r for _, r in pairs])
+
     def holdout_mape(self, col: str = "after_s", warm: bool = False) -> float | None:
-        """MAPE of the held-out model rows: their cold ones (or, ``warm``, the warm ones besides)."""
-        head, rest = self._split(self.rows[(self.rows["role"] == "holdout") & (self.rows["set"] == "model")])
+        """MAPE of the held-out model rows: each model's cold ones (its warm ones where it has no
+        cold ones); ``warm``: the warm rows besides those."""
+        head, rest = self._held_out()
         return self._mape(rest if warm else head, col)
 
     def per_model(self) -> list[dict[str, Any]]:
@@ -499,7 +516,7 @@ class FitResult:
                 "models": list(self.holdout),
                 "mape": self.holdout_mape("after_s"),
                 "before_mape": self.holdout_mape("before_s"),
-                "rows": int(len(self._split(self.rows[(self.rows["role"] == "holdout") & (self.rows["set"] == "model")])[0])),
+                "rows": int(len(self._held_out()[0])),
                 "warm_mape": self.holdout_mape("after_s", warm=True),
             },
             "per_model": self.per_model(),
@@ -512,10 +529,15 @@ class FitResult:
         }
 
 
-def _block_weights(labels: list[str], is_model: np.ndarray, model_weight: float) -> np.ndarray:
+def _block_weights(
+    labels: list[str], is_model: np.ndarray, model_weight: float, parts: np.ndarray | None = None
+) -> np.ndarray:
     """Per-row weights: each label (micro kind or model) is one block of equal total weight;
-    ``model_weight`` of the total goes to model blocks (all of it when there are no micro rows)."""
+    ``model_weight`` of the total goes to model blocks (all of it when there are no micro rows).
+    ``parts`` (per row): the block's weight is shared equally by its parts (a model's cold and
+    warm runs), then by the rows of each part."""
     labels_arr = np.asarray(labels, dtype=object)
+    parts_arr = np.zeros(len(labels), dtype=int) if parts is None else np.asarray(parts)
     n = len(labels)
     w = np.zeros(n)
     groups = {False: sorted(set(labels_arr[~is_model])), True: sorted(set(labels_arr[is_model]))}
@@ -527,8 +549,11 @@ def _block_weights(labels: list[str], is_model: np.ndarray, model_weight: float)
     for flag, blocks in groups.items():
         for label in blocks:
             mask = (labels_arr == label) & (is_model == flag)
-            # squared weights of a block sum to share / blocks; scaled so the mean squared weight is 1
-            w[mask] = np.sqrt(n * share[flag] / len(blocks) / mask.sum())
+            kinds = np.unique(parts_arr[mask])
+            for kind in kinds:
+                rows = mask & (parts_arr == kind)
+                # squared weights of a block sum to share / blocks; scaled so the mean squared weight is 1
+                w[rows] = np.sqrt(n * share[flag] / len(blocks) / len(kinds) / rows.sum())
     return w
 
 
@@ -544,7 +569,7 @@ def _select_rows(
         raise DseError(f"--holdout: unknown model(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     micro = micro_rows(meas, platform, warm_gathers)
     models, unknown = model_rows(meas, platform, (1, 0))
-    temps, rows_note = row_temperatures(rows, models)
+    temps, rows_note = row_temperatures(rows, models[~models["model"].isin(holdout)])
     models = models[models["cold"].isin(temps)].reset_index(drop=True)
     if len(meas.models) and models.empty and unknown:
         raise DseError(
@@ -659,7 +684,9 @@ class FitProblem:
             if p.path in extra:
                 extra[p.path] = float(v)
             else:
-                set_value(data, p.path, float(v))
+                # a parameter that may be 0 can land below the smallest non-zero magnitude a
+                # spec number may have (dse/specs/ranges.py): that is zero
+                set_value(data, p.path, 0.0 if abs(v) < MIN_MAGNITUDE else float(v))
         return Platform.model_validate(data), extra
 
     def residuals(self, built: tuple[Platform, dict[str, float]]) -> np.ndarray:
@@ -710,10 +737,12 @@ def _free_params(problem: FitProblem, params: tuple[Param, ...], switched: dict[
 
 
 def _row_weights(micro: pd.DataFrame, models: pd.DataFrame, is_hold: np.ndarray, model_weight: float) -> np.ndarray:
-    """:func:`_block_weights` of the fitted rows: micro rows by kind, then model rows by model."""
+    """:func:`_block_weights` of the fitted rows: micro rows by kind, then model rows by model,
+    a model's cold and warm runs half each."""
     labels = list(micro["kind"]) + list(models["model"][~is_hold]) if len(models) else list(micro["kind"])
     is_model = np.r_[np.zeros(len(micro), dtype=bool), np.ones(int((~is_hold).sum()), dtype=bool)]
-    return _block_weights(labels, is_model, model_weight)
+    temps = models["cold"].to_numpy(dtype=int)[~is_hold] if len(models) else np.zeros(0, dtype=int)
+    return _block_weights(labels, is_model, model_weight, np.r_[np.zeros(len(micro), dtype=int), temps])
 
 
 def _pack(x: np.ndarray, logged: np.ndarray) -> np.ndarray:

@@ -76,14 +76,13 @@ def _register_calibrate(app: typer.Typer) -> None:
     ) -> None:
         """Fit HW's efficiency parameters to measured runs; report the error before and after."""
         from dse.calibrate.data import load_measurements
-        from dse.calibrate.fit import ROW_CHOICES, calibrate
+        from dse.calibrate.fit import calibrate, check_rows
         from dse.calibrate.spec import write_calibrated_spec
         from dse.specs.hardware import load_platform
 
         if not 0.0 <= model_weight <= 1.0:
             raise DseError(f"--model-weight: {model_weight} must lie in [0, 1]")
-        if rows not in ROW_CHOICES:
-            raise DseError(f"--rows: '{rows}' is not one of {', '.join(ROW_CHOICES)}")
+        check_rows(rows)
         if warm and rows not in ("auto", "warm"):
             raise DseError(f"--warm: fits the warm rows only, but --rows says '{rows}'")
         meas = load_measurements(list(files))

@@ -65,15 +65,15 @@ def working_set_bytes(ops: list[Op], batch: ArrayLike, cycled_batches: int) -> n
 
 
 
-def repeated_batch(platform: Platform) -> Platform:
-    """``platform`` fed the same batch on every inference, as a harness's warm runs (``cold=0``:
-    the same inputs every repetition) are: its stack cycles one pre-generated batch, so a
-    call's rows stay where the previous call left them and a GPU pays no per-call translation
-    wait. A platform whose stack already cycles is returned with one batch in the cycle."""
+def with_cycled_batches(platform: Platform, batches: int) -> Platform:
+    """``platform`` with its stack feeding ``batches`` pre-generated batches over and over (0:
+    fresh indices every inference, a harness's cold runs; 1: the same batch every repetition, its
+    warm runs, whose rows stay where the previous call left them and whose GPU calls pay no
+    per-call translation wait). The platform itself when its stack already does so."""
     software = platform.software
     if software is None:
-        raise DseError(f"{platform.name}: no software stack bound, so warm (cold=0) runs cannot be costed")
-    if software.inputs.cycled_batches == 1:
+        raise DseError(f"{platform.name}: no software stack bound, so the inputs it is fed cannot be set")
+    if software.inputs.cycled_batches == batches:
         return platform
-    inputs = software.inputs.model_copy(update={"cycled_batches": 1})
+    inputs = software.inputs.model_copy(update={"cycled_batches": int(batches)})
     return platform.model_copy(update={"software": software.model_copy(update={"inputs": inputs})})
