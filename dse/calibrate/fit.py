@@ -505,6 +505,7 @@ class FitResult:
                 "micro_mape": self.mape(col, which="micro"),
             }
 
+        held, held_warm = self._held_out()
         return {
             "hardware": self.fitted.name,
             "base": self.base.name,
@@ -514,10 +515,10 @@ class FitResult:
             "after": block("after_s"),
             "holdout": {
                 "models": list(self.holdout),
-                "mape": self.holdout_mape("after_s"),
-                "before_mape": self.holdout_mape("before_s"),
-                "rows": int(len(self._held_out()[0])),
-                "warm_mape": self.holdout_mape("after_s", warm=True),
+                "mape": self._mape(held, "after_s"),
+                "before_mape": self._mape(held, "before_s"),
+                "rows": int(len(held)),
+                "warm_mape": self._mape(held_warm, "after_s"),
             },
             "per_model": self.per_model(),
             "per_class": self.per_class(),
