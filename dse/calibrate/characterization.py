@@ -30,7 +30,7 @@ BREAKDOWN_BATCHES = (1, 16, 64, 1024)
 SPEEDUP_BATCHES = (1, 4, 16, 64, 256, 1024)
 MODELS = ("dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "dien")
 #: Kinds that are not operators of the net (Caffe2's per-operator profile does not see them).
-NOT_NET = {"input", "overhead", "transfer"}
+NOT_NET = {"input", "overhead", "transfer", "overlap"}
 #: The stack DeepRecSys's scripts ran.
 STACK = "caffe2_deeprecsys"
 

@@ -12,7 +12,8 @@ Every measured row is costed with the *same* functions that predict models (:mod
   plus the allocator term (:mod:`dse.cost.alloc`) of one m-byte tensor, so those rows see
   ``allocator.page_fault_ns_per_kib`` alone. ``allocator.fresh_threshold_mib`` is a step, not a
   smooth parameter: it is chosen by a scan over the measured sizes (:func:`alloc_threshold`). On
-  a GPU every timed call also ends with one synchronisation (``dispatch.inference_us``).
+  a GPU a timed call is a pass of its own (:func:`dse.cost.model.alone_seconds`): the launch, then
+  the kernel against the final synchronisation (``dispatch.inference_us``), which overlap.
 - a model row becomes the model's service curve at its batch (``transfer=1`` rows include the
   host↔device copies). ``cold=1`` rows (fresh uniform-random indices every repetition, as in
   serving and as the cost model assumes) are costed on the platform fed fresh indices, ``cold=0``
@@ -47,7 +48,7 @@ from scipy.optimize import least_squares
 from dse.calibrate.data import Measurements
 from dse.cost.alloc import alloc_time
 from dse.cost.cycled import distinct_rows, with_cycled_batches  # the rows a warm run keeps in play (one home)
-from dse.cost.model import op_times, total_curve
+from dse.cost.model import alone_seconds, total_curve
 from dse.cost.transfer import copy_time
 from dse.errors import DseError
 from dse.graph import ops
@@ -336,7 +337,7 @@ class Predictor:
 
     Everything that does not depend on the platform's numbers is built once: the model graphs,
     the microbenchmark rows grouped by the operator they timed (rows of one operator at several
-    batch sizes are one vectorised :func:`op_times` call), the host-copy and allocation rows'
+    batch sizes are one vectorised :func:`alone_seconds` call), the host-copy and allocation rows'
     sizes. The fit calls :meth:`predict_micro` and :meth:`predict_models` a few hundred times."""
 
     def __init__(self, micro: pd.DataFrame, models: pd.DataFrame) -> None:
@@ -352,10 +353,8 @@ class Predictor:
     def predict_micro(self, platform: Platform, call_us: float = 0.0) -> np.ndarray:
         """Seconds of every microbenchmark row; ``call_us``: the harness's cost per timed call."""
         out = np.empty(len(self.micro))
-        sync = platform.dispatch.inference_us * 1e-6 if platform.kind == "gpu" else 0.0
-        sync += call_us * 1e-6
         for op, idx, batches in self._op_groups:
-            out[idx] = op_times(op, platform, batches).time + sync
+            out[idx] = alone_seconds(op, platform, batches, call_us * 1e-6)
         if self._alloc_rows is not None:
             idx, baseline, size = self._alloc_rows
             out[idx] = baseline + alloc_time(alloc_op(), platform, size)

@@ -1,7 +1,8 @@
 """A PyTorch module built from a :class:`~dse.specs.model.ModelSpec` (for ``dse measure``).
 
 It runs exactly what the spec (and FACTS.md section 1) describes, with the op sequence the graph
-formulas of ``dse/graph/ops.py`` count. A pooled lookup is one ``embedding_bag`` (``sum`` or
+formulas of ``dse/graph/ops.py`` count, in the graph's order (``dse/graph/lower.py``: the MLPs on
+the dense features before the lookups, as facebookresearch/dlrm's ``sequential_forward``). A pooled lookup is one ``embedding_bag`` (``sum`` or
 ``mean``) per table over a fixed number of indices per sample; an unpooled lookup one
 ``embedding`` (a sequence); a table shared by several lookups (DIN's ``items``) is one weight
 tensor. Each block runs as its kind in ``dse/graph/blocks.py`` says (``torch_layer``,
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dse.graph.blocks import BLOCK_KINDS, flat
+from dse.graph.lower import dense_blocks
 from dse.specs.model import ModelSpec
 
 
@@ -32,6 +34,8 @@ def build_module(spec: ModelSpec, seed: int = 0) -> Any:
     shapes = spec.shapes
     tables = {t.name: t for t in spec.tables}
     steps = [(block, BLOCK_KINDS[block.kind], block.input_names()) for block in spec.blocks]
+    dense_only = dense_blocks(spec)
+    first = [s for s in steps if s[0].name in dense_only]
 
     class SpecModule(nn.Module):
         def __init__(self) -> None:
@@ -54,6 +58,7 @@ def build_module(spec: ModelSpec, seed: int = 0) -> Any:
             env: dict[str, Any] = {}
             if dense is not None:
                 env["dense"] = [dense]
+            self._run(env, first)  # the MLPs on the dense features, as dse/graph/lower.py orders a pass
             for lookup in spec.lookups:
                 table = tables[lookup.table]
                 idx = indices[lookup.name]
@@ -64,10 +69,13 @@ def build_module(spec: ModelSpec, seed: int = 0) -> Any:
                         F.embedding_bag(idx[j], self.tables[f"{table.name}__{j}"], mode=lookup.pooling)
                         for j in range(table.n_tables)
                     ]
-            for block, kind, names in steps:
+            self._run(env, [s for s in steps if s not in first])
+            return tuple(flat(env[o]) for o in spec.outputs)
+
+        def _run(self, env: dict[str, Any], blocks: list) -> None:
+            for block, kind, names in blocks:
                 layer = self.layers[block.name] if block.name in self.layers else None
                 env[block.name] = kind.torch_forward(block, layer, [env[n] for n in names], shapes)
-            return tuple(flat(env[o]) for o in spec.outputs)
 
     return SpecModule()
 

@@ -5,7 +5,7 @@ For each operator at batch b, on one engine while ``engines`` engines run at onc
     device   = max(compute, stream, gather)                 (roofline with an irregular term)
     device   = compute + stream + gather                    (a node that is a chain of framework ops)
     time     = dispatch + device + alloc                    (CPU: dispatch runs on the same core)
-    time     = max(dispatch, device)                        (GPU: launches overlap execution)
+    time     = max(dispatch, device)                        (GPU, the operator alone)
 
 ``alloc`` (``dse/cost/alloc.py``, CPU only, off unless ``allocator.page_fault_ns_per_kib`` > 0):
 page faults and zeroing of the per-call tensors above the allocator's fresh-mapping threshold.
@@ -13,7 +13,12 @@ page faults and zeroing of the per-call tensors above the allocator's fresh-mapp
 Graph inputs on an accelerator cost their host-to-device copy; the outputs come back in one
 device-to-host copy (the pseudo-operator ``output.d2h``); every forward pass pays a fixed
 ``(forward)`` cost. The latency of one inference is the sum over operators: frameworks run the
-operators of one request one after another. ``bound`` names the largest term of each operator.
+operators of one request one after another. On an asynchronous device (a stack with
+``dispatch.overlap``: a GPU) the host issues launches ahead of the device, so the pass is costed
+as a stream (:mod:`dse.cost.stream`: ``h_n = h_{n-1} + dispatch_n``, ``e_n = max(e_{n-1}, h_n) +
+device_n``, end ``max(h, e)``): each operator keeps its time alone, and the pseudo-operator
+``(issued ahead)`` (kind ``overlap``, usually negative: launches hidden behind earlier kernels)
+makes the parts add up to the pass. ``bound`` names the largest term of each operator.
 
 Everything is vectorised over an array of batch sizes, so a whole service curve is a few numpy
 operations per operator.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +43,7 @@ from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host co
 from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
 from dse.cost.roofline import compute_time, stream_time
 from dse.cost.share import cache_capacities
+from dse.cost.stream import Step, critical_path
 from dse.cost.threads import call_threads, fork_join_seconds, thread_speedup
 from dse.cost.transfer import feed_time, input_transfer_time, output_transfer_time
 from dse.errors import DseError
@@ -51,6 +57,8 @@ if TYPE_CHECKING:  # annotations only: networkx costs ~0.3 s to import and no co
 
 #: Operator kinds whose rows are gathered at data-dependent addresses.
 GATHER_KINDS = {OpKind.EMBEDDING_BAG, OpKind.EMBEDDING}
+#: The pseudo-operator that makes an asynchronous device's parts add up to its pass (:func:`issue_ahead`).
+ISSUED_AHEAD = "(issued ahead)"
 #: Names of the terms, in the order ties are broken when naming an operator's bound.
 TERMS = ("overhead", "compute", "stream", "gather", "transfer", "alloc", "feed")
 
@@ -163,6 +171,28 @@ def op_times(
     return _combine(op, platform, terms)
 
 
+def alone_seconds(op: Op, platform: Platform, batches: ArrayLike, call_s: float = 0.0) -> np.ndarray:
+    """Seconds of one timed call of ``op`` by itself (a microbenchmark row) at each batch size;
+    ``call_s``: the harness's own cost per timed call. On a CPU the operator's time plus that; on
+    an asynchronous device the call is a pass of its own (:mod:`dse.cost.stream`): the launch,
+    then the kernel against the final synchronisation, ``call + dispatch + max(device,
+    inference)``."""
+    t = op_times(op, platform, batches)
+    if not require_dispatch(platform).overlap:
+        return t.time + call_s
+    zero = np.zeros_like(t.time)
+    steps = [op_step(op, t.terms, call_s), Step(zero + inference_time(platform), zero)]
+    return np.sum(critical_path(steps), axis=0)
+
+
+def op_step(op: Op, terms: dict[str, np.ndarray], call_s: float = 0.0) -> Step:
+    """``op`` as a step of a pass on an asynchronous device: its dispatch (plus ``call_s`` of the
+    caller's own) issued on the host, its device terms and first-touch on the device, in as many
+    launches as it has kernels (a recurrent op: one per time step besides its own)."""
+    chain = op.launches + (op.sequential_steps if op.sequential_steps > 1 else 0)
+    return Step(terms["overhead"] + call_s, device_seconds(op, terms) + terms["alloc"], launches=chain)
+
+
 def _host_terms(
     op: Op, platform: Platform, b: np.ndarray, engines: int, capacities: list | None = None
 ) -> tuple[dict[str, np.ndarray], float]:
@@ -190,15 +220,21 @@ def _combine(op: Op, platform: Platform, terms: dict[str, np.ndarray]) -> OpTime
     return OpTimes(op.name, op.kind.value, op_seconds(op, require_dispatch(platform).overlap, terms), terms)
 
 
+def device_seconds(op: Op, terms: dict[str, np.ndarray]) -> np.ndarray:
+    """The device part of an operator's terms (seconds): the roofline terms overlap, or add up
+    for a composite node."""
+    if composite(op):
+        return terms["compute"] + terms["stream"] + terms["gather"]
+    return np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
+
+
 def op_seconds(op: Op, overlap: bool | np.ndarray, terms: dict[str, np.ndarray]) -> np.ndarray:
     """An operator's time from its terms (seconds, their shape): the device terms overlap (or add
     up, for a composite node), then the dispatch overlaps (``overlap``: the platform's
     ``dispatch.overlap``, or a column of them, one per row of the terms) or precedes them, then
-    the first touch of fresh pages."""
-    if composite(op):
-        device = terms["compute"] + terms["stream"] + terms["gather"]
-    else:
-        device = np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
+    the first touch of fresh pages. On an asynchronous device this is the operator's time in
+    isolation of its neighbours; a pass is costed by :func:`issue_ahead`."""
+    device = device_seconds(op, terms)
     overhead = terms["overhead"]
     if np.ndim(overlap) == 0:
         time = np.maximum(overhead, device) if overlap else overhead + device
@@ -249,8 +285,34 @@ def graph_op_times(
     _check(b, engines)
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     ws = _working_set(graph, platform, b)
-    out = [op_times(op, platform, b, int(engines), transfer, footprint, locality, ws) for op in ordered_ops(graph)]
-    return out + _per_inference(graph, platform, b, transfer)
+    ops = ordered_ops(graph)
+    out = [op_times(op, platform, b, int(engines), transfer, footprint, locality, ws) for op in ops]
+    out += _per_inference(graph, platform, b, transfer)
+    return issue_ahead(ops, out) if require_dispatch(platform).overlap else out
+
+
+def issue_ahead(ops: list[Op], parts: list[OpTimes]) -> list[OpTimes]:
+    """``parts`` (``ops``' times in execution order, then the per-inference ones) on an
+    asynchronous device, plus the pseudo-operator ``(issued ahead)``: the pass's time when the
+    host issues ahead of the device (:func:`dse.cost.stream.critical_path`) minus the parts' sum,
+    so that the parts add up to the pass. Each operator keeps its time alone (what a per-operator
+    profile that synchronises after every operator sees); the pseudo-operator is usually negative
+    (launches hidden behind earlier kernels). Graph inputs and the output copy block (copies from
+    pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost is the host's,
+    last (entry and final synchronisation), so the device's work overlaps it."""
+    steps = []
+    for i, part in enumerate(parts):
+        t = part.terms
+        if part.kind in (OpKind.INPUT.value, "transfer"):
+            if np.any(part.time > 0):
+                steps.append(Step(t["feed"], t["transfer"], blocking=True))
+        elif i < len(ops):
+            steps.append(op_step(ops[i], t))
+        else:
+            steps.append(Step(part.time, np.zeros_like(part.time)))
+    ahead = np.sum(critical_path(steps), axis=0) - np.sum([p.time for p in parts], axis=0)
+    zero = np.zeros_like(ahead)
+    return parts + [OpTimes(ISSUED_AHEAD, "overlap", ahead, {t: zero for t in TERMS})]
 
 
 def _per_inference(graph: nx.DiGraph, platform: Platform, b: np.ndarray, transfer: bool) -> list[OpTimes]:
@@ -360,6 +422,8 @@ def total_curve(
         return hit[1]
     b = np.unique(asked)
     _check(b, engines)
+    if require_dispatch(platform).overlap:
+        return _issued_curve(graph, platform, b, int(engines), transfer, locality)
     if _plan_curves(graph, b, key):
         hit = _CURVES[graph].get(key)
         if hit is not None and hit[0] is platform:
@@ -367,6 +431,17 @@ def total_curve(
     curve = curves_together(graph, [(platform, locality)], b, int(engines), transfer, strict=True)[0]
     assert curve is not None  # strict: a failing configuration raised its error
     return curve
+
+
+def _issued_curve(
+    graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool, locality: str
+) -> ServiceCurve:
+    """t(b) on an asynchronous device: the pass as the host issues it (:func:`issue_ahead`), every
+    operator in order (the order decides which launches the device hides)."""
+    parts = graph_op_times(graph, platform, b, engines, transfer, locality)
+    seconds = np.sum([p.time for p in parts], axis=0)
+    return ServiceCurve(model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b,
+                        seconds=seconds, engines=engines)
 
 
 def curves_together(
@@ -377,11 +452,16 @@ def curves_together(
     sizes ``b`` (ascending, checked), as (cases, batch sizes) arrays of seconds: the non-gather
     totals (:func:`_dense_total`), then per gathering operator its terms stacked over the cases
     with the RecNMP gathers computed together (:func:`dse.cost.gather.remember_gather_times`);
-    element by element the operations of one configuration alone. A case that fails gives None,
-    or (``strict``) raises its error."""
+    element by element the operations of one configuration alone. A case on an asynchronous
+    device is a pass of its own (:func:`_issued_curve`). A case that fails gives None, or
+    (``strict``) raises its error."""
     rows, parts, good = [], [], []
-    for i, (platform, _) in enumerate(cases):
+    issued: dict[int, ServiceCurve] = {}
+    for i, (platform, locality) in enumerate(cases):
         try:
+            if require_dispatch(platform).overlap:  # a pass of its own (:func:`issue_ahead`)
+                issued[i] = _issued_curve(graph, platform, b, engines, transfer, locality)
+                continue
             row, part = _dense_total(graph, platform, b, engines, transfer)
         except DseError:
             if strict:
@@ -399,7 +479,7 @@ def curves_together(
                 gathers[j] for j in keep]
         if good:
             total += count * _group_seconds(op, [cases[i][0] for i in good], [p[g] for p in parts], np.array(gathers))
-    out: list[ServiceCurve | None] = [None] * len(cases)
+    out: list[ServiceCurve | None] = [issued.get(i) for i in range(len(cases))]
     model = str(graph.graph.get("model", "?"))
     for i, seconds in zip(good, total):
         out[i] = ServiceCurve(model=model, platform=cases[i][0].name, batches=b, seconds=seconds, engines=engines)

@@ -46,8 +46,17 @@ def lower_ops(spec: ModelSpec) -> OpGraph:
     p = spec.precision_bytes
     graph = OpGraph(model=spec.name, precision_bytes=p, table_bytes=spec.table_bytes)
     builder = GraphBuilder(graph, shapes, p)
-    input_bytes = _lower_inputs(spec, builder)
-    for block in spec.blocks:
+    input_bytes = _lower_dense(spec, builder)
+    indices, index_bytes = _lower_indices(spec, builder)
+    first = dense_blocks(spec)
+    # the order the frameworks issue a pass in (facebookresearch/dlrm ``sequential_forward``,
+    # DeepRecSys' Caffe2 nets): the inputs, the MLPs on the dense features, then the lookups,
+    # then the rest; on an asynchronous device the order decides which launches a kernel hides
+    for block in [b for b in spec.blocks if b.name in first]:
+        builder.producers[block.name] = BLOCK_KINDS[block.kind].lower(block, builder)
+    _lower_lookups(spec, builder, indices)
+    input_bytes += index_bytes
+    for block in [b for b in spec.blocks if b.name not in first]:
         builder.producers[block.name] = BLOCK_KINDS[block.kind].lower(block, builder)
     graph.graph["outputs"] = builder.sources(spec.outputs)
     graph.graph["input_bytes_per_item"] = input_bytes
@@ -55,30 +64,55 @@ def lower_ops(spec: ModelSpec) -> OpGraph:
     return graph
 
 
-def _lower_inputs(spec: ModelSpec, builder: GraphBuilder) -> float:
-    """Add the dense features and every lookup (its indices, one embedding node per table);
-    returns the input bytes per item a host ships to an accelerator."""
-    p = spec.precision_bytes
+def dense_blocks(spec: ModelSpec) -> set[str]:
+    """Names of the blocks that read the dense features only (directly or through other such
+    blocks): the bottom MLP of DLRM. A pass runs them before the lookups."""
+    out: set[str] = set()
+    for block in spec.blocks:
+        if all(name == "dense" or name in out for name in block.input_names()):
+            out.add(block.name)
+    return out
+
+
+def _lower_dense(spec: ModelSpec, builder: GraphBuilder) -> float:
+    """Add the dense features (if any); returns their bytes per item."""
+    if spec.dense_features <= 0:
+        return 0.0
+    per_item = float(spec.dense_features * spec.precision_bytes)
+    # the dense features arrive as one float array: one blob, nothing to convert
+    builder.producers["dense"] = [builder.add(ops.input_op("dense", per_item, "dense features"), [])]
+    return per_item
+
+
+def _lower_indices(spec: ModelSpec, builder: GraphBuilder) -> tuple[dict[str, str], float]:
+    """Add the index input of every lookup: ({lookup: node}, input bytes per item a host ships to
+    an accelerator for them)."""
     input_bytes = 0.0
-    if spec.dense_features > 0:
-        per_item = spec.dense_features * p
-        input_bytes += per_item
-        # the dense features arrive as one float array: one blob, nothing to convert
-        builder.producers["dense"] = [builder.add(ops.input_op("dense", per_item, "dense features"), [])]
     tables = {t.name: t for t in spec.tables}
+    nodes = {}
     for lookup in spec.lookups:
         table = tables[lookup.table]
         index_per_item = table.n_tables * (lookup.per_sample + 1) * spec.index_bytes
         input_bytes += index_per_item
         # per table an index tensor and a lengths (offsets) tensor, each kept as a Python list by a
         # DeepRecSys-style harness: per_sample indices and one length per item (FACTS.md section 6)
-        idx = builder.add(
+        nodes[lookup.name] = builder.add(
             ops.input_op(
                 f"{lookup.name}.indices", index_per_item, "sparse indices and offsets",
                 blobs=2 * table.n_tables, elements_per_item=table.n_tables * (lookup.per_sample + 1),
             ),
             [],
         )
+    return nodes, input_bytes
+
+
+def _lower_lookups(spec: ModelSpec, builder: GraphBuilder, indices: dict[str, str]) -> None:
+    """Add every lookup's embedding nodes (one per table), reading its index input."""
+    p = spec.precision_bytes
+    tables = {t.name: t for t in spec.tables}
+    for lookup in spec.lookups:
+        table = tables[lookup.table]
+        idx = indices[lookup.name]
         names = []
         for j, rows in enumerate(table.rows_per_table):
             node = lookup.name if table.n_tables == 1 else f"{lookup.name}[{j}]"
@@ -98,7 +132,6 @@ def _lower_inputs(spec: ModelSpec, builder: GraphBuilder) -> float:
                 op = ops.embedding_bag(node, mode=lookup.pooling, **common)
             names.append(builder.add(op, [idx]))
         builder.producers[lookup.name] = names
-    return input_bytes
 
 
 def load_graph(model: str | Path) -> nx.DiGraph:
