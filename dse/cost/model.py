@@ -80,7 +80,10 @@ class OpTimes:
 
     @property
     def bound(self) -> list[str]:
-        """The largest term at each batch size ("overhead", "compute", "stream", "gather", "transfer", "alloc")."""
+        """The largest term at each batch size ("overhead", "compute", "stream", "gather", "transfer", "alloc");
+        "overlap" for the pseudo-operator of an asynchronous device's pass (:func:`issue_ahead`)."""
+        if self.kind == "overlap":
+            return ["overlap"] * int(np.size(self.time))
         stacked = np.stack([np.broadcast_to(self.terms[t], self.time.shape) for t in TERMS])
         return [TERMS[i] for i in np.argmax(stacked, axis=0)]
 
@@ -295,11 +298,14 @@ def issue_ahead(ops: list[Op], parts: list[OpTimes]) -> list[OpTimes]:
     """``parts`` (``ops``' times in execution order, then the per-inference ones) on an
     asynchronous device, plus the pseudo-operator ``(issued ahead)``: the pass's time when the
     host issues ahead of the device (:func:`dse.cost.stream.critical_path`) minus the parts' sum,
-    so that the parts add up to the pass. Each operator keeps its time alone (what a per-operator
-    profile that synchronises after every operator sees); the pseudo-operator is usually negative
-    (launches hidden behind earlier kernels). Graph inputs and the output copy block (copies from
-    pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost is the host's,
-    last (entry and final synchronisation), so the device's work overlaps it."""
+    so that the parts add up to the pass. Each operator keeps its own time as before
+    (``max(dispatch, device)``, the per-operator figure the published operator breakdown is
+    checked against); the pseudo-operator is usually negative (launches hidden behind earlier
+    kernels), and positive where a launch cannot overlap anything (a pass of few, long-launching
+    operators: each kernel waits for its own launch). Graph inputs and the output copy block
+    (copies from pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost
+    is the host's last step before the output copy (entry and final synchronisation), so the
+    device's work overlaps it."""
     steps = []
     for i, part in enumerate(parts):
         t = part.terms
@@ -411,7 +417,9 @@ def total_curve(
     """t(b) of ``graph`` on ``platform``: :func:`service_curve`'s total without the per-operator
     breakdown, each *distinct* operator evaluated once and multiplied (RMC2 has 32 identical
     embedding tables; an operator's time depends on its kind, sizes and shape, never on its name
-    or table name). Equal to ``service_curve(...).seconds`` (tested); the optimiser's curves.
+    or table name); on an asynchronous device every operator in order instead (the order decides
+    what the device hides: :func:`_issued_curve`). Equal to ``service_curve(...).seconds``
+    (tested); the optimiser's curves.
     For a (platform, locality) announced by :func:`plan_dense`, the first call computes the
     curves of all of them that gather in RecNMP DIMMs together (:func:`curves_together`) and
     the calls for those find theirs."""

@@ -88,12 +88,18 @@ def breakdown_figure(
 ) -> go.Figure:
     fig = go.Figure()
     labels = [str(b) for b in batches]
-    for i, (kind, seconds) in enumerate(time_by_kind(graph, platform, batches, engines, locality).items()):
+    by_kind = time_by_kind(graph, platform, batches, engines, locality)
+    for i, (kind, seconds) in enumerate(by_kind.items()):
         fig.add_trace(go.Bar(x=labels, y=np.asarray(seconds) * 1e3, name=kind, marker_color=_PALETTE[i % len(_PALETTE)],
                              hovertemplate=f"{kind}<br>b=%{{x}}: %{{y:.4g}} ms<extra></extra>"))
+    if "overlap" in by_kind:  # launches hidden behind earlier kernels (a GPU pass): below zero, so mark the pass
+        total = np.sum(list(by_kind.values()), axis=0) * 1e3
+        fig.add_trace(go.Scatter(x=labels, y=total, mode="markers", name="latency of the pass",
+                                 marker={"symbol": "line-ew-open", "size": 24, "color": "black"},
+                                 hovertemplate="pass<br>b=%{x}: %{y:.4g} ms<extra></extra>"))
     fig.update_layout(
         title=f"Where the time goes: {graph.graph['model']} on {platform.name}, {engines} engine(s) busy",
-        barmode="stack", xaxis={"title": "batch size", "type": "category"}, yaxis={"title": "latency (ms)"}, height=460,
+        barmode="relative", xaxis={"title": "batch size", "type": "category"}, yaxis={"title": "latency (ms)"}, height=460,
     )
     return fig
 

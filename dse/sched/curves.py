@@ -6,7 +6,8 @@ needed, plus every batch size of the search list exactly (:class:`dse.settings.C
 the defaults). Sizes in between are interpolated linearly by :class:`~dse.cost.curve.ServiceCurve`.
 ``ratio=1`` (or ``dense`` >= the largest size) gives every integer size. The curves themselves
 come from :func:`dse.cost.model.total_curve` (the total of :func:`dse.cost.service_curve` without
-the per-operator breakdown, each distinct operator evaluated once).
+the per-operator breakdown; on a CPU each distinct operator evaluated once, on a GPU the pass in
+order, as the host issues it).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class Dispatch(_Strict):
     per_kind_us: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="per-kind overrides of op_us")
     step_us: NonNegativeFloat = Field(0.0, description="per sequential step of a recurrent op")
     inference_us: NonNegativeFloat = Field(0.0, description="per forward pass (entry, final synchronisation)")
-    overlap: bool = Field(False, description="device runs asynchronously: an op costs max(dispatch, device time)")
+    overlap: bool = Field(False, description="device runs asynchronously: the host issues a pass ahead of it (dse/cost/stream.py)")
 
     @model_validator(mode="after")
     def _known_kinds(self) -> "Dispatch":
