@@ -130,3 +130,21 @@ def test_a_chain_of_kernels_is_its_launches_unrolled():
         assert float(sum(critical_path(closed))[0]) == pytest.approx(float(sum(critical_path(unrolled))[0]))
     # launches 10 us, kernels 10 us, 4 of each: interleaved, 10 + 4 x 10, not 40 + 40
     assert float(sum(critical_path([Step(_a(40.0), _a(40.0), launches=4)]))[0]) == 50.0
+
+
+@pytest.mark.parametrize("hw", ["h200", "gtx1080ti"])
+def test_the_optimisers_curve_merges_runs_of_identical_operators_exactly(hw):
+    # total_curve evaluates RMC2's 32 identical lookups once, as 32 interleaved launches: the
+    # same pass as every operator one by one (graph_op_times), for every shipped model
+    from dse.cost.model import op_runs
+
+    b = np.unique(np.round(np.geomspace(1, 4096, 13)))
+    for model in ["dlrm_rmc1", "dlrm_rmc2", "dlrm_rmc3", "ncf", "wnd", "mtwnd", "din", "dien", "mlperf_dlrm"]:
+        graph = load_graph(model)
+        for platform in (load_platform(hw), with_cycled_batches(load_platform(hw), 1)):
+            for transfer in (True, False):
+                each = np.sum([p.time for p in graph_op_times(graph, platform, b, transfer=transfer)], axis=0)
+                np.testing.assert_allclose(total_curve(graph, platform, b, transfer=transfer).seconds, each, rtol=1e-12)
+    runs = op_runs(load_graph("dlrm_rmc2"))
+    assert [(op.kind.value, n) for op, n in runs if n > 1] == [("embedding_bag", 32)]
+    assert sum(n for _, n in runs) == len(ordered_ops(load_graph("dlrm_rmc2")))

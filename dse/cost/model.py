@@ -306,19 +306,24 @@ def issue_ahead(ops: list[Op], parts: list[OpTimes]) -> list[OpTimes]:
     (copies from pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost
     is the host's last step before the output copy (entry and final synchronisation), so the
     device's work overlaps it."""
-    steps = []
-    for i, part in enumerate(parts):
-        t = part.terms
-        if part.kind in (OpKind.INPUT.value, "transfer"):
-            if np.any(part.time > 0):
-                steps.append(Step(t["feed"], t["transfer"], blocking=True))
-        elif i < len(ops):
-            steps.append(op_step(ops[i], t))
-        else:
-            steps.append(Step(part.time, np.zeros_like(part.time)))
-    ahead = np.sum(critical_path(steps), axis=0) - np.sum([p.time for p in parts], axis=0)
+    steps = [_pass_step(part, ops[i] if i < len(ops) else None) for i, part in enumerate(parts)]
+    ahead = np.sum(critical_path([s for s in steps if s is not None]), axis=0) - np.sum([p.time for p in parts], axis=0)
     zero = np.zeros_like(ahead)
     return parts + [OpTimes(ISSUED_AHEAD, "overlap", ahead, {t: zero for t in TERMS})]
+
+
+def _pass_step(part: OpTimes, op: Op | None, count: int = 1) -> Step | None:
+    """``count`` consecutive identical parts as one step of a pass on an asynchronous device
+    (:mod:`dse.cost.stream`): a graph input or the output copy blocks (None where it copies
+    nothing), an operator is its launches and kernels (:func:`op_step`), a per-inference part
+    (``op`` None: ``(forward)``) is host time."""
+    t = part.terms
+    if part.kind in (OpKind.INPUT.value, "transfer"):
+        return Step(count * t["feed"], count * t["transfer"], blocking=True) if np.any(part.time > 0) else None
+    if op is None:
+        return Step(count * part.time, np.zeros_like(part.time))
+    one = op_step(op, t)
+    return Step(count * one.issue, count * one.device, launches=count * one.launches)
 
 
 def _per_inference(graph: nx.DiGraph, platform: Platform, b: np.ndarray, transfer: bool) -> list[OpTimes]:
@@ -410,6 +415,30 @@ def op_groups(graph: nx.DiGraph) -> list[tuple[Op, int]]:
     return out
 
 
+_RUNS: "weakref.WeakKeyDictionary[nx.DiGraph, list[tuple[Op, int]]]" = weakref.WeakKeyDictionary()
+
+
+def op_runs(graph: nx.DiGraph) -> list[tuple[Op, int]]:
+    """The graph's operators in execution order, each run of consecutive identical ones merged:
+    [(op, count)] (cached per graph object). Unlike :func:`op_groups` it keeps the order, which
+    a pass on an asynchronous device depends on."""
+    hit = _RUNS.get(graph)
+    if hit is not None:
+        return hit
+    out: list[list] = []
+    last = None
+    for op in ordered_ops(graph):
+        key = _op_key(op)
+        if key == last:
+            out[-1][1] += 1
+        else:
+            out.append([op, 1])
+            last = key
+    runs = [(op, count) for op, count in out]
+    _RUNS[graph] = runs
+    return runs
+
+
 def total_curve(
     graph: nx.DiGraph, platform: Platform, batches: np.ndarray, engines: int = 1, transfer: bool = True,
     locality: str = DEFAULT_LOCALITY,
@@ -445,9 +474,16 @@ def _issued_curve(
     graph: nx.DiGraph, platform: Platform, b: np.ndarray, engines: int, transfer: bool, locality: str
 ) -> ServiceCurve:
     """t(b) on an asynchronous device: the pass as the host issues it (:func:`issue_ahead`), every
-    operator in order (the order decides which launches the device hides)."""
-    parts = graph_op_times(graph, platform, b, engines, transfer, locality)
-    seconds = np.sum([p.time for p in parts], axis=0)
+    operator in order (the order decides which launches the device hides), a run of identical
+    operators (RMC2's 32 lookups) evaluated once as that many interleaved launches: the same
+    recurrence unrolled (:class:`dse.cost.stream.Step`), equal to the sum of
+    :func:`graph_op_times` (tested)."""
+    footprint = float(graph.graph.get("table_bytes", 0.0)) or None
+    ws = _working_set(graph, platform, b)
+    steps = [_pass_step(op_times(op, platform, b, engines, transfer, footprint, locality, ws), op, count)
+             for op, count in op_runs(graph)]
+    steps += [_pass_step(part, None) for part in _per_inference(graph, platform, b, transfer)]
+    seconds = np.sum(critical_path([s for s in steps if s is not None]), axis=0)
     return ServiceCurve(model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b,
                         seconds=seconds, engines=engines)
 
