@@ -2,8 +2,9 @@
 
 It runs exactly what the spec (and FACTS.md section 1) describes, with the op sequence the graph
 formulas of ``dse/graph/ops.py`` count, in the graph's order (``dse/graph/lower.py``: the MLPs on
-the dense features before the lookups, as facebookresearch/dlrm's ``sequential_forward``). A pooled lookup is one ``embedding_bag`` (``sum`` or
-``mean``) per table over a fixed number of indices per sample; an unpooled lookup one
+the dense features before the lookups, as facebookresearch/dlrm's ``sequential_forward``). A
+pooled lookup is one ``embedding_bag`` (``sum`` or ``mean``) per table over a fixed number of
+indices per sample; an unpooled lookup one
 ``embedding`` (a sequence); a table shared by several lookups (DIN's ``items``) is one weight
 tensor. Each block runs as its kind in ``dse/graph/blocks.py`` says (``torch_layer``,
 ``torch_forward``), which also holds the convention for values (pieces or a sequence).
