@@ -53,7 +53,7 @@ def test_gpu_rmc2_rmc3_at_large_batch():
     the row fetches of the same call (dse/cost/gather.py), so RMC2, whose per-table fetches outgrow
     the wait, is not charged both (it was over-predicted 1.5-1.6x). RMC3 at b = 2048/4096 is still
     1.6-1.9x over: its cold runs are as fast as its warm ones, which the model now predicts within
-    7% (launch-ahead, dse/cost/stream.py), while its calls are RMC1's size at b = 1024, which keeps
+    12% (launch-ahead, dse/cost/stream.py), while its calls are RMC1's size at b = 1024, which keeps
     the wait (docs/cost_model.md, "Where the remaining error comes from"). The refit that came with
     launch-ahead (with the warm runs) moved these six rows from 30.2% to 31.9% (RMC2 at 4096: 1.01
     -> 0.93x)."""
