@@ -64,7 +64,6 @@ def working_set_bytes(ops: list[Op], batch: ArrayLike, cycled_batches: int) -> n
     return total
 
 
-
 def with_cycled_batches(platform: Platform, batches: int) -> Platform:
     """``platform`` with its stack feeding ``batches`` pre-generated batches over and over (0:
     fresh indices every inference, a harness's cold runs; 1: the same batch every repetition, its

@@ -231,18 +231,15 @@ def device_seconds(op: Op, terms: dict[str, np.ndarray]) -> np.ndarray:
     return np.maximum(np.maximum(terms["compute"], terms["stream"]), terms["gather"])
 
 
-def op_seconds(op: Op, overlap: bool | np.ndarray, terms: dict[str, np.ndarray]) -> np.ndarray:
+def op_seconds(op: Op, overlap: bool, terms: dict[str, np.ndarray]) -> np.ndarray:
     """An operator's time from its terms (seconds, their shape): the device terms overlap (or add
     up, for a composite node), then the dispatch overlaps (``overlap``: the platform's
-    ``dispatch.overlap``, or a column of them, one per row of the terms) or precedes them, then
-    the first touch of fresh pages. On an asynchronous device this is the operator's time in
-    isolation of its neighbours; a pass is costed by :func:`issue_ahead`."""
+    ``dispatch.overlap``) or precedes them, then the first touch of fresh pages. On an
+    asynchronous device this is the operator's time in isolation of its neighbours; a pass is
+    costed by :func:`issue_ahead`."""
     device = device_seconds(op, terms)
     overhead = terms["overhead"]
-    if np.ndim(overlap) == 0:
-        time = np.maximum(overhead, device) if overlap else overhead + device
-    else:
-        time = np.where(overlap, np.maximum(overhead, device), overhead + device)
+    time = np.maximum(overhead, device) if overlap else overhead + device
     return time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
 
 
@@ -552,7 +549,8 @@ def _group_seconds(op: Op, platforms: list[Platform], parts: GatherParts, gather
     """Seconds of one gathering operator on each platform (rows) at each batch size: its other
     terms (``parts``, :func:`_host_terms`) stacked, ``compute`` zero where RecNMP pools in the
     DIMMs, the gathers (``gathers``, one row per platform) over the thread speedup
-    (:func:`op_seconds`, the platforms' dispatch overlap as a column)."""
+    (:func:`op_seconds`; these platforms are synchronous: an asynchronous device's pass is costed
+    by :func:`_issued_curve` and never comes here)."""
     shape = gathers.shape[1:]
     terms = {t: np.array([host[t] if host[t].shape == shape else np.broadcast_to(host[t], shape) for host, _ in parts])
              for t in ("overhead", "compute", "stream", "alloc")}
@@ -560,8 +558,7 @@ def _group_seconds(op: Op, platforms: list[Platform], parts: GatherParts, gather
     if in_memory.any():
         terms["compute"] = np.where(in_memory, 0.0, terms["compute"])  # RecNMP pools in the DIMMs
     terms["gather"] = gathers / np.array([[speedup] for _, speedup in parts])
-    overlap = np.array([[require_dispatch(platform).overlap] for platform in platforms])
-    return op_seconds(op, bool(overlap[0, 0]) if overlap.all() or not overlap.any() else overlap, terms)
+    return op_seconds(op, False, terms)
 
 
 _DENSE: "weakref.WeakKeyDictionary[nx.DiGraph, dict[tuple, tuple[np.ndarray, GatherParts]]]" = weakref.WeakKeyDictionary()
