@@ -190,27 +190,41 @@ def test_offloading_never_lowers_the_grid_optimum_and_helps_most_models(results)
     assert sum(g > 1.2 for g in gains.values()) >= 7, gains
 
 
-def test_offloading_helps_fc_heavy_models_more(results):
-    """Finding 2: with the heavy-tailed sizes, offloading large queries to the GTX 1080 Ti raises
-    the latency-bounded throughput (grid optimum with the GPU over that without) of every
-    FC-heavy model (RMC3, WnD, MT-WnD) more than that of any embedding-dominated one (RMC1,
-    RMC2), at every SLA level. The finding is qualitative (an ordering); the model's margins are
-    2% (k = 3) to 11% (k = 1): MT-WnD 1.47x against RMC2 1.36x at k = 1.5. They were 13-47%
-    while the card carried Caffe2's launch costs under the PyTorch CPU stack (a mixed setting);
-    with PyTorch's measured launch costs on both devices (40.2 us per embedding bag, H200 host)
-    the 27 and 43 embedding bags of WnD and MT-WnD cost 1.1-1.8 ms of launches per query on the
-    GPU, which narrows their lead (docs/optimizer.md, finding 2)."""
+#: SLA levels at which WnD's and MT-WnD's GPU gain no longer exceeds RMC1's and RMC2's (finding 2)
+_COPIES_NARROW = "the card's path copies one index tensor per table (PyTorch: 28 and 44 copies per query for WnD and MT-WnD, 10 us each on the 1080 Ti's link), which takes their lead at k >= 1 (0.3-1.6% below RMC1/RMC2); docs/optimizer.md, finding 2"
+
+
+def test_offloading_helps_rmc3_more_than_the_embedding_dominated_models(results):
+    """Finding 2, for the FC-heavy model with few tables: with the heavy-tailed sizes, offloading
+    large queries to the GTX 1080 Ti raises RMC3's latency-bounded throughput (grid optimum with
+    the GPU over that without) more than that of RMC1 or RMC2 at every SLA level (1.54-2.25x
+    against 1.34-1.51x)."""
     for k in LEVELS:
-        fc = {m: _gpu_gain(results, HEAVY, m, k) for m in FC_HEAVY}
         emb = {m: _gpu_gain(results, HEAVY, m, k) for m in EMB_HEAVY}
-        assert min(fc.values()) > max(emb.values()), (k, fc, emb)
+        assert _gpu_gain(results, HEAVY, "dlrm_rmc3", k) > 1.1 * max(emb.values()), (k, emb)
+
+
+@pytest.mark.parametrize("k", [
+    *BINDING[:2],
+    *(pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=_COPIES_NARROW)) for k in (*BINDING[2:], MEDIUM, LOOSE)),
+])
+def test_offloading_helps_fc_heavy_models_more(results, k):
+    """Finding 2: with the heavy-tailed sizes, offloading raises the throughput of every FC-heavy
+    model (RMC3, WnD, MT-WnD) more than that of any embedding-dominated one (RMC1, RMC2). Holds
+    at the tight SLAs (k = 0.5, 0.75: WnD and MT-WnD 1.65x / 1.50x against 1.51x / 1.41x), where the
+    CPU must use small, inefficient batches for them. At k >= 1 it does not (strict xfails): the
+    margin was 2-11% while a pass's copies were costed as one per graph input; the measured copies
+    (one per tensor, docs/cost_model.md, "Host-device copies") take it. RMC3 keeps it (above)."""
+    fc = {m: _gpu_gain(results, HEAVY, m, k) for m in FC_HEAVY}
+    emb = {m: _gpu_gain(results, HEAVY, m, k) for m in EMB_HEAVY}
+    assert min(fc.values()) > max(emb.values()), (k, fc, emb)
 
 
 @pytest.mark.parametrize("spec", [
     pytest.param(TAILS[0], marks=pytest.mark.xfail(
         strict=True,
         reason="with the lighter tail (sigma 0.8) at k = 1.5 the FC-heavy models' smallest GPU gain (MT-WnD "
-        "1.36x) is 1% below RMC1's (1.37x): with PyTorch's measured launch costs on the card (40.2 us per "
+        "1.36x) is 1% below RMC1's (1.37x): with PyTorch's measured launch costs on the card (40.7 us per "
         "embedding bag) MT-WnD's 43 bags make its GPU path launch-bound; see docs/optimizer.md, finding 2")),
     TAILS[1],
 ])
@@ -227,9 +241,9 @@ def test_regression_guard_narrow_public_sizes_do_not_separate_the_classes(result
     """Regression guard (pins the model's own output, not a measurement or a published figure).
     Why the setting matters: with lognormal(5.1, 0.2) (no query above about 300 items) only
     Q = 192-256 offloads anything, and which model gains depends on the GPU's per-item speed at
-    those sizes, not on the class: RMC2 and RMC3 gain about 1.4x, while WnD, MT-WnD and RMC1 gain
+    those sizes, not on the class: RMC2 and RMC3 gain 1.3-1.45x, while WnD, MT-WnD and RMC1 gain
     at most 1.03x at k >= 1 (1.05 is asserted at k = 1.5) (their GPU path at 200-300 items is launch-bound: 27, 43 and 8
-    embedding bags at 40.2 us each under PyTorch), so finding 2 does not hold there."""
+    embedding bags at 40.7 us each under PyTorch), so finding 2 does not hold there."""
     gains = {m: _gpu_gain(results, PUBLIC, m, MEDIUM) for m in CLASSES}
     assert all(1.3 < gains[m] < 1.55 for m in ("dlrm_rmc2", "dlrm_rmc3")), gains
     assert all(gains[m] < 1.05 for m in ("wnd", "mtwnd", "dlrm_rmc1")), gains

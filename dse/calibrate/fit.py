@@ -6,8 +6,10 @@ Every measured row is costed with the *same* functions that predict models (:mod
   at batch m; ``gather_cold`` an EmbeddingBag of k lookups of dim n over a table of ``rows`` rows
   for m samples; ``gather`` the same over the rows it really touches (the same indices every call
   keep only ``R·(1 − e^(−m·k/R))`` distinct rows in play); ``tiny_op`` a one-element add;
-  ``copy`` a stream of the bytes read and written; ``h2d_pageable``/``d2h`` a host-link copy (model
-  inputs are pageable tensors, so pinned copies are not used); ``alloc_fresh`` (allocate and
+  ``copy`` a stream of the bytes read and written; ``h2d_pinned``/``d2h`` a host-link copy timed
+  alone (the link's set-up, a copy's latency and its bytes; ``h2d_pageable`` rows are not used: on
+  the H200 host they copied a never-written buffer at 15 GB/s where a model's freshly drawn inputs,
+  pageable too, copied at the pinned rows' ~50 GB/s, docs/calibration.md); ``alloc_fresh`` (allocate and
   fill m bytes) the measured ``alloc_reuse`` time of the same size (fill a preallocated tensor)
   plus the allocator term (:mod:`dse.cost.alloc`) of one m-byte tensor, so those rows see
   ``allocator.page_fault_ns_per_kib`` alone. ``allocator.fresh_threshold_mib`` is a step, not a
@@ -130,11 +132,12 @@ GPU_PARAMS: tuple[Param, ...] = (
     Param("host_link.h2d_gbs", 0.5, 200.0, "host_link"),
     Param("host_link.d2h_gbs", 0.5, 200.0, "host_link"),
     Param("host_link.latency_us", 0.5, 200.0, "host_link"),
+    Param("host_link.setup_us", 0.0, 200.0, "host_link", start=10.0),
     Param(HARNESS_CALL, 0.0, 100.0, "overhead"),
 )
 
-#: Microbenchmark kinds the fit uses (pinned host copies are left out: model inputs are pageable).
-FIT_MICRO_KINDS = ("gemm", "gather", "gather_cold", "tiny_op", "copy", "h2d_pageable", "d2h", "alloc_fresh")
+#: Microbenchmark kinds the fit uses (``h2d_pageable`` is left out: see the module docstring).
+FIT_MICRO_KINDS = ("gemm", "gather", "gather_cold", "tiny_op", "copy", "h2d_pinned", "d2h", "alloc_fresh")
 #: The allocator's threshold, the one allocator parameter that is scanned rather than fitted.
 ALLOC_THRESHOLD = "allocator.fresh_threshold_mib"
 ALLOC_RATE = "allocator.page_fault_ns_per_kib"
@@ -364,7 +367,7 @@ class Predictor:
                 raise DseError(f"{platform.name}: host-link rows need a host_link section")
             for to_host, idx, nbytes in self._link_rows:
                 bw = link.d2h_gbs if to_host else link.h2d_gbs
-                out[idx] = copy_time(nbytes, bw, link.latency_us) + call_us * 1e-6
+                out[idx] = copy_time(nbytes, bw, link.latency_us + link.setup_us) + call_us * 1e-6
         return out
 
     def predict_models(self, platform: Platform, skip: frozenset[str] = frozenset()) -> np.ndarray:

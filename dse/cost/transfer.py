@@ -5,8 +5,10 @@ Its time is what the software stack pays to feed it (:class:`dse.specs.stack.Fee
 
     feed = blobs × blob_us + elements_per_item × b × element_ns + bytes_per_item × b / copy_gbs
 
-plus, on an accelerator, its host-to-device copy: ``latency_us + bytes / h2d_gbs`` once, or once
-per blob when the stack feeds every blob as its own synchronous copy (``feed.h2d_per_blob``).
+plus, on an accelerator, its host-to-device copies: ``copies × latency_us + bytes / h2d_gbs``, where
+``copies`` is what the stack's harness does (``feed.h2d_copies``): one per input, one per tensor
+(PyTorch's ``.to(device)`` of every index tensor, one per table), or one per blob (Caffe2's
+FeedBlob of indices and lengths per table).
 The outputs come back in one device-to-host copy. A stack with no feeding costs (PyTorch eager
 as ``dse measure`` times it) and a CPU pay nothing here.
 """
@@ -18,6 +20,10 @@ from numpy.typing import ArrayLike
 
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
+
+
+#: ``feed.h2d_copies`` -> the input operator's shape entry that counts its copies
+COPIES_FROM = {"tensor": "tensors", "blob": "blobs"}
 
 
 def copy_time(nbytes: ArrayLike, bandwidth_gbs: float, latency_us: float) -> np.ndarray:
@@ -45,15 +51,16 @@ def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndar
     if op.kind is not OpKind.INPUT or not platform.is_accelerator or link is None:
         return np.zeros_like(b)
     per_item = float(op.shape.get("bytes_per_item", 0.0))
-    per_blob = platform.software is not None and platform.software.feed.h2d_per_blob
-    copies = float(op.shape.get("blobs", 1)) if per_blob else 1.0
+    per = platform.software.feed.h2d_copies if platform.software is not None else "input"
+    copies = float(op.shape.get(COPIES_FROM[per], 1)) if per in COPIES_FROM else 1.0
     return copy_time(per_item * b, link.h2d_gbs, link.latency_us * copies)
 
 
 def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike) -> np.ndarray:
-    """Seconds to copy the outputs back to the host (0 on a CPU)."""
+    """Seconds to copy the outputs back to the host (0 on a CPU), with the pass's one link
+    set-up (``host_link.setup_us``: a pass's copies cost it once, whatever their number)."""
     b = np.asarray(batch, dtype=float)
     link = platform.host_link
     if not platform.is_accelerator or link is None:
         return np.zeros_like(b)
-    return copy_time(output_bytes_per_item * b, link.d2h_gbs, link.latency_us)
+    return copy_time(output_bytes_per_item * b, link.d2h_gbs, link.latency_us + link.setup_us)

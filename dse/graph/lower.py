@@ -100,6 +100,7 @@ def _lower_indices(spec: ModelSpec, builder: GraphBuilder) -> tuple[dict[str, st
             ops.input_op(
                 f"{lookup.name}.indices", index_per_item, "sparse indices and offsets",
                 blobs=2 * table.n_tables, elements_per_item=table.n_tables * (lookup.per_sample + 1),
+                tensors=table.n_tables,
             ),
             [],
         )

@@ -121,16 +121,26 @@ class Op:
         }
 
 
-def input_op(name: str, bytes_per_item: float, what: str, blobs: int = 1, elements_per_item: float = 0.0) -> Op:
+def input_op(
+    name: str, bytes_per_item: float, what: str, blobs: int = 1, elements_per_item: float = 0.0, tensors: int = 1
+) -> Op:
     """A graph input: ``bytes_per_item`` is what a host sends an accelerator per item; a harness
     that feeds it passes ``blobs`` tensors and converts ``elements_per_item`` Python list elements
-    per item to arrays (the software stack prices both: dse/cost/transfer.py)."""
+    per item to arrays (the software stack prices both: dse/cost/transfer.py). ``tensors``: the
+    tensors a framework that takes fixed-size bags as one 2-D index tensor per table passes (no
+    lengths; PyTorch as ``dse measure`` feeds it), each its own host-to-device copy there."""
     return Op(
         name,
         OpKind.INPUT,
         activation_bytes_per_item=0.0,
         launches=0,
-        shape={"bytes_per_item": bytes_per_item, "what": what, "blobs": int(blobs), "elements_per_item": float(elements_per_item)},
+        shape={
+            "bytes_per_item": bytes_per_item,
+            "what": what,
+            "blobs": int(blobs),
+            "tensors": int(tensors),
+            "elements_per_item": float(elements_per_item),
+        },
     )
 
 

@@ -167,7 +167,10 @@ class HostLink(_Strict):
 
     h2d_gbs: PositiveFloat
     d2h_gbs: PositiveFloat
-    latency_us: NonNegativeFloat = Field(description="fixed cost per transfer (setup, synchronisation)")
+    latency_us: NonNegativeFloat = Field(description="fixed cost per copy (call, synchronisation), microseconds")
+    setup_us: NonNegativeFloat = Field(
+        0.0, description="once per pass that copies, and by every copy timed alone: the first copy after the link was idle, microseconds"
+    )
     host_clock_ghz: PositiveFloat | None = Field(
         None, description="clock of the host CPU that feeds the device (scales the software stack's host-side costs)"
     )

@@ -11,7 +11,8 @@ top of it, so that comparing two machines can hold the software fixed:
   are, in place of the scaled generic ones;
 - ``feed``: per-inference input feeding, paid in each graph input (``input`` operators): a fixed
   cost per fed tensor (blob), a cost per Python list element converted to an array, a host copy
-  of the fed bytes; on a GPU, whether every blob is its own synchronous host-to-device copy;
+  of the fed bytes; on a GPU, how many host-to-device copies an input takes (one, one per
+  tensor, one per blob), each paying the link's latency;
 - ``inputs``: what the harness feeds as embedding indices: ``cycled_batches`` pre-generated
   batches run over and over (their rows stay in the caches, dse/cost/cycled.py), or fresh ones;
 - ``gemm``: the threads one FC/GEMM call may use inside an engine, their parallel efficiency and
@@ -99,7 +100,10 @@ class Feed(_Strict):
     blob_us: NonNegativeFloat = Field(0.0, description="fixed cost per fed tensor (FeedBlob), microseconds")
     element_ns: NonNegativeFloat = Field(0.0, description="per Python list element converted to an array (np.array(list)), ns")
     copy_gbs: PositiveFloat | None = Field(None, description="host memcpy bandwidth of the fed bytes, GB/s; none: inputs not copied")
-    h2d_per_blob: bool = Field(False, description="GPU: every blob is its own synchronous host-to-device copy (else one copy per input)")
+    h2d_copies: Literal["input", "tensor", "blob"] = Field(
+        "input",
+        description="GPU: host-to-device copies per graph input: one, one per tensor (a 2-D index tensor per table), or one per blob (indices and lengths per table)",
+    )
 
 
 class Inputs(_Strict):

@@ -41,9 +41,10 @@ from dse.specs.loading import validation_message
 from dse.specs.study import WorkloadSpec
 
 #: Goes into every configuration hash: bump it when the numbers this function returns change.
-EVALUATOR_VERSION = "5"  # 2: power includes DRAM standby power; 3: DDR-derived random-row rate, page-walk term;
+EVALUATOR_VERSION = "6"  # 2: power includes DRAM standby power; 3: DDR-derived random-row rate, page-walk term;
 # 4: the accelerator runs the host's stack, PyTorch GPU launch costs scaled by host clock, cold GPU translation wait overlapped;
-# 5: a GPU pass is issued ahead of the device (dse/cost/stream.py), bottom MLP before the lookups, h200 refitted
+# 5: a GPU pass is issued ahead of the device (dse/cost/stream.py), bottom MLP before the lookups, h200 refitted;
+# 6: a GPU pass copies every input tensor (one link set-up per pass), h200 link refitted on the pinned-copy rows
 
 
 def _settings(config: dict[str, Any]) -> tuple[WorkloadSpec, OptimizerSettings]:
