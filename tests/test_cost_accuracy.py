@@ -61,9 +61,9 @@ def test_gpu_rmc2_rmc3_at_large_batch():
     as fast as its warm ones, which the model predicts within 12% (launch-ahead,
     dse/cost/stream.py), while its calls are RMC1's size at b = 1024, which keeps the wait
     (docs/cost_model.md, "Where the remaining error comes from"). Bounds loosened once, by the
-    refit that took the host link from the model runs (dse/cost/transfer.py): its microbenchmark
-    rows put dram.random_efficiency at 0.381 (was 0.349), and RMC2 at b = 4096 went 0.93 -> 0.85x
-    (RMC2 11.4 -> 13.9%, the six rows 31.9 -> 32.5%)."""
+    refit that came with the copies per tensor and took the host link from the pinned-copy rows
+    (dse/cost/transfer.py): it put dram.random_efficiency at 0.381 (was 0.349), and RMC2 at
+    b = 4096 went 0.93 -> 0.85x (RMC2 11.4 -> 13.9%, the six rows 31.9 -> 32.5%)."""
     table = accuracy_table(RMC2_RMC3_GPU)
     table = table[table["batch"] >= 1024]
     assert len(table) == 6

@@ -63,6 +63,9 @@ def test_small_batch_copies_cost_what_the_runs_measured(csv, model, copies):
     """At b <= 64 the bytes are negligible and a pass's copies cost their number: measured medians
     of 0.112 / 0.282 / 0.124 ms for 10 / 34 / 12 copies (RMC1 trained, RMC2 and RMC3 never fitted).
     With one copy per graph input (before) RMC2 was predicted 0.32x."""
+    graph = load_graph(model)
+    tensors = sum(graph.nodes[n]["op"].shape.get("tensors", 0) for n in graph.nodes if graph.nodes[n]["op"].kind.value == "input")
+    assert tensors + graph.graph["output_tensors"] == copies  # what dse/calibrate/harness.py copies
     measured = float(np.median(_measured_copy_ms(csv, model).loc[SMALL]))
     predicted = float(np.median(_predicted_copy_ms(model, SMALL)))
     assert predicted == pytest.approx(measured, rel=0.15), (model, copies)
@@ -75,3 +78,14 @@ def test_large_copies_move_at_the_rate_the_model_runs_measured():
     batches = np.array([2048.0, 4096.0])
     measured = _measured_copy_ms("h200_models_rmc2_rmc3.csv", "dlrm_rmc2").loc[batches].to_numpy()
     np.testing.assert_allclose(_predicted_copy_ms("dlrm_rmc2", batches), measured, rtol=0.20)
+
+
+def test_every_output_is_its_own_copy_back():
+    """MT-WnD returns four task heads, each a tensor the harness copies back on its own
+    (``[o.to("cpu") for o in out]``): four latencies and the pass's one set-up."""
+    gpu = load_platform("h200")
+    link = gpu.host_link
+    b = 8
+    ops = {o.name: o for o in predict_latency(load_graph("mtwnd"), gpu, b).ops}
+    back = (4 * link.latency_us + link.setup_us) * 1e-6 + 4 * 4 * b / (link.d2h_gbs * 1e9)
+    assert ops["output.d2h"].time_s == pytest.approx(back, rel=1e-12)

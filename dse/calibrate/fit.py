@@ -132,7 +132,7 @@ GPU_PARAMS: tuple[Param, ...] = (
     Param("host_link.h2d_gbs", 0.5, 200.0, "host_link"),
     Param("host_link.d2h_gbs", 0.5, 200.0, "host_link"),
     Param("host_link.latency_us", 0.5, 200.0, "host_link"),
-    Param("host_link.setup_us", 0.0, 200.0, "host_link", start=10.0),
+    Param("host_link.setup_us", 0.0, 200.0, "host_link"),
     Param(HARNESS_CALL, 0.0, 100.0, "overhead"),
 )
 

@@ -329,7 +329,9 @@ def _per_inference(graph: nx.DiGraph, platform: Platform, b: np.ndarray, transfe
     fixed = np.full_like(b, inference_time(platform))
     out = [OpTimes("(forward)", "overhead", fixed, single_term("overhead", fixed))]
     if transfer and platform.is_accelerator:
-        back = output_transfer_time(float(graph.graph.get("output_bytes_per_item", 0.0)), platform, b)
+        back = output_transfer_time(
+            float(graph.graph.get("output_bytes_per_item", 0.0)), platform, b, int(graph.graph.get("output_tensors", 1))
+        )
         out.append(OpTimes("output.d2h", "transfer", back, single_term("transfer", back)))
     return out
 

@@ -56,11 +56,14 @@ def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndar
     return copy_time(per_item * b, link.h2d_gbs, link.latency_us * copies)
 
 
-def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike) -> np.ndarray:
-    """Seconds to copy the outputs back to the host (0 on a CPU), with the pass's one link
-    set-up (``host_link.setup_us``: a pass's copies cost it once, whatever their number)."""
+def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike, tensors: int = 1) -> np.ndarray:
+    """Seconds to copy the ``tensors`` outputs back to the host (0 on a CPU): one copy each where
+    the stack copies per tensor or blob (else one in all), and the pass's one link set-up
+    (``host_link.setup_us``: a pass's copies cost it once, whatever their number)."""
     b = np.asarray(batch, dtype=float)
     link = platform.host_link
     if not platform.is_accelerator or link is None:
         return np.zeros_like(b)
-    return copy_time(output_bytes_per_item * b, link.d2h_gbs, link.latency_us + link.setup_us)
+    per = platform.software.feed.h2d_copies if platform.software is not None else "input"
+    copies = float(tensors) if per in COPIES_FROM else 1.0
+    return copy_time(output_bytes_per_item * b, link.d2h_gbs, copies * link.latency_us + link.setup_us)

@@ -5,7 +5,7 @@ follow data dependencies. One embedding node per table, because frameworks dispa
 EmbeddingBag per table and tables of one model differ in size (MLPerf DLRM). Graph attributes:
 ``model``, ``precision_bytes``, ``table_bytes`` (shared tables counted once), ``outputs``,
 ``input_bytes_per_item`` and ``output_bytes_per_item`` (what a host ships to and from an
-accelerator per item).
+accelerator per item), ``output_tensors`` (one per spec output).
 
 The DAG is built as an :class:`~dse.graph.opgraph.OpGraph` (plain Python, :func:`lower_ops`) and
 handed out as a networkx ``DiGraph`` by :func:`lower`; :func:`totals` and :func:`ordered_ops` take
@@ -61,6 +61,7 @@ def lower_ops(spec: ModelSpec) -> OpGraph:
     graph.graph["outputs"] = builder.sources(spec.outputs)
     graph.graph["input_bytes_per_item"] = input_bytes
     graph.graph["output_bytes_per_item"] = float(sum(shapes[o].width for o in spec.outputs) * p)
+    graph.graph["output_tensors"] = len(spec.outputs)  # one tensor per output, each its own copy back
     return graph
 
 
