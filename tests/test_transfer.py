@@ -89,3 +89,17 @@ def test_every_output_is_its_own_copy_back():
     ops = {o.name: o for o in predict_latency(load_graph("mtwnd"), gpu, b).ops}
     back = (4 * link.latency_us + link.setup_us) * 1e-6 + 4 * 4 * b / (link.d2h_gbs * 1e9)
     assert ops["output.d2h"].time_s == pytest.approx(back, rel=1e-12)
+
+
+def test_dse_validate_checks_the_gpu_runs_with_copies_and_those_measured_after_the_fit():
+    """`dse validate`'s measured group: per model, the GPU's warm runs with the host copies
+    (transfer=1: RMC1 8.1%, RMC2 14.4%, RMC3 14.2%, NCF 15.0%, WnD 13.7% MAPE) and the cold=1 runs
+    of RMC2/RMC3 measured after the fits on the H200 host's CPU and GPU."""
+    from dse.calibrate.validate import measured_checks
+
+    checks = measured_checks(BUNDLED_MEASURED_DIR)
+    copies = [c for c in checks if "with the host copies" in c.case]
+    after = [c for c in checks if c.case.endswith("measured after the fit")]
+    assert len(copies) == 5 and all(c.rows == 13 for c in copies)
+    assert all(c.error < 0.16 for c in copies), [(c.case, c.error) for c in copies]
+    assert len(after) == 4

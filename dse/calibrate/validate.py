@@ -4,9 +4,10 @@ Each case compares a model output with a reference and says where the reference 
 
 - **measured**: for every shipped hardware spec with shared measurements (``ci_cpu``,
   ``h200_host``, ``h200``; :data:`dse.cost.validation.CASES`) and every model measured there, the
-  predicted single-inference latency against the median of the ``cold=1`` runs. Reference and
-  prediction are geometric means over the measured batch sizes (ms); the error is the MAPE over
-  those rows.
+  predicted single-inference latency against the median of the ``cold=1`` runs (RMC2 and RMC3 on
+  the H200 host's CPU and GPU: measured after the fits, :data:`AFTER_FIT_FILE`), and on the GPU
+  per model its warm runs with the host copies (``transfer=1``). Reference and prediction are
+  geometric means over the measured batch sizes (ms); the error is the MAPE over those rows.
 - **published** (FACTS.md section 1): per-sample embedding bytes and FC multiply-adds of the DLRM
   RMC models, the table memory of five models, the width of MLPerf DLRM's top MLP input.
 - **nmp** (FACTS.md section 3, RecNMP, Ke et al. ISCA 2020): the hit rate of an 8 KB LRU cache
@@ -74,29 +75,71 @@ class Check:
         }
 
 
+#: Runs measured after the shipped fits (FACTS.md section 5), never fitted: their ``cold=1`` rows
+AFTER_FIT_FILE = "h200_models_rmc2_rmc3.csv"
+#: The GPU whose runs with the host copies (``transfer=1``) are checked, and its files
+COPIES_PLATFORM, COPIES_FILES = "h200", ("h200_models.csv", AFTER_FIT_FILE)
+
+
+def _measured_check(case: str, measured_s: Any, predicted_s: Any, source: str) -> Check:
+    """A measured case: geometric means of the rows (ms), the error the MAPE over them."""
+    measured, predicted = np.asarray(measured_s, dtype=float), np.asarray(predicted_s, dtype=float)
+    return Check(
+        case=case,
+        group="measured",
+        reference=float(np.exp(np.log(measured).mean()) * 1e3),
+        prediction=float(np.exp(np.log(predicted).mean()) * 1e3),
+        unit="ms",
+        source=source,
+        rows=int(len(measured)),
+        rows_mape=float(np.mean(np.abs(predicted / measured - 1.0))),
+    )
+
+
 def measured_checks(measured_dir: Path | None = None) -> list[Check]:
-    """One check per (platform, model) of the shared ``cold=1`` runs."""
-    from dse.cost.validation import CASES, MEASURED_DIR, accuracy_table
+    """One check per (platform, model) of the shared ``cold=1`` runs (those measured after the
+    fits included), and per model of the GPU's runs with the host copies."""
+    from dse.cost.validation import CASES, MEASURED_DIR, AccuracyCase, accuracy_table
 
     folder = Path(measured_dir or MEASURED_DIR)
     if not folder.is_dir():
         return []
+    cases = [(c, "") for c in CASES]
+    if (folder / AFTER_FIT_FILE).is_file():
+        cases += [(AccuracyCase(c.platform, AFTER_FIT_FILE, c.tag, c.threads), ", measured after the fit") for c in CASES[1:]]
     out = []
-    for case in CASES:
+    for case, note in cases:
         table = accuracy_table(case, measured_dir=folder)
         for model, g in table.groupby("model", sort=True):
-            out.append(
-                Check(
-                    case=f"{model} on {case.platform}, {len(g)} batch sizes",
-                    group="measured",
-                    reference=float(np.exp(np.log(g["measured_s"]).mean()) * 1e3),
-                    prediction=float(np.exp(np.log(g["predicted_s"]).mean()) * 1e3),
-                    unit="ms",
-                    source=f"{case.csv} cold=1 medians (error: MAPE over the rows)",
-                    rows=int(len(g)),
-                    rows_mape=float(g["ape"].mean()),
-                )
-            )
+            out.append(_measured_check(
+                f"{model} on {case.platform}, {len(g)} batch sizes{note}", g["measured_s"], g["predicted_s"],
+                f"{case.csv} cold=1 medians (error: MAPE over the rows)",
+            ))
+    return out + copy_checks(folder)
+
+
+def copy_checks(folder: Path) -> list[Check]:
+    """Per model, the GPU's warm runs with the host copies (``transfer=1``: inputs copied to the
+    device and the outputs back inside the timed pass), costed as one repeated batch."""
+    import pandas as pd
+
+    from dse.calibrate.fit import Predictor
+    from dse.paths import MODELSPECS_DIR, list_specs
+    from dse.specs.hardware import load_platform
+
+    frames = [pd.read_csv(folder / f).assign(origin=f) for f in COPIES_FILES if (folder / f).is_file()]
+    if not frames:
+        return []
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[(rows["tag"] == "gpu") & (rows["transfer"] == 1) & rows["model"].isin(set(list_specs(MODELSPECS_DIR)))]
+    rows = rows.assign(cold=rows["cold"].fillna(0).astype(int) if "cold" in rows else 0).reset_index(drop=True)
+    predicted = Predictor(pd.DataFrame(), rows).predict_models(load_platform(COPIES_PLATFORM))
+    out = []
+    for model, g in rows.groupby("model", sort=True):
+        out.append(_measured_check(
+            f"{model} on {COPIES_PLATFORM} with the host copies, {len(g)} batch sizes", g["median_ms"] * 1e-3,
+            predicted[g.index], f"{', '.join(sorted(set(g['origin'])))} transfer=1 cold=0 medians (error: MAPE over the rows)",
+        ))
     return out
 
 
