@@ -5,6 +5,7 @@
     python benchmarks/probe_conditions.py coldwarm dlrm_rmc3 256,1024,2048,4096 40 cuda
     python benchmarks/probe_conditions.py walks 512,128 64,256 30
     THP_MEM_ALLOC_ENABLE=1 python benchmarks/probe_conditions.py walks 512,128 64,256 30
+    python benchmarks/probe_conditions.py copies 1,16,256 1,8,32 20
 
 ``coldwarm MODEL BATCHES REPS [DEVICE]``: one process, one module; each repetition times three
 forward passes in turn: ``warm`` (the same inputs every time), ``gap`` (the same inputs, after
@@ -23,6 +24,15 @@ other seven tables run between two calls on one table) against one table called 
 (``gather.walk_line_ns``) stands for; ``P(1-e^-R/P)`` is the number of page-table lines the term
 charges (4 KiB pages). ``THP_MEM_ALLOC_ENABLE=1`` makes PyTorch put tensors >= 2 MiB on huge pages
 where the kernel's THP mode is ``madvise``.
+
+``copies SIZES_MIB BURSTS REPS`` (needs CUDA): the host-to-device copies of docs/cost_model.md,
+"Host-device copies". Per size, interleaved, ``.to("cuda")`` (synchronous, as the harness copies
+a model's inputs) of a never-written pageable buffer (``torch.empty``, what the ``h2d_pageable``
+microbenchmark copied until it wrote its buffer), of a written one (``torch.ones``, like freshly
+drawn inputs) and of a pinned one: whether writing the buffer is what separates the pageable rows'
+15 GB/s from the ~50 GB/s the model runs got. Per burst length N, N copies of a 4 KiB tensor in a
+row after a synchronisation: the first copy's time against the others' is ``host_link.setup_us``
+against ``latency_us``.
 """
 
 from __future__ import annotations
@@ -104,14 +114,55 @@ def walks(sizes_mib: list[int], ms: list[int], reps: int) -> None:
         del tables
 
 
+def copies(sizes_mib: list[int], bursts: list[int], reps: int) -> None:
+    """Synchronous host-to-device copies (us, median and p10): three kinds of source buffer, and
+    the first against the later copies of a burst."""
+    import torch
+
+    def timed(fn) -> float:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) * 1e6
+
+    for size in sizes_mib:
+        n = size * 2**20
+        sources = {"unwritten": torch.empty(n, dtype=torch.uint8), "written": torch.ones(n, dtype=torch.uint8),
+                   "pinned": torch.ones(n, dtype=torch.uint8).pin_memory()}
+        times: dict[str, list[float]] = {k: [] for k in sources}
+        for _ in range(reps + 2):
+            for kind, src in sources.items():
+                times[kind].append(timed(lambda: src.to("cuda")))
+        cells = "  ".join(f"{k} {statistics.median(v[2:]):9.1f} (p10 {_q(v[2:], 0.1):9.1f}, {n / statistics.median(v[2:]) / 1e3:5.1f} GB/s)"
+                          for k, v in times.items())
+        print(f"copy {size:4d} MiB  {cells}", flush=True)
+    small = [torch.ones(1024, dtype=torch.int32) for _ in range(max(bursts))]
+    for burst in bursts:
+        first, rest = [], []
+        for _ in range(reps + 2):
+            torch.cuda.synchronize()
+            stamps = [time.perf_counter()]
+            for t in small[:burst]:
+                t.to("cuda")  # synchronous: returns once the copy is done
+                stamps.append(time.perf_counter())
+            steps = [(b - a) * 1e6 for a, b in zip(stamps, stamps[1:])]
+            first.append(steps[0])
+            rest.extend(steps[1:])
+        later = f"later {statistics.median(rest):7.1f} (p10 {_q(rest, 0.1):7.1f})" if rest else "later -"
+        print(f"burst {burst:3d} x 4 KiB  first {statistics.median(first[2:]):7.1f} (p10 {_q(first[2:], 0.1):7.1f})  {later} us", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not (len(args) == 4 or (len(args) == 5 and args[0] == "coldwarm")) or args[0] not in ("coldwarm", "walks"):
+    if not (len(args) == 4 or (len(args) == 5 and args[0] == "coldwarm")) or args[0] not in ("coldwarm", "walks", "copies"):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
     if args[0] == "coldwarm":
         coldwarm(args[1], ints(args[2]), int(args[3]), args[4] if len(args) == 5 else "cpu")
+    elif args[0] == "copies":
+        copies(ints(args[1]), ints(args[2]), int(args[3]))
     else:
         walks(ints(args[1]), ints(args[2]), int(args[3]))
     return 0
