@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from dse.calibrate.fit import Predictor
+from dse.cost.validation import CASES, MEASURED_DIR, AccuracyCase, accuracy_table, mape
 from dse.paths import BUNDLED_MEASURED_DIR
 from dse.specs.hardware import load_platform
-from dse.cost.validation import CASES, MEASURED_DIR, AccuracyCase, accuracy_table, mape
 
 pytestmark = pytest.mark.skipif(not MEASURED_DIR.is_dir(), reason=f"measured data not found at {MEASURED_DIR}")
 

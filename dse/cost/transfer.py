@@ -9,8 +9,10 @@ plus, on an accelerator, its host-to-device copies: ``copies × latency_us + byt
 ``copies`` is what the stack's harness does (``feed.h2d_copies``): one per input, one per tensor
 (PyTorch's ``.to(device)`` of every index tensor, one per table), or one per blob (Caffe2's
 FeedBlob of indices and lengths per table).
-The outputs come back in one device-to-host copy. A stack with no feeding costs (PyTorch eager
-as ``dse measure`` times it) and a CPU pay nothing here.
+The outputs come back in one device-to-host copy, or one per output tensor where the stack copies
+per tensor or blob; a pass pays the link's set-up (``host_link.setup_us``) once, with them. A
+stack with no feeding costs (PyTorch eager as ``dse measure`` times it) and a CPU pay nothing
+for feeding.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from dse.specs.hardware import Platform
 
 #: ``feed.h2d_copies`` -> the input operator's shape entry that counts its copies
 COPIES_FROM = {"tensor": "tensors", "blob": "blobs"}
+
+
+def _copies_mode(platform: Platform) -> str:
+    """How the platform's stack copies a graph input to the device (``feed.h2d_copies``)."""
+    return platform.software.feed.h2d_copies if platform.software is not None else "input"
 
 
 def copy_time(nbytes: ArrayLike, bandwidth_gbs: float, latency_us: float) -> np.ndarray:
@@ -51,7 +58,7 @@ def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndar
     if op.kind is not OpKind.INPUT or not platform.is_accelerator or link is None:
         return np.zeros_like(b)
     per_item = float(op.shape.get("bytes_per_item", 0.0))
-    per = platform.software.feed.h2d_copies if platform.software is not None else "input"
+    per = _copies_mode(platform)
     copies = float(op.shape.get(COPIES_FROM[per], 1)) if per in COPIES_FROM else 1.0
     return copy_time(per_item * b, link.h2d_gbs, link.latency_us * copies)
 
@@ -64,6 +71,5 @@ def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch
     link = platform.host_link
     if not platform.is_accelerator or link is None:
         return np.zeros_like(b)
-    per = platform.software.feed.h2d_copies if platform.software is not None else "input"
-    copies = float(tensors) if per in COPIES_FROM else 1.0
+    copies = float(tensors) if _copies_mode(platform) in COPIES_FROM else 1.0
     return copy_time(output_bytes_per_item * b, link.d2h_gbs, copies * link.latency_us + link.setup_us)
