@@ -191,7 +191,7 @@ def test_offloading_never_lowers_the_grid_optimum_and_helps_most_models(results)
 
 
 #: SLA levels at which WnD's and MT-WnD's GPU gain no longer exceeds RMC1's and RMC2's (finding 2)
-_COPIES_NARROW = "the card's path copies every index tensor and output (PyTorch: 29 and 48 copies per query for WnD and MT-WnD, 10 us each on the 1080 Ti's link), which takes MT-WnD's lead at k >= 1 and WnD's at k >= 1.25 (0.7-1.6% below RMC1/RMC2); docs/optimizer.md, finding 2"
+_COPIES_NARROW = "the card's path copies every index tensor and output (PyTorch: 29 and 48 copies per query for WnD and MT-WnD, 10 us each on the 1080 Ti's link), which takes MT-WnD's lead at k >= 1 and WnD's at k >= 1.25 (0.7-1.6% below RMC1/RMC2; at k = 1 only with the card's assumed 10 us per copy: with the H200 host's fitted link costs MT-WnD still leads there); docs/optimizer.md, finding 2"
 
 
 def test_offloading_helps_rmc3_more_than_the_embedding_dominated_models(results):
@@ -213,7 +213,7 @@ def test_offloading_helps_fc_heavy_models_more(results, k):
     model (RMC3, WnD, MT-WnD) more than that of any embedding-dominated one (RMC1, RMC2). Holds
     at the tight SLAs (k = 0.5, 0.75: WnD and MT-WnD 1.65-1.67x / 1.49-1.52x against 1.51x /
     1.41x), where the CPU must use small, inefficient batches for them. At k >= 1 it does not
-    (strict xfails; WnD alone still leads at k = 1, 1.40x against 1.39x): the
+    (strict xfails; WnD alone still leads at k = 1, 1.40x against 1.38x): the
     margin was 2-11% while a pass's copies were costed as one per graph input; the measured copies
     (one per tensor, docs/cost_model.md, "Host-device copies") take it. RMC3 keeps it (above)."""
     fc = {m: _gpu_gain(results, HEAVY, m, k) for m in FC_HEAVY}

@@ -80,14 +80,17 @@ def test_large_copies_move_at_the_rate_the_model_runs_measured():
     np.testing.assert_allclose(_predicted_copy_ms("dlrm_rmc2", batches), measured, rtol=0.20)
 
 
-def test_every_output_is_its_own_copy_back():
+@pytest.mark.parametrize("stack, copies_back", [("pytorch_eager", 4), ("caffe2_deeprecsys", 4), (None, 1)])
+def test_every_output_is_its_own_copy_back(stack, copies_back):
     """MT-WnD returns four task heads, each a tensor the harness copies back on its own
-    (``[o.to("cpu") for o in out]``): four latencies and the pass's one set-up."""
-    gpu = load_platform("h200")
+    (``[o.to("cpu") for o in out]``; Caffe2: one fetch per output blob): four latencies and the
+    pass's one set-up; a stack that copies one per input (``input``) brings them back in one."""
+    overrides = ["stack.feed.h2d_copies=input"] if stack is None else []
+    gpu = load_platform("h200", overrides=overrides, stack=stack)
     link = gpu.host_link
     b = 8
     ops = {o.name: o for o in predict_latency(load_graph("mtwnd"), gpu, b).ops}
-    back = (4 * link.latency_us + link.setup_us) * 1e-6 + 4 * 4 * b / (link.d2h_gbs * 1e9)
+    back = (copies_back * link.latency_us + link.setup_us) * 1e-6 + 4 * 4 * b / (link.d2h_gbs * 1e9)
     assert ops["output.d2h"].time_s == pytest.approx(back, rel=1e-12)
 
 
@@ -102,4 +105,28 @@ def test_dse_validate_checks_the_gpu_runs_with_copies_and_those_measured_after_t
     after = [c for c in checks if c.case.endswith("measured after the fit")]
     assert len(copies) == 5 and all(c.rows == 13 for c in copies)
     assert all(c.error < 0.16 for c in copies), [(c.case, c.error) for c in copies]
-    assert len(after) == 4
+    assert sum(c.case.endswith("(fitted)") for c in copies) == 1  # RMC1, the model h200 is fitted on
+    assert len(after) == 4 and all(c.error < 0.30 for c in after), [(c.case, c.error) for c in after]
+    assert all(np.isfinite([c.reference, c.prediction, c.error]).all() for c in checks)
+
+
+@pytest.mark.parametrize("model", ["dlrm_rmc1", "ncf", "wnd", "mtwnd", "din"])
+def test_the_copy_counts_are_what_the_harness_copies(model):
+    """The graph's tensors per input and outputs are the tensors `dse measure` moves with
+    transfer=1: `_to_device` of `make_inputs` (dense features, one index tensor per table) and one
+    `.to("cpu")` per element of the module's output tuple (tables capped at 64 rows: counts do not
+    depend on sizes)."""
+    torch = pytest.importorskip("torch")
+    from dse.calibrate.optrace import small_tables
+    from dse.calibrate.torch_model import build_module, make_inputs
+    from dse.paths import MODELSPECS_DIR, resolve_spec
+    from dse.specs.model import load_model_spec
+
+    spec = small_tables(load_model_spec(resolve_spec(model, MODELSPECS_DIR, "model")))
+    dense, indices = make_inputs(spec, 2, "cpu", torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        outputs = build_module(spec)(dense, indices)
+    graph = load_graph(model)
+    tensors = sum(graph.nodes[n]["op"].shape["tensors"] for n in graph.nodes if graph.nodes[n]["op"].kind.value == "input")
+    assert tensors == (dense is not None) + sum(len(v) for v in indices.values())
+    assert graph.graph["output_tensors"] == len(outputs)

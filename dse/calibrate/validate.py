@@ -75,8 +75,10 @@ class Check:
         }
 
 
-#: Runs measured after the shipped fits (FACTS.md section 5), never fitted: their ``cold=1`` rows
+#: Runs measured after the shipped fits (FACTS.md section 5), never fitted: their ``cold=1`` rows,
+#: on the platforms they were measured on
 AFTER_FIT_FILE = "h200_models_rmc2_rmc3.csv"
+AFTER_FIT_PLATFORMS = ("h200_host", "h200")
 #: The GPU whose runs with the host copies (``transfer=1``) are checked, and its files
 COPIES_PLATFORM, COPIES_FILES = "h200", ("h200_models.csv", AFTER_FIT_FILE)
 
@@ -106,7 +108,11 @@ def measured_checks(measured_dir: Path | None = None) -> list[Check]:
         return []
     cases = [(c, "") for c in CASES]
     if (folder / AFTER_FIT_FILE).is_file():
-        cases += [(AccuracyCase(c.platform, AFTER_FIT_FILE, c.tag, c.threads), ", measured after the fit") for c in CASES[1:]]
+        cases += [
+            (AccuracyCase(c.platform, AFTER_FIT_FILE, c.tag, c.threads), ", measured after the fit")
+            for c in CASES
+            if c.platform in AFTER_FIT_PLATFORMS
+        ]
     out = []
     for case, note in cases:
         table = accuracy_table(case, measured_dir=folder)
@@ -123,6 +129,7 @@ def copy_checks(folder: Path) -> list[Check]:
     device and the outputs back inside the timed pass), costed as one repeated batch."""
     import pandas as pd
 
+    from dse.calibrate.crossval import PLAN
     from dse.calibrate.fit import Predictor
     from dse.paths import MODELSPECS_DIR, list_specs
     from dse.specs.hardware import load_platform
@@ -131,13 +138,16 @@ def copy_checks(folder: Path) -> list[Check]:
     if not frames:
         return []
     rows = pd.concat(frames, ignore_index=True)
-    rows = rows[(rows["tag"] == "gpu") & (rows["transfer"] == 1) & rows["model"].isin(set(list_specs(MODELSPECS_DIR)))]
-    rows = rows.assign(cold=rows["cold"].fillna(0).astype(int) if "cold" in rows else 0).reset_index(drop=True)
+    rows = rows.assign(cold=rows["cold"].fillna(0).astype(int) if "cold" in rows else 0)
+    keep = (rows["tag"] == "gpu") & (rows["transfer"] == 1) & (rows["cold"] == 0)
+    rows = rows[keep & rows["model"].isin(set(list_specs(MODELSPECS_DIR)))].reset_index(drop=True)
+    trained = PLAN[COPIES_PLATFORM].train
     predicted = Predictor(pd.DataFrame(), rows).predict_models(load_platform(COPIES_PLATFORM))
     out = []
     for model, g in rows.groupby("model", sort=True):
         out.append(_measured_check(
-            f"{model} on {COPIES_PLATFORM} with the host copies, {len(g)} batch sizes", g["median_ms"] * 1e-3,
+            f"{model} on {COPIES_PLATFORM} with the host copies, {len(g)} batch sizes{' (fitted)' if model == trained else ''}",
+            g["median_ms"] * 1e-3,
             predicted[g.index], f"{', '.join(sorted(set(g['origin'])))} transfer=1 cold=0 medians (error: MAPE over the rows)",
         ))
     return out

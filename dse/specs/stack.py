@@ -102,7 +102,7 @@ class Feed(_Strict):
     copy_gbs: PositiveFloat | None = Field(None, description="host memcpy bandwidth of the fed bytes, GB/s; none: inputs not copied")
     h2d_copies: Literal["input", "tensor", "blob"] = Field(
         "input",
-        description="GPU: host-to-device copies per graph input: one, one per tensor (a 2-D index tensor per table), or one per blob (indices and lengths per table)",
+        description="GPU: host<->device copies per graph input: one, one per tensor (a 2-D index tensor per table), or one per blob (indices and lengths per table); with tensor or blob every output comes back in its own copy",
     )
 
 
