@@ -130,17 +130,16 @@ def copy_checks(folder: Path) -> list[Check]:
     import pandas as pd
 
     from dse.calibrate.crossval import PLAN
-    from dse.calibrate.fit import Predictor
-    from dse.paths import MODELSPECS_DIR, list_specs
+    from dse.calibrate.data import load_measurements
+    from dse.calibrate.fit import Predictor, known_models
     from dse.specs.hardware import load_platform
 
-    frames = [pd.read_csv(folder / f).assign(origin=f) for f in COPIES_FILES if (folder / f).is_file()]
-    if not frames:
+    paths = [folder / f for f in COPIES_FILES if (folder / f).is_file()]
+    if not paths:
         return []
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows.assign(cold=rows["cold"].fillna(0).astype(int) if "cold" in rows else 0)
+    rows = load_measurements(paths).models  # with ``cold`` filled in and each row's ``origin``
     keep = (rows["tag"] == "gpu") & (rows["transfer"] == 1) & (rows["cold"] == 0)
-    rows = rows[keep & rows["model"].isin(set(list_specs(MODELSPECS_DIR)))].reset_index(drop=True)
+    rows = rows[keep & rows["model"].isin(known_models())].reset_index(drop=True)
     trained = PLAN[COPIES_PLATFORM].train
     predicted = Predictor(pd.DataFrame(), rows).predict_models(load_platform(COPIES_PLATFORM))
     out = []
