@@ -6,6 +6,7 @@
     python benchmarks/probe_conditions.py walks 512,128 64,256 30
     THP_MEM_ALLOC_ENABLE=1 python benchmarks/probe_conditions.py walks 512,128 64,256 30
     python benchmarks/probe_conditions.py copies 1,16,256 1,8,32 20
+    python benchmarks/probe_conditions.py gru 64,256 1,64,1024,4096 50
 
 ``coldwarm MODEL BATCHES REPS [DEVICE]``: one process, one module; each repetition times three
 forward passes in turn: ``warm`` (the same inputs every time), ``gap`` (the same inputs, after
@@ -34,6 +35,14 @@ drawn inputs) and of a pinned one: whether writing the buffer is what separates 
 row after 5 ms with the link idle: the first copy's time against the others' is
 ``host_link.setup_us`` against ``latency_us`` (the model charges the set-up with the copy back;
 a pass's first copy is the one that would pay it).
+
+``gru HIDDENS BATCHES REPS`` (needs CUDA): the recurrent path of docs/cost_model.md, "Recurrent
+layers on a GPU". Per hidden size ``h`` (input width ``h/2``, as DIEN's first GRU) and batch,
+``nn.GRU`` (batch first, fp32) over 10 and over 40 steps, each call synchronised: the slope
+``(t40 - t10) / 30`` is the time one more step costs (``dispatch.persistent_step_us`` plus the
+step's FLOPs where the recurrence is one persistent kernel, h <= 192; a launch and a GEMM where it
+is not), ``t10 - 10 x slope`` the call's fixed cost. The CUDA kernels of one 40-step call
+(torch.profiler) say which path cuDNN took: a handful of kernels, or a few per step.
 """
 
 from __future__ import annotations
@@ -159,9 +168,42 @@ def copies(sizes_mib: list[int], bursts: list[int], reps: int, idle_ms: float = 
         print(f"burst {burst:3d} x 4 KiB  first {statistics.median(first):7.1f} (p10 {_q(first, 0.1):7.1f})  {later} us", flush=True)
 
 
+def gru(hiddens: list[int], batches: list[int], reps: int) -> None:
+    """Per hidden size and batch: ``nn.GRU`` calls over 10 and 40 steps on CUDA (us, median), the
+    per-step slope, the fixed part, and the kernels of one 40-step call."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    def timed(fn) -> float:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) * 1e6
+
+    with torch.inference_mode():
+        for h in hiddens:
+            layer = torch.nn.GRU(max(1, h // 2), h, batch_first=True).to("cuda")
+            for b in batches:
+                xs = {s: torch.randn(b, s, max(1, h // 2), device="cuda") for s in (10, 40)}
+                times: dict[int, list[float]] = {10: [], 40: []}
+                for _ in range(reps + 3):
+                    for steps, x in xs.items():
+                        times[steps].append(timed(lambda: layer(x)))
+                t10, t40 = (statistics.median(times[s][3:]) for s in (10, 40))
+                slope = (t40 - t10) / 30
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    layer(xs[40])
+                    torch.cuda.synchronize()
+                kernels = [e for e in prof.events() if e.device_type.name == "CUDA"]
+                names = sorted({e.name[:40] for e in kernels})
+                print(f"gru h={h:4d} b={b:5d}  S=10 {t10:8.1f}  S=40 {t40:8.1f} us  per step {slope:6.2f}  fixed {t10 - 10 * slope:7.1f}"
+                      f"  kernels of one 40-step call: {len(kernels)} ({'; '.join(names)[:160]})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not (len(args) == 4 or (len(args) == 5 and args[0] == "coldwarm")) or args[0] not in ("coldwarm", "walks", "copies"):
+    if not (len(args) == 4 or (len(args) == 5 and args[0] == "coldwarm")) or args[0] not in ("coldwarm", "walks", "copies", "gru"):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
@@ -172,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             print("copies: REPS must be at least 1", file=sys.stderr)
             return 2
         copies(ints(args[1]), ints(args[2]), int(args[3]))
+    elif args[0] == "gru":
+        gru(ints(args[1]), ints(args[2]), max(1, int(args[3])))
     else:
         walks(ints(args[1]), ints(args[2]), int(args[3]))
     return 0

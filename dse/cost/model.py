@@ -41,6 +41,7 @@ from dse.cost.cycled import working_set_bytes
 from dse.cost.gather import gather_time, remember_gather_times
 from dse.cost.nmp import runs_in_memory  # RecNMP pools in the DIMMs: no host compute
 from dse.cost.overhead import dispatch_time, inference_time, require_dispatch
+from dse.cost.recurrent import PERSISTENT_KERNELS, persistent, persistent_compute, persistent_stream
 from dse.cost.roofline import compute_time, stream_time
 from dse.cost.share import cache_capacities
 from dse.cost.stream import Step, critical_path
@@ -51,6 +52,7 @@ from dse.settings import DEFAULT_LOCALITY
 from dse.graph.lower import ordered_ops
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
+from dse.specs.stack import Dispatch
 
 if TYPE_CHECKING:  # annotations only: networkx costs ~0.3 s to import and no cost formula needs it
     import networkx as nx
@@ -184,15 +186,19 @@ def alone_seconds(op: Op, platform: Platform, batches: ArrayLike, call_s: float 
     if not require_dispatch(platform).overlap:
         return t.time + call_s
     zero = np.zeros_like(t.time)
-    steps = [op_step(op, t.terms, call_s), Step(zero + inference_time(platform), zero)]
+    steps = [op_step(op, t.terms, require_dispatch(platform), call_s), Step(zero + inference_time(platform), zero)]
     return np.sum(critical_path(steps), axis=0)
 
 
-def op_step(op: Op, terms: dict[str, np.ndarray], call_s: float = 0.0) -> Step:
-    """``op`` as a step of a pass on an asynchronous device: its dispatch (plus ``call_s`` of the
-    caller's own) issued on the host, its device terms and first-touch on the device, in as many
-    launches as it has kernels (a recurrent op: one per time step besides its own)."""
-    chain = op.launches + (op.sequential_steps if op.sequential_steps > 1 else 0)
+def op_step(op: Op, terms: dict[str, np.ndarray], dispatch: Dispatch, call_s: float = 0.0) -> Step:
+    """``op`` as a step of a pass on an asynchronous device (``dispatch``: the platform's): its
+    dispatch (plus ``call_s`` of the caller's own) issued on the host, its device terms and
+    first-touch on the device, in as many launches as it has kernels (a recurrent op: one per time
+    step besides its own, or a persistent kernel's few: dse/cost/recurrent.py)."""
+    if persistent(op, dispatch):
+        chain = PERSISTENT_KERNELS
+    else:
+        chain = op.launches + (op.sequential_steps if op.sequential_steps > 1 else 0)
     return Step(terms["overhead"] + call_s, device_seconds(op, terms) + terms["alloc"], launches=chain)
 
 
@@ -215,6 +221,9 @@ def _host_terms(
         "alloc": alloc_time(op, platform, b),
         "feed": zero,
     }
+    if persistent(op, platform.dispatch):
+        terms["compute"] = persistent_compute(op, platform, require_dispatch(platform), b, engines) / speedup
+        terms["stream"] = persistent_stream(op, platform, b, engines, capacities) / speedup
     return terms, speedup
 
 
@@ -288,10 +297,11 @@ def graph_op_times(
     ops = ordered_ops(graph)
     out = [op_times(op, platform, b, int(engines), transfer, footprint, locality, ws) for op in ops]
     out += _per_inference(graph, platform, b, transfer)
-    return issue_ahead(ops, out) if require_dispatch(platform).overlap else out
+    dispatch = require_dispatch(platform)
+    return issue_ahead(ops, out, dispatch) if dispatch.overlap else out
 
 
-def issue_ahead(ops: list[Op], parts: list[OpTimes]) -> list[OpTimes]:
+def issue_ahead(ops: list[Op], parts: list[OpTimes], dispatch: Dispatch) -> list[OpTimes]:
     """``parts`` (``ops``' times in execution order, then the per-inference ones) on an
     asynchronous device, plus the pseudo-operator ``(issued ahead)``: the pass's time when the
     host issues ahead of the device (:func:`dse.cost.stream.critical_path`) minus the parts' sum,
@@ -302,14 +312,14 @@ def issue_ahead(ops: list[Op], parts: list[OpTimes]) -> list[OpTimes]:
     operators: each kernel waits for its own launch). Graph inputs and the output copy block
     (copies from pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost
     is the host's last step before the output copy (entry and final synchronisation), so the
-    device's work overlaps it."""
-    steps = [_pass_step(part, ops[i] if i < len(ops) else None) for i, part in enumerate(parts)]
+    device's work overlaps it. ``dispatch``: the platform's (how many kernels an operator is)."""
+    steps = [_pass_step(part, ops[i] if i < len(ops) else None, dispatch) for i, part in enumerate(parts)]
     ahead = np.sum(critical_path([s for s in steps if s is not None]), axis=0) - np.sum([p.time for p in parts], axis=0)
     zero = np.zeros_like(ahead)
     return parts + [OpTimes(ISSUED_AHEAD, "overlap", ahead, {t: zero for t in TERMS})]
 
 
-def _pass_step(part: OpTimes, op: Op | None, count: int = 1) -> Step | None:
+def _pass_step(part: OpTimes, op: Op | None, dispatch: Dispatch, count: int = 1) -> Step | None:
     """``count`` consecutive identical parts as one step of a pass on an asynchronous device
     (:mod:`dse.cost.stream`): a graph input or the output copy blocks (None where it copies
     nothing), an operator is its launches and kernels (:func:`op_step`), a per-inference part
@@ -319,7 +329,7 @@ def _pass_step(part: OpTimes, op: Op | None, count: int = 1) -> Step | None:
         return Step(count * t["feed"], count * t["transfer"], blocking=True) if np.any(part.time > 0) else None
     if op is None:
         return Step(count * part.time, np.zeros_like(part.time))
-    one = op_step(op, t)
+    one = op_step(op, t, dispatch)
     return Step(count * one.issue, count * one.device, launches=count * one.launches)
 
 
@@ -479,9 +489,10 @@ def _issued_curve(
     :func:`graph_op_times` (tested)."""
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     ws = _working_set(graph, platform, b)
-    steps = [_pass_step(op_times(op, platform, b, engines, transfer, footprint, locality, ws), op, count)
+    dispatch = require_dispatch(platform)
+    steps = [_pass_step(op_times(op, platform, b, engines, transfer, footprint, locality, ws), op, dispatch, count)
              for op, count in op_runs(graph)]
-    steps += [_pass_step(part, None) for part in _per_inference(graph, platform, b, transfer)]
+    steps += [_pass_step(part, None, dispatch) for part in _per_inference(graph, platform, b, transfer)]
     seconds = np.sum(critical_path([s for s in steps if s is not None]), axis=0)
     return ServiceCurve(model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b,
                         seconds=seconds, engines=engines)

@@ -1,12 +1,13 @@
 """Fixed per-operator costs: framework dispatch on a CPU, kernel launch on a GPU.
 
 ``dispatch = op_seconds(kind) × op.launches + step_us × steps`` (recurrent ops issue work per
-time step). These costs do not depend on the batch, which is why a GPU is launch-bound at small
+time step, unless their recurrence is one persistent kernel: dse/cost/recurrent.py). These costs do not depend on the batch, which is why a GPU is launch-bound at small
 batch. A graph also pays ``inference_us`` once per forward pass (entry, final synchronisation).
 """
 
 from __future__ import annotations
 
+from dse.cost.recurrent import persistent
 from dse.errors import DseError
 from dse.graph.ops import Op, OpKind
 from dse.specs.hardware import Platform
@@ -25,7 +26,7 @@ def dispatch_time(op: Op, platform: Platform) -> float:
     if op.kind is OpKind.INPUT:
         return 0.0
     d = require_dispatch(platform)
-    steps = op.sequential_steps if op.sequential_steps > 1 else 0
+    steps = op.sequential_steps if op.sequential_steps > 1 and not persistent(op, d) else 0
     return d.op_seconds(op.kind) * op.launches + d.step_us * 1e-6 * steps
 
 

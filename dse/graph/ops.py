@@ -375,8 +375,8 @@ def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: boo
         weight_bytes=float(3 * (input_dim * hidden + hidden * hidden + 2 * hidden) * precision),
         activation_bytes_per_item=float(acts * precision),
         sequential_steps=steps,
-        # one ATen gru call runs the whole sequence (its per-step work is dispatched inside it:
-        # ``dispatch.step_us`` per step)
+        # one ATen gru call runs the whole sequence; what a step costs depends on the device's
+        # path (dse/cost/recurrent.py: step by step, or one persistent cuDNN kernel)
         framework_ops=("gru",),
         shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence},
         # ATen's CPU GRU (batch first): a contiguous time-major copy of the input (S·i), the input

@@ -56,6 +56,13 @@ class Dispatch(_Strict):
     step_us: NonNegativeFloat = Field(0.0, description="per sequential step of a recurrent op")
     inference_us: NonNegativeFloat = Field(0.0, description="per forward pass (entry, final synchronisation)")
     overlap: bool = Field(False, description="device runs asynchronously: the host issues a pass ahead of it (dse/cost/stream.py)")
+    persistent_max_hidden: NonNegativeInt = Field(
+        0,
+        description="a GRU with at most this hidden size runs its recurrence as one persistent kernel (cuDNN's PERSIST_STATIC_SMALL_H, dse/cost/recurrent.py): no per-step launches; 0: never",
+    )
+    persistent_step_us: NonNegativeFloat = Field(
+        0.0, description="device time of one time step inside a persistent recurrent kernel besides its FLOPs, microseconds"
+    )
 
     @model_validator(mode="after")
     def _known_kinds(self) -> "Dispatch":
@@ -77,6 +84,8 @@ class Dispatch(_Strict):
             step_us=self.step_us * factor,
             inference_us=self.inference_us * factor,
             overlap=self.overlap,
+            persistent_max_hidden=self.persistent_max_hidden,
+            persistent_step_us=self.persistent_step_us,  # device time: not the host's clock
         )
 
 

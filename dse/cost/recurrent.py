@@ -1,0 +1,85 @@
+"""A recurrent layer run as one persistent kernel on a GPU (cuDNN's ``PERSIST_STATIC_SMALL_H``).
+
+PyTorch's cuDNN path (``aten/src/ATen/native/cudnn/RNN.cpp``: ``_cudnn_rnn`` calls ``get_algo``
+with ``forward = true``; ``use_rnn_persist_small_h``) picks ``CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H``
+for a GRU or LSTM forward pass with ``hidden_size <= 192`` on a device of compute capability 6.0
+or later, for any data type but double, when the input is not packed: DIEN's GRUs (hidden 64) on
+an H200 (9.0) or a GTX 1080 Ti (6.1). The recurrence then runs inside one kernel that keeps the
+recurrent weights on chip, so a time step is neither a kernel launch nor a GEMM call: what the
+per-step model (a host launch per step, each step a GEMM call with the GEMM's fixed cost) charges
+does not exist on this path. A stack says which path its framework takes:
+``dispatch.persistent_max_hidden`` (0: always per step, the CPU and Caffe2's step nets).
+
+The layer on this path, ``S`` steps of a ``GRU(i → h)`` at batch ``b`` (seconds)::
+
+    device = GEMM(S·b rows, 6·h·i·S·b FLOPs)              the input projection of every step at once
+           + S · (step_us + b·(6h² + 16h) / (peak · peak_fraction))     the recurrence
+           + streamed bytes / bandwidth                    (batch-first input made time-major,
+                                                             projections written and read, outputs)
+
+``step_us`` (``dispatch.persistent_step_us``) is the on-chip latency of one dependent step (read
+the step's projection, the recurrent matrix-vector products from registers, the gates, a
+barrier); the step's FLOPs run at the GEMM's peak fraction (the weights are already on chip:
+no fixed per-call cost). The host issues the layer as one framework call (no per-step dispatch).
+Limits: ``step_us`` is assumed, not measured (no GPU trace here); cuDNN's own host-side set-up
+per call (descriptors, workspace query) is taken as one ordinary dispatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dse.cost.roofline import gemm_efficiency, stream_time
+from dse.cost.share import engine_flops
+from dse.graph.ops import GRU_ELEMENTWISE_FLOPS_PER_UNIT, Op, OpKind
+from dse.specs.hardware import Platform
+from dse.specs.stack import Dispatch
+
+#: Kernels of one layer on the persistent path: the time-major copy of the batch-first input,
+#: the input-projection GEMM, the recurrence.
+PERSISTENT_KERNELS = 3
+
+
+def persistent(op: Op, dispatch: Dispatch | None) -> bool:
+    """True when ``op`` runs its recurrence as one persistent kernel under ``dispatch``."""
+    if dispatch is None or op.kind is not OpKind.GRU or op.sequential_steps <= 1:
+        return False
+    return 0 < int(op.shape.get("hidden", 0)) <= dispatch.persistent_max_hidden
+
+
+def _sizes(op: Op) -> tuple[int, int, int, float]:
+    """Steps, input width, hidden width and bytes per value of a GRU node."""
+    steps, i, h = int(op.shape["steps"]), int(op.shape["input"]), int(op.shape["hidden"])
+    precision = op.weight_bytes / (3 * (i * h + h * h + 2 * h))  # dse/graph/ops.py gru: weights
+    return steps, i, h, precision
+
+
+def persistent_compute(op: Op, platform: Platform, dispatch: Dispatch, b: np.ndarray, engines: int = 1) -> np.ndarray:
+    """Seconds of arithmetic of ``op`` on the persistent path at each batch size ``b``."""
+    steps, i, h, _ = _sizes(op)
+    gemm = platform.compute.gemm
+    peak = engine_flops(platform, engines)
+    projection = 6.0 * h * i * steps * b
+    rows = steps * b
+    t_projection = projection / (peak * gemm_efficiency(gemm, rows, projection))
+    per_step = b * (6.0 * h * h + GRU_ELEMENTWISE_FLOPS_PER_UNIT * h) / (peak * gemm.peak_fraction)
+    return t_projection + steps * (dispatch.persistent_step_us * 1e-6 + per_step)
+
+
+def persistent_bytes_per_item(op: Op) -> float:
+    """Bytes per item the persistent path moves besides the weights: the input read and written
+    time-major (2·S·i), read again by the projection GEMM (S·i), the projections written and read
+    by the recurrence (2·S·3h), the outputs (every hidden state or the last)."""
+    steps, i, h, p = _sizes(op)
+    out = steps * h if op.shape.get("return_sequence") else h
+    return float((3 * steps * i + 6 * steps * h + out) * p)
+
+
+def persistent_stream(
+    op: Op, platform: Platform, b: np.ndarray, engines: int = 1, capacities: list | None = None
+) -> np.ndarray:
+    """Seconds to stream what the persistent path moves (:func:`persistent_bytes_per_item`)."""
+    moved = dataclasses.replace(op, activation_bytes_per_item=persistent_bytes_per_item(op))
+    return stream_time(moved, platform, b, engines, capacities)
