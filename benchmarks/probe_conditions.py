@@ -174,6 +174,9 @@ def gru(hiddens: list[int], batches: list[int], reps: int) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    if not torch.cuda.is_available():
+        raise SystemExit("gru: needs a CUDA device (the persistent cuDNN path); none is visible")
+
     def timed(fn) -> float:
         torch.cuda.synchronize()
         t0 = time.perf_counter()

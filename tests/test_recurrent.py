@@ -13,7 +13,7 @@ import pytest
 
 from dse.cost.model import op_step, op_times, predict_latency
 from dse.cost.overhead import dispatch_time, require_dispatch
-from dse.cost.recurrent import PERSISTENT_KERNELS, persistent, persistent_bytes_per_item, persistent_compute
+from dse.cost.recurrent import persistent, persistent_bytes_per_item, persistent_compute
 from dse.cost.share import engine_flops
 from dse.graph import ops
 from dse.graph.lower import load_graph
@@ -53,7 +53,7 @@ def test_the_persistent_path_issues_one_call_not_one_per_step() -> None:
     d = require_dispatch(caffe2)
     assert dispatch_time(DIEN_GRU, caffe2) == pytest.approx(d.op_seconds(OpKind.GRU) + 40 * d.step_us * 1e-6)
     terms = op_times(DIEN_GRU, h200, np.array([64.0])).terms
-    assert op_step(DIEN_GRU, terms, require_dispatch(h200)).launches == PERSISTENT_KERNELS
+    assert op_step(DIEN_GRU, terms, require_dispatch(h200)).launches == 3  # time-major copy, projection GEMM, recurrence
     assert op_step(DIEN_GRU, terms, d).launches == 1 + 40
 
 
@@ -69,30 +69,49 @@ def test_with_no_fixed_costs_the_persistent_path_prices_exactly_the_graphs_flops
     assert DIEN_GRU.flops_per_item == 40 * (6 * 64 * (32 + 64) + 16 * 64)  # hand count
 
 
-def test_each_step_costs_the_step_latency_once_and_no_gemm_call() -> None:
-    """Ten steps more cost ten step latencies plus their FLOPs, not ten GEMM calls' fixed cost."""
-    plat = load_platform("h200")
-    d = require_dispatch(plat)
-    b = np.array([1.0])
+def test_a_step_pays_the_step_latency_and_no_gemm_calls_fixed_cost() -> None:
+    """The step latency is paid once per step; the GEMM's fixed cost per call (``flops_half``)
+    once per layer (the projection), not per step: ten steps more cost the same whatever it is."""
+    b = np.array([1.0, 64.0])
     short, long_ = (ops.gru("g", s, 32, 64, True, 4) for s in (30, 40))
-    extra = persistent_compute(long_, plat, d, b) - persistent_compute(short, plat, d, b)
-    gemm = plat.compute.gemm
-    peak = engine_flops(plat, 1)
-    step_flops = 6 * 64 * 64 + 16 * 64
-    projection = lambda s: 6 * 64 * 32 * s / (peak * gemm.peak_fraction) * (1 + gemm.m_half / s)  # noqa: E731
-    expected = 10 * (d.persistent_step_us * 1e-6 + step_flops / (peak * gemm.peak_fraction)) + projection(40) - projection(30)
-    assert extra[0] == pytest.approx(expected, rel=1e-9)
-    one_gemm_call = gemm.flops_half / (peak * gemm.peak_fraction)  # the fixed cost of an FC call
-    assert extra[0] < one_gemm_call  # ten steps cost less than one GEMM call's fixed part
+
+    def extra(sets: list[str]) -> np.ndarray:
+        plat = load_platform("h200", ["compute.gemm.m_half=0", *sets])
+        d = require_dispatch(plat)
+        return persistent_compute(long_, plat, d, b) - persistent_compute(short, plat, d, b)
+
+    cheap_calls = extra(["compute.gemm.flops_half=1e3", "dispatch.persistent_step_us=0"])
+    dear_calls = extra(["compute.gemm.flops_half=1e12", "dispatch.persistent_step_us=0"])
+    assert np.allclose(cheap_calls, dear_calls, rtol=1e-12)
+    latency = extra(["compute.gemm.flops_half=1e3", "dispatch.persistent_step_us=5"]) - cheap_calls
+    assert np.allclose(latency, 10 * 5e-6, rtol=1e-9)
 
 
 def test_the_bytes_of_the_persistent_path_by_hand() -> None:
-    """DIEN's GRU(32 -> 64), 40 steps, sequence out, fp32: the input read and written time-major
-    (2 x 40 x 32) and read by the projection (40 x 32), the projections written and read
-    (2 x 40 x 192), the 40 x 64 outputs: 21,760 values, 87,040 bytes per item."""
-    assert persistent_bytes_per_item(DIEN_GRU) == (2 * 40 * 32 + 40 * 32 + 2 * 40 * 192 + 40 * 64) * 4 == 87_040
-    last_only = ops.gru("g", 40, 64, 64, False, 4)
-    assert persistent_bytes_per_item(last_only) == (3 * 40 * 64 + 6 * 40 * 64 + 64) * 4
+    """DIEN's GRU(32 -> 64), 40 steps, fp32: the input read and written time-major (2 x 40 x 32)
+    and read by the projection (40 x 32), the projections written and read (2 x 40 x 192), every
+    hidden state and the last one (40 x 64 + 64, cuDNN's y and hy): 21,824 values, 87,296 bytes
+    per item, whether the model keeps the sequence or the last state."""
+    assert persistent_bytes_per_item(DIEN_GRU) == 21_824 * 4 == 87_296
+    assert persistent_bytes_per_item(ops.gru("g", 40, 32, 64, False, 4)) == 87_296
+    # fp16 GRU(64 -> 64) over 10 steps: 2 x 640 + 640 + 2 x 1,920 + 640 + 64 = 6,464 values
+    assert persistent_bytes_per_item(ops.gru("g", 10, 64, 64, True, 2)) == 6_464 * 2
+
+
+def test_the_gtx1080ti_keeps_the_persistent_path_through_clock_scaling() -> None:
+    """The card's PyTorch costs are the H200 host's scaled by the host clock (Dispatch.scaled);
+    the step latency is device time and stays as the stack gives it."""
+    card = require_dispatch(load_platform("gtx1080ti"))
+    stack = require_dispatch(load_platform("h200"))
+    assert card.op_us != stack.op_us  # scaled
+    assert (card.persistent_max_hidden, card.persistent_step_us) == (192, stack.persistent_step_us)
+
+
+def test_a_cpu_stack_side_cannot_claim_the_persistent_kernel() -> None:
+    from dse.errors import SpecError
+
+    with pytest.raises(SpecError, match="persistent_max_hidden"):
+        load_platform("ci_cpu", ["dispatch.persistent_max_hidden=192"])
 
 
 def test_the_step_latency_reaches_dien_through_an_override() -> None:

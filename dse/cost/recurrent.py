@@ -1,9 +1,10 @@
 """A recurrent layer run as one persistent kernel on a GPU (cuDNN's ``PERSIST_STATIC_SMALL_H``).
 
 PyTorch's cuDNN path (``aten/src/ATen/native/cudnn/RNN.cpp``: ``_cudnn_rnn`` calls ``get_algo``
-with ``forward = true``; ``use_rnn_persist_small_h``) picks ``CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H``
-for a GRU or LSTM forward pass with ``hidden_size <= 192`` on a device of compute capability 6.0
-or later, for any data type but double, when the input is not packed: DIEN's GRUs (hidden 64) on
+with ``forward = true``; ``use_rnn_persist_small_h``, PyTorch PR 73211, the reland of PR 62143;
+cuDNN >= 8.2.1) picks ``CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H`` for a GRU or LSTM forward pass
+with ``hidden_size <= 192`` and no projection on a device of compute capability 6.0 or later, for
+any data type but double, when the input is not packed: DIEN's GRUs (hidden 64) on
 an H200 (9.0) or a GTX 1080 Ti (6.1). The recurrence then runs inside one kernel that keeps the
 recurrent weights on chip, so a time step is neither a kernel launch nor a GEMM call: what the
 per-step model (a host launch per step, each step a GEMM call with the GEMM's fixed cost) charges
@@ -16,6 +17,10 @@ The layer on this path, ``S`` steps of a ``GRU(i → h)`` at batch ``b`` (second
            + S · (step_us + b·(6h² + 16h) / (peak · peak_fraction))     the recurrence
            + streamed bytes / bandwidth                    (batch-first input made time-major,
                                                              projections written and read, outputs)
+
+The three kernels (the copy, the GEMM, the recurrence) share the layer's device time equally in a
+pass (:class:`dse.cost.stream.Step`): the recurrence, most of it, is really the last; where the
+host is behind that understates by a few µs at DIEN's sizes.
 
 ``step_us`` (``dispatch.persistent_step_us``) is the on-chip latency of one dependent step (read
 the step's projection, the recurrent matrix-vector products from registers, the gates, a
@@ -43,8 +48,9 @@ PERSISTENT_KERNELS = 3
 
 
 def persistent(op: Op, dispatch: Dispatch | None) -> bool:
-    """True when ``op`` runs its recurrence as one persistent kernel under ``dispatch``."""
-    if dispatch is None or op.kind is not OpKind.GRU or op.sequential_steps <= 1:
+    """True when ``op`` runs its recurrence as one persistent kernel under ``dispatch`` (an
+    asynchronous device's: the stack refuses the field elsewhere)."""
+    if dispatch is None or not dispatch.overlap or op.kind is not OpKind.GRU or op.sequential_steps <= 1:
         return False
     return 0 < int(op.shape.get("hidden", 0)) <= dispatch.persistent_max_hidden
 
@@ -52,8 +58,7 @@ def persistent(op: Op, dispatch: Dispatch | None) -> bool:
 def _sizes(op: Op) -> tuple[int, int, int, float]:
     """Steps, input width, hidden width and bytes per value of a GRU node."""
     steps, i, h = int(op.shape["steps"]), int(op.shape["input"]), int(op.shape["hidden"])
-    precision = op.weight_bytes / (3 * (i * h + h * h + 2 * h))  # dse/graph/ops.py gru: weights
-    return steps, i, h, precision
+    return steps, i, h, float(op.shape["precision"])
 
 
 def persistent_compute(op: Op, platform: Platform, dispatch: Dispatch, b: np.ndarray, engines: int = 1) -> np.ndarray:
@@ -71,10 +76,10 @@ def persistent_compute(op: Op, platform: Platform, dispatch: Dispatch, b: np.nda
 def persistent_bytes_per_item(op: Op) -> float:
     """Bytes per item the persistent path moves besides the weights: the input read and written
     time-major (2·S·i), read again by the projection GEMM (S·i), the projections written and read
-    by the recurrence (2·S·3h), the outputs (every hidden state or the last)."""
+    by the recurrence (2·S·3h), the outputs: cuDNN writes every hidden state and the last one
+    (S·h + h) whatever the model keeps (``_cudnn_rnn`` returns both)."""
     steps, i, h, p = _sizes(op)
-    out = steps * h if op.shape.get("return_sequence") else h
-    return float((3 * steps * i + 6 * steps * h + out) * p)
+    return float((3 * steps * i + 6 * steps * h + steps * h + h) * p)
 
 
 def persistent_stream(

@@ -378,7 +378,7 @@ def gru(name: str, steps: int, input_dim: int, hidden: int, return_sequence: boo
         # one ATen gru call runs the whole sequence; what a step costs depends on the device's
         # path (dse/cost/recurrent.py: step by step, or one persistent cuDNN kernel)
         framework_ops=("gru",),
-        shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence},
+        shape={"steps": steps, "input": input_dim, "hidden": hidden, "return_sequence": return_sequence, "precision": precision},
         # ATen's CPU GRU (batch first): a contiguous time-major copy of the input (S·i), the input
         # projection of every step at once (S·3h); per step the hidden projection (3h), the new
         # gate (h) and the new hidden state (h); the stacked outputs (S·h)
