@@ -58,6 +58,17 @@ def _q(xs: list[float], p: float) -> float:
     return xs[int(p * (len(xs) - 1))]
 
 
+def _cuda_us(fn) -> float:
+    """Microseconds of ``fn()`` on CUDA, synchronised before and after (as ``dse measure`` times)."""
+    import torch
+
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e6
+
+
 def coldwarm(model: str, batches: list[int], reps: int, device: str = "cpu") -> None:
     """Interleaved warm / gap / cold forward passes of ``model`` on ``device`` (ms, median and p10)."""
     import torch
@@ -131,13 +142,6 @@ def copies(sizes_mib: list[int], bursts: list[int], reps: int, idle_ms: float = 
 
     import torch
 
-    def timed(fn) -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) * 1e6
-
     for size in sizes_mib:
         n = size * 2**20
         # a fresh anonymous mapping: never written, whatever the allocator has handed out before
@@ -146,7 +150,7 @@ def copies(sizes_mib: list[int], bursts: list[int], reps: int, idle_ms: float = 
         times: dict[str, list[float]] = {k: [] for k in sources}
         for _ in range(reps + 2):
             for kind, src in sources.items():
-                times[kind].append(timed(lambda: src.to("cuda")))
+                times[kind].append(_cuda_us(lambda: src.to("cuda")))
         cells = "  ".join(f"{k} {statistics.median(v[2:]):9.1f} (p10 {_q(v[2:], 0.1):9.1f}, {n / statistics.median(v[2:]) / 1e3:5.1f} GB/s)"
                           for k, v in times.items())
         print(f"copy {size:4d} MiB  {cells}", flush=True)
@@ -177,13 +181,6 @@ def gru(hiddens: list[int], batches: list[int], reps: int) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("gru: needs a CUDA device (the persistent cuDNN path); none is visible")
 
-    def timed(fn) -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) * 1e6
-
     with torch.inference_mode():
         for h in hiddens:
             layer = torch.nn.GRU(max(1, h // 2), h, batch_first=True).to("cuda")
@@ -192,7 +189,7 @@ def gru(hiddens: list[int], batches: list[int], reps: int) -> None:
                 times: dict[int, list[float]] = {10: [], 40: []}
                 for _ in range(reps + 3):
                     for steps, x in xs.items():
-                        times[steps].append(timed(lambda: layer(x)))
+                        times[steps].append(_cuda_us(lambda: layer(x)))
                 t10, t40 = (statistics.median(times[s][3:]) for s in (10, 40))
                 slope = (t40 - t10) / 30
                 with profile(activities=[ProfilerActivity.CUDA]) as prof:
