@@ -2,7 +2,8 @@
 
 ``dispatch = op_seconds(kind) × op.launches + step_us × steps`` (recurrent ops issue work per
 time step, unless their recurrence is one persistent kernel: dse/cost/recurrent.py). These costs
-do not depend on the batch, which is why a GPU is launch-bound at small batch. A graph also pays ``inference_us`` once per forward pass (entry, final synchronisation).
+do not depend on the batch, which is why a GPU is launch-bound at small batch. A graph also pays
+``inference_us`` once per forward pass (entry, final synchronisation).
 """
 
 from __future__ import annotations
