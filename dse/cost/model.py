@@ -46,7 +46,7 @@ from dse.cost.roofline import compute_time, stream_time
 from dse.cost.share import cache_capacities
 from dse.cost.stream import Step, critical_path
 from dse.cost.threads import call_threads, fork_join_seconds, thread_speedup
-from dse.cost.transfer import feed_time, input_transfer_time, output_transfer_time
+from dse.cost.transfer import feed_time, host_index_copy_time, input_transfer_time, output_transfer_time
 from dse.errors import DseError
 from dse.settings import DEFAULT_LOCALITY
 from dse.graph.lower import ordered_ops
@@ -186,7 +186,7 @@ def alone_seconds(op: Op, platform: Platform, batches: ArrayLike, call_s: float 
     if not require_dispatch(platform).overlap:
         return t.time + call_s
     zero = np.zeros_like(t.time)
-    steps = [op_step(op, t.terms, require_dispatch(platform), call_s), Step(zero + inference_time(platform), zero)]
+    steps = [*op_steps(op, t.terms, require_dispatch(platform), call_s), Step(zero + inference_time(platform), zero)]
     return np.sum(critical_path(steps), axis=0)
 
 
@@ -200,6 +200,24 @@ def op_step(op: Op, terms: dict[str, np.ndarray], dispatch: Dispatch, call_s: fl
     else:
         chain = op.launches + (op.sequential_steps if op.sequential_steps > 1 else 0)
     return Step(terms["overhead"] + call_s, device_seconds(op, terms) + terms["alloc"], launches=chain)
+
+
+def op_steps(op: Op, terms: dict[str, np.ndarray], dispatch: Dispatch, call_s: float = 0.0) -> list[Step]:
+    """``op``'s steps in a pass on an asynchronous device: :func:`op_step`, split around a
+    blocking copy of index tensors it builds on the host (``terms["transfer"]``, the dot
+    interaction under PyTorch: dse/cost/transfer.py ``host_index_copy_time``). The launches
+    before the copy (``launches_before_index``) are issued first; the copy waits for the device
+    to drain; the rest follows. Issue and device time split in proportion to the launches."""
+    one = op_step(op, terms, dispatch, call_s)
+    sync = terms.get("transfer")
+    if sync is None or not np.any(sync > 0):
+        return [one]
+    before = min(int(op.shape.get("launches_before_index", 0)), one.launches - 1)
+    share = before / one.launches
+    zero = np.zeros_like(sync)
+    steps = [Step(one.issue * share, one.device * share, launches=before)] if before > 0 else []
+    return steps + [Step(zero, sync, blocking=True),
+                    Step(one.issue * (1 - share), one.device * (1 - share), launches=one.launches - before)]
 
 
 def _host_terms(
@@ -217,7 +235,7 @@ def _host_terms(
         "compute": compute_time(op, platform, b, engines) / speedup,
         "stream": stream_time(op, platform, b, engines, capacities) / speedup,
         "gather": zero,
-        "transfer": zero,
+        "transfer": host_index_copy_time(op, platform, b),  # index tensors built on the host (GPU)
         "alloc": alloc_time(op, platform, b),
         "feed": zero,
     }
@@ -249,7 +267,9 @@ def op_seconds(op: Op, overlap: bool, terms: dict[str, np.ndarray]) -> np.ndarra
     device = device_seconds(op, terms)
     overhead = terms["overhead"]
     time = np.maximum(overhead, device) if overlap else overhead + device
-    return time + terms["alloc"]  # first touch of fresh pages: on the core, after the allocation
+    # first touch of fresh pages: on the core, after the allocation; a blocking copy of
+    # host-built index tensors (GPU): after everything before it
+    return time + terms["alloc"] + terms.get("transfer", 0.0)
 
 
 def _gather(
@@ -313,24 +333,28 @@ def issue_ahead(ops: list[Op], parts: list[OpTimes], dispatch: Dispatch) -> list
     (copies from pageable memory; an input with no copy is skipped); the fixed ``(forward)`` cost
     is the host's last step before the output copy (entry and final synchronisation), so the
     device's work overlaps it. ``dispatch``: the platform's (how many kernels an operator is)."""
-    steps = [_pass_step(part, ops[i] if i < len(ops) else None, dispatch) for i, part in enumerate(parts)]
-    ahead = np.sum(critical_path([s for s in steps if s is not None]), axis=0) - np.sum([p.time for p in parts], axis=0)
+    steps = [s for i, part in enumerate(parts) for s in _pass_steps(part, ops[i] if i < len(ops) else None, dispatch)]
+    ahead = np.sum(critical_path(steps), axis=0) - np.sum([p.time for p in parts], axis=0)
     zero = np.zeros_like(ahead)
     return parts + [OpTimes(ISSUED_AHEAD, "overlap", ahead, {t: zero for t in TERMS})]
 
 
-def _pass_step(part: OpTimes, op: Op | None, dispatch: Dispatch, count: int = 1) -> Step | None:
-    """``count`` consecutive identical parts as one step of a pass on an asynchronous device
-    (:mod:`dse.cost.stream`): a graph input or the output copy blocks (None where it copies
-    nothing), an operator is its launches and kernels (:func:`op_step`), a per-inference part
-    (``op`` None: ``(forward)``) is host time."""
+def _pass_steps(part: OpTimes, op: Op | None, dispatch: Dispatch, count: int = 1) -> list[Step]:
+    """``count`` consecutive identical parts as steps of a pass on an asynchronous device
+    (:mod:`dse.cost.stream`): a graph input or the output copy blocks (no step where it copies
+    nothing), an operator is its launches and kernels (:func:`op_steps`; a run of identical
+    operators is one step of ``count`` times the launches, unless a blocking copy splits each), a
+    per-inference part (``op`` None: ``(forward)``) is host time."""
     t = part.terms
     if part.kind in (OpKind.INPUT.value, "transfer"):
-        return Step(count * t["feed"], count * t["transfer"], blocking=True) if np.any(part.time > 0) else None
+        return [Step(count * t["feed"], count * t["transfer"], blocking=True)] if np.any(part.time > 0) else []
     if op is None:
-        return Step(count * part.time, np.zeros_like(part.time))
-    one = op_step(op, t, dispatch)
-    return Step(count * one.issue, count * one.device, launches=count * one.launches)
+        return [Step(count * part.time, np.zeros_like(part.time))]
+    steps = op_steps(op, t, dispatch)
+    if len(steps) > 1:
+        return steps * count
+    one = steps[0]
+    return [Step(count * one.issue, count * one.device, launches=count * one.launches)]
 
 
 def _per_inference(graph: nx.DiGraph, platform: Platform, b: np.ndarray, transfer: bool) -> list[OpTimes]:
@@ -490,10 +514,10 @@ def _issued_curve(
     footprint = float(graph.graph.get("table_bytes", 0.0)) or None
     ws = _working_set(graph, platform, b)
     dispatch = require_dispatch(platform)
-    steps = [_pass_step(op_times(op, platform, b, engines, transfer, footprint, locality, ws), op, dispatch, count)
-             for op, count in op_runs(graph)]
-    steps += [_pass_step(part, None, dispatch) for part in _per_inference(graph, platform, b, transfer)]
-    seconds = np.sum(critical_path([s for s in steps if s is not None]), axis=0)
+    steps = [s for op, count in op_runs(graph)
+             for s in _pass_steps(op_times(op, platform, b, engines, transfer, footprint, locality, ws), op, dispatch, count)]
+    steps += [s for part in _per_inference(graph, platform, b, transfer) for s in _pass_steps(part, None, dispatch)]
+    seconds = np.sum(critical_path(steps), axis=0)
     return ServiceCurve(model=str(graph.graph.get("model", "?")), platform=platform.name, batches=b,
                         seconds=seconds, engines=engines)
 

@@ -63,6 +63,21 @@ def input_transfer_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndar
     return copy_time(per_item * b, link.h2d_gbs, link.latency_us * copies)
 
 
+def host_index_copy_time(op: Op, platform: Platform, batch: ArrayLike) -> np.ndarray:
+    """Seconds of the synchronous copies of index tensors an operator builds on the host every pass
+    (0 on a CPU, or where the stack's model code does not: ``feed.host_built_indices``): the dot
+    interaction's ``tril_indices`` pairs, which PyTorch's ``index`` moves to the indexed tensor's
+    device (``make_info`` in ATen's IndexingUtils.h: ``indice.to(self.device())``, a blocking copy
+    from pageable memory). Each tensor pays the link's latency; the bytes do not grow with the batch."""
+    b = np.asarray(batch, dtype=float)
+    link = platform.host_link
+    tensors = float(op.shape.get("host_index_tensors", 0))
+    software = platform.software
+    if not tensors or not platform.is_accelerator or link is None or software is None or not software.feed.host_built_indices:
+        return np.zeros_like(b)
+    return np.zeros_like(b) + copy_time(float(op.shape.get("host_index_bytes", 0.0)), link.h2d_gbs, link.latency_us * tensors)
+
+
 def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike, tensors: int = 1) -> np.ndarray:
     """Seconds to copy the ``tensors`` outputs back to the host (0 on a CPU): one copy each where
     the stack copies per tensor or blob (else one in all), and the pass's one link set-up

@@ -253,7 +253,10 @@ def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precisi
         # gather the pairs, join them after the first input
         launches=5,
         framework_ops=("cat", "bmm", "tril_indices", "index", "cat"),
-        shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out},
+        # tril_indices builds the pair indices (two int64 tensors of n(n-1)/2) on the host every
+        # pass, as the DLRM reference does; ``index`` follows the first three framework ops
+        shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out,
+               "host_index_tensors": 2, "host_index_bytes": float(2 * pairs * 8), "launches_before_index": 3},
         # cat → X, bmm → Z, index → pairs, cat → output
         allocations=tuple((float(w * precision), 1) for w in (vectors * dim, vectors * vectors, pairs, out)),
     )

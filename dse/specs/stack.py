@@ -111,6 +111,10 @@ class Feed(_Strict):
     blob_us: NonNegativeFloat = Field(0.0, description="fixed cost per fed tensor (FeedBlob), microseconds")
     element_ns: NonNegativeFloat = Field(0.0, description="per Python list element converted to an array (np.array(list)), ns")
     copy_gbs: PositiveFloat | None = Field(None, description="host memcpy bandwidth of the fed bytes, GB/s; none: inputs not copied")
+    host_built_indices: bool = Field(
+        False,
+        description="GPU: the model code builds index tensors on the host every pass (the dot interaction's tril_indices) and indexes a device tensor with them: each is copied synchronously, so the host waits for the device to drain (dse/cost/transfer.py)",
+    )
     h2d_copies: Literal["input", "tensor", "blob"] = Field(
         "input",
         description="GPU: host<->device copies per graph input: one, one per tensor (a 2-D index tensor per table), or one per blob (indices and lengths per table); with tensor or blob every output comes back in its own copy",

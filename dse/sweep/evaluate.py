@@ -41,11 +41,12 @@ from dse.specs.loading import validation_message
 from dse.specs.study import WorkloadSpec
 
 #: Goes into every configuration hash: bump it when the numbers this function returns change.
-EVALUATOR_VERSION = "7"  # 2: power includes DRAM standby power; 3: DDR-derived random-row rate, page-walk term;
+EVALUATOR_VERSION = "8"  # 2: power includes DRAM standby power; 3: DDR-derived random-row rate, page-walk term;
 # 4: the accelerator runs the host's stack, PyTorch GPU launch costs scaled by host clock, cold GPU translation wait overlapped;
 # 5: a GPU pass is issued ahead of the device (dse/cost/stream.py), bottom MLP before the lookups, h200 refitted;
 # 6: a GPU pass copies every input tensor (one link set-up per pass), h200 link refitted on the pinned-copy rows;
-# 7: a PyTorch GRU with hidden <= 192 runs as one persistent cuDNN kernel on a GPU (dse/cost/recurrent.py)
+# 7: a PyTorch GRU with hidden <= 192 runs as one persistent cuDNN kernel on a GPU (dse/cost/recurrent.py);
+# 8: the dot interaction's host-built index tensors are blocking copies mid-pass on a GPU (feed.host_built_indices)
 
 
 def _settings(config: dict[str, Any]) -> tuple[WorkloadSpec, OptimizerSettings]:
