@@ -206,18 +206,20 @@ def op_steps(op: Op, terms: dict[str, np.ndarray], dispatch: Dispatch, call_s: f
     """``op``'s steps in a pass on an asynchronous device: :func:`op_step`, split around a
     blocking copy of index tensors it builds on the host (``terms["transfer"]``, the dot
     interaction under PyTorch: dse/cost/transfer.py ``host_index_copy_time``). The launches
-    before the copy (``launches_before_index``) are issued first; the copy waits for the device
-    to drain; the rest follows. Issue and device time split in proportion to the launches."""
+    before the copy (``launches_before_index``) are issued first, with the kernel time they
+    carry (all of the compute, ``stream_share_before_index`` of the bytes); the copy waits for
+    the device to drain; the other launches and kernels follow."""
     one = op_step(op, terms, dispatch, call_s)
-    sync = terms.get("transfer")
-    if sync is None or not np.any(sync > 0):
+    sync = terms["transfer"]
+    if not np.any(sync > 0):
         return [one]
     before = min(int(op.shape.get("launches_before_index", 0)), one.launches - 1)
-    share = before / one.launches
+    ahead = terms["compute"] + terms["gather"] + terms["stream"] * float(op.shape.get("stream_share_before_index", 0.0))
+    issued = one.issue * before / one.launches
     zero = np.zeros_like(sync)
-    steps = [Step(one.issue * share, one.device * share, launches=before)] if before > 0 else []
+    steps = [Step(issued, ahead, launches=before)] if before > 0 else []
     return steps + [Step(zero, sync, blocking=True),
-                    Step(one.issue * (1 - share), one.device * (1 - share), launches=one.launches - before)]
+                    Step(one.issue - issued, one.device - ahead, launches=one.launches - before)]
 
 
 def _host_terms(
@@ -269,7 +271,7 @@ def op_seconds(op: Op, overlap: bool, terms: dict[str, np.ndarray]) -> np.ndarra
     time = np.maximum(overhead, device) if overlap else overhead + device
     # first touch of fresh pages: on the core, after the allocation; a blocking copy of
     # host-built index tensors (GPU): after everything before it
-    return time + terms["alloc"] + terms.get("transfer", 0.0)
+    return time + terms["alloc"] + terms["transfer"]
 
 
 def _gather(
@@ -380,8 +382,9 @@ def service_curve(
 ) -> ServiceCurve:
     """t(b): seconds for one engine to serve a sub-batch of b items while ``engines`` engines
     run concurrently, on ``batches`` (default :data:`DEFAULT_BATCH_GRID`), with the per-operator
-    breakdown and bound. ``transfer=False`` leaves out host<->device copies (inputs already on
-    the device); ``locality``: the workload's embedding index stream."""
+    breakdown and bound. ``transfer=False`` leaves out the copies of the inputs and outputs
+    (inputs already on the device; copies an operator makes inside the pass stay);
+    ``locality``: the workload's embedding index stream."""
     b = np.asarray(DEFAULT_BATCH_GRID if batches is None else batches, dtype=float).reshape(-1)
     b = np.unique(b)
     parts = graph_op_times(graph, platform, b, engines, transfer, locality)
@@ -590,7 +593,7 @@ def _group_seconds(op: Op, platforms: list[Platform], parts: GatherParts, gather
     by :func:`_issued_curve` and never comes here)."""
     shape = gathers.shape[1:]
     terms = {t: np.array([host[t] if host[t].shape == shape else np.broadcast_to(host[t], shape) for host, _ in parts])
-             for t in ("overhead", "compute", "stream", "alloc")}
+             for t in ("overhead", "compute", "stream", "alloc", "transfer")}
     in_memory = np.array([[runs_in_memory(op, platform)] for platform in platforms])
     if in_memory.any():
         terms["compute"] = np.where(in_memory, 0.0, terms["compute"])  # RecNMP pools in the DIMMs

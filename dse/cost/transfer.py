@@ -67,15 +67,19 @@ def host_index_copy_time(op: Op, platform: Platform, batch: ArrayLike) -> np.nda
     """Seconds of the synchronous copies of index tensors an operator builds on the host every pass
     (0 on a CPU, or where the stack's model code does not: ``feed.host_built_indices``): the dot
     interaction's ``tril_indices`` pairs, which PyTorch's ``index`` moves to the indexed tensor's
-    device (``make_info`` in ATen's IndexingUtils.h: ``indice.to(self.device())``, a blocking copy
-    from pageable memory). Each tensor pays the link's latency; the bytes do not grow with the batch."""
+    device (``make_info``, aten/src/ATen/native/TensorAdvancedIndexingUtils.h:
+    ``indice.to(self.device())``, a blocking copy from pageable memory). Each tensor pays the
+    link's latency; the bytes do not grow with the batch."""
     b = np.asarray(batch, dtype=float)
     link = platform.host_link
     tensors = float(op.shape.get("host_index_tensors", 0))
     software = platform.software
-    if not tensors or not platform.is_accelerator or link is None or software is None or not software.feed.host_built_indices:
+    if not tensors or not platform.is_accelerator or link is None:
         return np.zeros_like(b)
-    return np.zeros_like(b) + copy_time(float(op.shape.get("host_index_bytes", 0.0)), link.h2d_gbs, link.latency_us * tensors)
+    if software is None or not software.feed.host_built_indices:
+        return np.zeros_like(b)
+    nbytes = float(op.shape.get("host_index_bytes", 0.0))
+    return np.zeros_like(b) + copy_time(nbytes, link.h2d_gbs, link.latency_us * tensors)
 
 
 def output_transfer_time(output_bytes_per_item: float, platform: Platform, batch: ArrayLike, tensors: int = 1) -> np.ndarray:

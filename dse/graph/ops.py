@@ -254,9 +254,12 @@ def dot_interaction(name: str, vectors: int, dim: int, first_width: int, precisi
         launches=5,
         framework_ops=("cat", "bmm", "tril_indices", "index", "cat"),
         # tril_indices builds the pair indices (two int64 tensors of n(n-1)/2) on the host every
-        # pass, as the DLRM reference does; ``index`` follows the first three framework ops
+        # pass (the DLRM reference builds them on the host too, from Python lists); ``index``
+        # follows the first three framework ops, after the bmm (all the FLOPs) and the bytes of
+        # reading the inputs, writing and reading X and writing Z
         shape={"op": "dot", "vectors": vectors, "dim": dim, "out": out,
-               "host_index_tensors": 2, "host_index_bytes": float(2 * pairs * 8), "launches_before_index": 3},
+               "host_index_tensors": 2, "host_index_bytes": float(2 * pairs * 8), "launches_before_index": 3,
+               "stream_share_before_index": (3 * vectors * dim + vectors * vectors) / (vectors * dim + 2 * intermediates + out)},
         # cat → X, bmm → Z, index → pairs, cat → output
         allocations=tuple((float(w * precision), 1) for w in (vectors * dim, vectors * vectors, pairs, out)),
     )
