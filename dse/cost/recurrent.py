@@ -36,7 +36,7 @@ import dataclasses
 
 import numpy as np
 
-from dse.cost.roofline import gemm_efficiency, stream_time
+from dse.cost.roofline import gemm_seconds, stream_time
 from dse.cost.share import engine_flops
 from dse.graph.ops import GRU_ELEMENTWISE_FLOPS_PER_UNIT, Op, OpKind
 from dse.specs.hardware import Platform
@@ -66,9 +66,7 @@ def persistent_compute(op: Op, platform: Platform, dispatch: Dispatch, b: np.nda
     steps, i, h, _ = _sizes(op)
     gemm = platform.compute.gemm
     peak = engine_flops(platform, engines)
-    projection = 6.0 * h * i * steps * b
-    rows = steps * b
-    t_projection = projection / (peak * gemm_efficiency(gemm, rows, projection))
+    t_projection = gemm_seconds(gemm, peak, steps * b, 6.0 * h * i * steps * b)
     per_step = b * (6.0 * h * h + GRU_ELEMENTWISE_FLOPS_PER_UNIT * h) / (peak * gemm.peak_fraction)
     return t_projection + steps * (dispatch.persistent_step_us * 1e-6 + per_step)
 

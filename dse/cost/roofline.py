@@ -33,6 +33,13 @@ def gemm_efficiency(gemm: GemmEfficiency, m: ArrayLike, flops: ArrayLike) -> np.
     return gemm.peak_fraction / (1.0 + gemm.m_half / m + gemm.flops_half / f)
 
 
+def gemm_seconds(gemm: GemmEfficiency, peak: float, m: ArrayLike, flops: ArrayLike, calls: int = 1) -> np.ndarray:
+    """Seconds of ``flops`` FLOPs run as ``calls`` equal GEMM calls of ``m`` activation rows on an
+    engine of ``peak`` FLOP/s (:func:`gemm_efficiency` of one call's size)."""
+    flops = np.asarray(flops, dtype=float)
+    return flops / (peak * gemm_efficiency(gemm, m, flops / calls))
+
+
 def gemm_rows(op: Op, batch: np.ndarray) -> np.ndarray:
     """Rows of the activation operand of one GEMM call (batch, or batch × sequence steps)."""
     if op.kind is OpKind.ATTENTION:
@@ -49,11 +56,8 @@ def compute_time(op: Op, platform: Platform, batch: ArrayLike, engines: int = 1)
     peak = engine_flops(platform, engines)
     if op.kind in GEMM_KINDS and op.flops_per_item > 0:
         # a recurrent op runs one GEMM per step: the per-call size is the work of one step
-        per_call = flops / max(1, op.sequential_steps)
-        eff = gemm_efficiency(platform.compute.gemm, gemm_rows(op, b), per_call)
-    else:
-        eff = np.full_like(b, platform.compute.vector_efficiency)
-    return flops / (peak * eff)
+        return gemm_seconds(platform.compute.gemm, peak, gemm_rows(op, b), flops, max(1, op.sequential_steps))
+    return flops / (peak * platform.compute.vector_efficiency)
 
 
 def pack_share(gemm: GemmEfficiency, m: ArrayLike) -> np.ndarray:

@@ -65,9 +65,13 @@ class Dispatch(_Strict):
     )
 
     @model_validator(mode="after")
-    def _known_kinds(self) -> "Dispatch":
+    def _persistent_on_a_device(self) -> "Dispatch":
         if self.persistent_max_hidden and not self.overlap:
             raise ValueError("dispatch.persistent_max_hidden: only an asynchronous device (overlap: true, a GPU) runs cuDNN's persistent kernel")
+        return self
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> "Dispatch":
         kinds = {k.value for k in OpKind}
         for key in self.per_kind_us:
             if key not in kinds:
